@@ -1,0 +1,218 @@
+//! Stage 1: recognise tokens in an invite template.
+//!
+//! The grammar is normative text in `grammar/tokens.abnf`; [`Template::parse`] implements it and
+//! `tests/grammar.rs` checks every example written there. Spans are byte ranges into the source;
+//! line and column are computed only when a finding is shown ([`line_col`]).
+
+mod diagnostic;
+mod lexer;
+mod token;
+
+use std::fmt;
+use std::ops::Range;
+
+pub use diagnostic::{Diagnostics, render_findings};
+pub use token::{Product, Scope, Token, Unknown};
+
+/// One piece of a lexed template: literal text or a known token, both as byte ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Text copied as is. `$$` before a token shape leaves two pieces: the text before the first
+    /// `$`, and the literal token shape from the second `$` on.
+    Text(Range<usize>),
+    /// A known token occupying `span` (from its `$`).
+    Token {
+        /// The token.
+        token: Token,
+        /// Where it stands in the source.
+        span: Range<usize>,
+    },
+}
+
+/// A template lexed without errors: the source and its pieces, in order.
+#[derive(Debug, Clone)]
+pub struct Template<'a> {
+    source: &'a str,
+    pieces: Vec<Piece>,
+}
+
+impl<'a> Template<'a> {
+    /// Lexes `source`. Fails with every finding, in source order, when any token shape in it is
+    /// not a known token.
+    pub fn parse(source: &'a str) -> Result<Template<'a>, Vec<Finding>> {
+        let (pieces, findings) = lexer::lex(source.as_bytes());
+        if findings.is_empty() {
+            Ok(Template { source, pieces })
+        } else {
+            Err(findings)
+        }
+    }
+
+    /// The source the template was lexed from.
+    pub fn source(&self) -> &'a str {
+        self.source
+    }
+
+    /// The pieces, in source order.
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// The known tokens, with their spans, in source order.
+    pub fn tokens(&self) -> impl Iterator<Item = (Token, Range<usize>)> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Token { token, span } => Some((*token, span.clone())),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// Writes the template with every token replaced by `value(token, span)`'s output, and the
+    /// text between tokens passed through `text`. The renderer uses it with an html escaper for
+    /// values and the identity for text.
+    pub fn expand<E>(
+        &self,
+        out: &mut String,
+        mut value: impl FnMut(Token, &Range<usize>, &mut String) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(range) => out.push_str(&self.source[range.clone()]),
+                Piece::Token { token, span } => value(*token, span, out)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Something wrong in a template, at a byte range of its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Byte range of the offending text (a whole token shape, from its `$`).
+    pub span: Range<usize>,
+    /// What is wrong.
+    pub kind: FindingKind,
+}
+
+/// What a [`Finding`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A token shape that is not a known token.
+    UnknownToken {
+        /// The shape as written.
+        shape: String,
+        /// Why it is not known, with a suggestion where one fits.
+        why: Unknown,
+    },
+    /// An `$Event.…` token in an invite that covers several events, where one value is needed.
+    EventTokenAmbiguous {
+        /// The token.
+        token: Token,
+        /// How many events the invite covers.
+        events: usize,
+        /// Whether the token stands inside an HTML tag (an attribute), where a list cannot go.
+        in_attribute: bool,
+    },
+    /// A template link token whose session has no template id to launch with.
+    MissingTemplateId {
+        /// The token.
+        token: Token,
+        /// The event (or `None` for the interview) that has no `codesignal.template_id`.
+        event_id: Option<String>,
+    },
+}
+
+impl Finding {
+    /// The one-line message, without position.
+    pub fn message(&self) -> String {
+        match &self.kind {
+            FindingKind::UnknownToken { shape, why } => match why {
+                Unknown::Unsupported { vendor } => format!(
+                    "`{shape}` is a {vendor} link token; invitoken resolves only CodeSignal links"
+                ),
+                Unknown::WrongCase { .. } => {
+                    format!("unknown token `{shape}`: tokens are case-sensitive")
+                }
+                Unknown::Misspelt { .. } => format!("unknown token `{shape}`"),
+            },
+            FindingKind::EventTokenAmbiguous { token, events, .. } => {
+                format!("`{token}` has no single value in this invite: it covers {events} events")
+            }
+            FindingKind::MissingTemplateId { token, event_id } => match event_id {
+                Some(id) => format!(
+                    "`{token}` needs a template id, but event `{id}` has no `codesignal.template_id` and neither has the interview"
+                ),
+                None => format!(
+                    "`{token}` needs a template id, but the interview has no `codesignal.template_id`"
+                ),
+            },
+        }
+    }
+
+    /// How to fix it, when there is something to say.
+    pub fn help(&self) -> Option<String> {
+        match &self.kind {
+            FindingKind::UnknownToken { why, .. } => match why {
+                Unknown::Unsupported { .. } => Some(format!(
+                    "use `{}` or `{}`; write `$$` before the token to keep it as literal text",
+                    Token::InterviewLiveLink,
+                    Token::EventLiveLink
+                )),
+                Unknown::WrongCase { token } => Some(format!("did you mean `{token}`?")),
+                Unknown::Misspelt {
+                    suggestion: Some(token),
+                } => Some(format!("did you mean `{token}`?")),
+                Unknown::Misspelt { suggestion: None } => Some(
+                    "see grammar/tokens.abnf for the known tokens; write `$$` before it to keep it as literal text"
+                        .to_owned(),
+                ),
+            },
+            FindingKind::EventTokenAmbiguous { in_attribute, .. } => Some(if *in_attribute {
+                "an attribute holds one URL: use `$Interview.CodeSignal.Live.Link` here, or put `$Event.CodeSignal.Live.Link` in the text, where it lists every event".to_owned()
+            } else {
+                "in the candidate's invite only `$Event.CodeSignal.Live.Link` and `$Event.CodeSignal.Template.Link` list every event; use `$Interview.Start` for the start".to_owned()
+            }),
+            FindingKind::MissingTemplateId { event_id, .. } => Some(match event_id {
+                Some(id) => format!(
+                    "set `codesignal.template_id` on event `{id}` or on the interview"
+                ),
+                None => "set `interview.codesignal.template_id`".to_owned(),
+            }),
+        }
+    }
+
+    /// The short label under the caret.
+    pub fn label(&self) -> &'static str {
+        match &self.kind {
+            FindingKind::UnknownToken { why, .. } => match why {
+                Unknown::Unsupported { .. } => "not supported",
+                Unknown::WrongCase { .. } => "wrong case",
+                Unknown::Misspelt { .. } => "not a known token",
+            },
+            FindingKind::EventTokenAmbiguous { .. } => "one value needed, several events",
+            FindingKind::MissingTemplateId { .. } => "no template id",
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())?;
+        if let Some(help) = self.help() {
+            write!(f, " ({help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `source`.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source.as_bytes()[..offset.min(source.len())];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
