@@ -1,9 +1,38 @@
 //! invitoken resolves the link tokens in interview calendar invites.
+//!
+//! A scheduling request ([`Request`]) carries an interview, its events and people, and invite
+//! templates with tokens like `$Interview.CodeSignal.Live.Link`. The data goes through four
+//! stages, one module each:
+//!
+//! 1. **parse**: [`Template::parse`] lexes a template into text and [`Token`]s, or fails with a
+//!    [`Finding`] for every unknown token ([`render_findings`] shows them with a caret).
+//! 2. **plan**: [`Plan::new`] groups token occurrences into one [`PlannedMint`] per session.
+//! 3. **mint**: a [`Minter`] makes one URL per planned mint; [`SandboxMinter`] is the offline
+//!    default. Every URL passes [`SafeUrl`] before it can reach an invite.
+//! 4. **render**: [`render`] writes each [`Invite`], escaping values for text or html.
+//!
+//! [`resolve`] runs the whole pipeline. The token grammar is normative text in `grammar/`.
 #![deny(missing_docs)]
 
+mod mint;
 mod parse;
+mod plan;
+mod render;
+mod request;
+mod resolve;
 
+pub use mint::{Link, MintError, Minted, Minter, SafeUrl, SandboxMinter, UrlError, mint_all};
 pub use parse::{
     Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,
     render_findings,
 };
+pub use plan::{
+    Binding, Field, Invitation, InviteTemplates, Located, MintKey, Plan, PlannedMint, Role,
+    TemplateSet, invitations,
+};
+pub use render::{Invite, RenderError, escape_html, format_time, render};
+pub use request::{
+    Candidate, CodeSignalOptions, Event, Format, Interview, Interviewer, Invalid, InviteTemplate,
+    Request, RequestError, Templates,
+};
+pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve};

@@ -1,1 +1,306 @@
-fn main() {}
+//! The `invitoken` command: a thin shell over the library.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use invitoken::{
+    Located, Request, RequestError, ResolveError, SandboxMinter, Template, render_findings,
+};
+
+/// Exit codes: a contract with the pipelines that call us.
+mod exit {
+    pub const OK: u8 = 0;
+    /// A bad template or request.
+    pub const INPUT: u8 = 1;
+    /// Usage or configuration.
+    pub const USAGE: u8 = 2;
+    /// Minting failed.
+    pub const MINT: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(version, about = "Resolve CodeSignal link tokens in interview invites", long_about = None)]
+struct Cli {
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lint templates: every unknown or unsupported token, with where and how to fix it.
+    ///
+    /// A FILE ending in `.json` is read as a scheduling request, and all its templates are
+    /// checked as `resolve` would see them. `-` reads a template from standard input.
+    Check {
+        /// Template files (text, HTML, iCalendar) or requests (`.json`); `-` for stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the mints a request needs, without minting: a dry run.
+    Plan {
+        /// The scheduling request (JSON); `-` for stdin.
+        request: PathBuf,
+    },
+    /// Mint every session of a request once and print the links and the rendered invites.
+    Resolve {
+        /// The scheduling request (JSON); `-` for stdin.
+        request: PathBuf,
+        /// Mint offline with the embedded sandbox: stable links on `sandbox.invitoken.invalid`.
+        #[arg(long)]
+        sandbox: bool,
+    },
+}
+
+/// A failure with its exit code and the last line `main` prints (details may be on stderr).
+struct Failure {
+    code: u8,
+    message: Option<String>,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: Some(message.into()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let result = match cli.command {
+        Command::Check { files } => check(&files, color),
+        Command::Plan { request } => plan(&request, color),
+        Command::Resolve { request, sandbox } => resolve(&request, sandbox, color),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            if let Some(message) = failure.message {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    let result = if path == Path::new("-") {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
+    };
+    result.map_err(|e| Failure::new(exit::INPUT, format!("cannot read {}: {e}", name(path))))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        let (line, col) = invitoken::line_col(&text, at);
+        Failure::new(
+            exit::INPUT,
+            format!(
+                "{}:{line}:{col}: not UTF-8 (byte {at}); save the file as UTF-8",
+                name(path)
+            ),
+        )
+    })
+}
+
+fn name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn load_request(path: &Path) -> Result<(String, Request), Failure> {
+    let json = read(path)?;
+    let request = Request::from_json(&json).map_err(|e| match e {
+        RequestError::Json {
+            path: field,
+            message,
+            line,
+            column,
+        } => Failure::new(
+            exit::INPUT,
+            format!("{}:{line}:{column}: {field}: {message}", name(path)),
+        ),
+        RequestError::Invalid(problems) => {
+            for p in &problems {
+                eprintln!("error: {}: {p}", name(path));
+            }
+            Failure::new(
+                exit::INPUT,
+                format!(
+                    "{}: {} problem(s) in the request",
+                    name(path),
+                    problems.len()
+                ),
+            )
+        }
+        other => Failure::new(exit::INPUT, format!("{}: {other}", name(path))),
+    })?;
+    Ok((json, request))
+}
+
+/// Shows findings located in a request's templates, each against its own template text.
+fn report_located(path: &Path, request: &Request, found: &[Located], color: bool) {
+    let mut stderr = std::io::stderr().lock();
+    for l in found {
+        let source = template_text(request, l.field);
+        let origin = format!("{}#{}", name(path), l.field.pointer());
+        let text = render_findings(&origin, source, std::slice::from_ref(&l.finding), color);
+        let _ = stderr.write_all(text.as_bytes());
+    }
+}
+
+fn template_text(request: &Request, field: invitoken::Field) -> &str {
+    use invitoken::Field::*;
+    let t = &request.templates;
+    let (template, subject) = match field {
+        CandidateSubject => (&t.candidate, true),
+        CandidateBody => (&t.candidate, false),
+        InterviewerSubject => (&t.interviewer, true),
+        InterviewerBody => (&t.interviewer, false),
+    };
+    let template = template.as_ref().expect("a finding's template exists");
+    if subject {
+        &template.subject
+    } else {
+        &template.body
+    }
+}
+
+fn template_failure(path: &Path, request: &Request, err: ResolveError, color: bool) -> Failure {
+    match err {
+        ResolveError::Templates(found) => {
+            report_located(path, request, &found, color);
+            Failure::new(
+                exit::INPUT,
+                format!(
+                    "{}: {} problem(s) in the templates; nothing was minted or output",
+                    name(path),
+                    found.len()
+                ),
+            )
+        }
+        ResolveError::Mint(e) => Failure::new(exit::MINT, format!("{e}; no invite was output")),
+        other => Failure::new(exit::MINT, format!("{other}; no invite was output")),
+    }
+}
+
+fn check(files: &[PathBuf], color: bool) -> Result<(), Failure> {
+    let mut problems = 0;
+    let mut tokens = 0;
+    for path in files {
+        if path.extension().is_some_and(|e| e == "json") {
+            let (_, request) = match load_request(path) {
+                Ok(r) => r,
+                Err(f) => {
+                    if let Some(m) = f.message {
+                        eprintln!("error: {m}");
+                    }
+                    problems += 1;
+                    continue;
+                }
+            };
+            match invitoken::plan(&request) {
+                Ok(plan) => tokens += plan.mints.iter().map(|m| m.occurrences).sum::<usize>(),
+                Err(ResolveError::Templates(found)) => {
+                    report_located(path, &request, &found, color);
+                    problems += found.len();
+                }
+                Err(other) => {
+                    eprintln!("error: {}: {other}", name(path));
+                    problems += 1;
+                }
+            }
+            continue;
+        }
+        let source = match read(path) {
+            Ok(s) => s,
+            Err(f) => {
+                eprintln!("error: {}", f.message.unwrap_or_default());
+                problems += 1;
+                continue;
+            }
+        };
+        match Template::parse(&source) {
+            Ok(t) => tokens += t.tokens().count(),
+            Err(found) => {
+                eprint!("{}", render_findings(&name(path), &source, &found, color));
+                problems += found.len();
+            }
+        }
+    }
+    if problems > 0 {
+        return Err(Failure::new(
+            exit::INPUT,
+            format!("{problems} problem(s) in {} file(s)", files.len()),
+        ));
+    }
+    eprintln!(
+        "ok: {} file(s), {tokens} token(s), no problems",
+        files.len()
+    );
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(value).expect("our types serialize");
+    text.push('\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(exit::USAGE, format!("cannot write the output: {e}")))
+}
+
+fn plan(path: &Path, color: bool) -> Result<(), Failure> {
+    let (_, request) = load_request(path)?;
+    let plan = invitoken::plan(&request).map_err(|e| template_failure(path, &request, e, color))?;
+    print_json(&plan)
+}
+
+fn resolve(path: &Path, sandbox: bool, color: bool) -> Result<(), Failure> {
+    if !sandbox {
+        let configured = std::env::var_os("CODESIGNAL_API_KEY").is_some_and(|k| !k.is_empty());
+        return Err(Failure::new(
+            exit::USAGE,
+            if configured {
+                "CODESIGNAL_API_KEY is set, but this build of invitoken cannot mint through \
+                 CodeSignal yet; pass --sandbox to mint offline links"
+            } else {
+                "no CodeSignal configuration: set CODESIGNAL_API_KEY to an API key with the \
+                 LiveInterview permission, or pass --sandbox to mint offline links on \
+                 sandbox.invitoken.invalid"
+            },
+        ));
+    }
+    let (_, request) = load_request(path)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
+    let resolution = runtime
+        .block_on(invitoken::resolve(&request, &SandboxMinter::default()))
+        .map_err(|e| template_failure(path, &request, e, color))?;
+    print_json(&resolution)
+}

@@ -8,7 +8,7 @@ use nom::{
     bytes::complete::{tag, take_while},
     combinator::{recognize, verify},
     multi::many1_count,
-    sequence::{pair, preceded},
+    sequence::preceded,
 };
 
 use super::{Finding, FindingKind, Piece, Token, Unknown};

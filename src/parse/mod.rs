@@ -110,8 +110,9 @@ pub enum FindingKind {
         token: Token,
         /// How many events the invite covers.
         events: usize,
-        /// Whether the token stands inside an HTML tag (an attribute), where a list cannot go.
-        in_attribute: bool,
+        /// Whether the token stands where one value must go (a subject line, an HTML tag's
+        /// attribute), so that even the link tokens, which elsewhere list every event, cannot.
+        single_value: bool,
     },
     /// A template link token whose session has no template id to launch with.
     MissingTemplateId {
@@ -167,8 +168,8 @@ impl Finding {
                         .to_owned(),
                 ),
             },
-            FindingKind::EventTokenAmbiguous { in_attribute, .. } => Some(if *in_attribute {
-                "an attribute holds one URL: use `$Interview.CodeSignal.Live.Link` here, or put `$Event.CodeSignal.Live.Link` in the text, where it lists every event".to_owned()
+            FindingKind::EventTokenAmbiguous { single_value, .. } => Some(if *single_value {
+                "a subject line or an HTML attribute holds one value: use `$Interview.CodeSignal.Live.Link` here, or put the `$Event` link token in the body text, where it lists every event".to_owned()
             } else {
                 "in the candidate's invite only `$Event.CodeSignal.Live.Link` and `$Event.CodeSignal.Template.Link` list every event; use `$Interview.Start` for the start".to_owned()
             }),

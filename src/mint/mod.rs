@@ -1,0 +1,111 @@
+//! Stage 3: turn planned mints into URLs.
+//!
+//! [`Minter`] is the seam: the embedded [`SandboxMinter`] derives URLs offline, the CodeSignal
+//! client mints real sessions. Whatever a minter returns goes through [`SafeUrl`] before it can
+//! reach an invite, so a hostile or broken API cannot inject text into one.
+
+mod sandbox;
+mod url;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::plan::{MintKey, Plan, PlannedMint};
+
+pub use sandbox::SandboxMinter;
+pub use url::{SafeUrl, UrlError};
+
+/// What a minter made for one session, before validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Minted {
+    /// The session's URL as the API returned it.
+    pub url: String,
+    /// When the session expires, if the minter knows.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Makes one session per planned mint.
+///
+/// Implementations must mint at most once per call; callers call once per key.
+pub trait Minter: Send + Sync {
+    /// Mints the session of `mint`.
+    fn mint(&self, mint: &PlannedMint) -> impl Future<Output = Result<Minted, MintError>> + Send;
+}
+
+/// Why a mint failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MintError {
+    /// The minter answered with a URL that may not go into an invite.
+    #[error("the link minted for {key} was refused: {source}")]
+    UnsafeUrl {
+        /// Which session.
+        key: String,
+        /// What is wrong with the URL.
+        source: UrlError,
+    },
+    /// The minter failed for a reason of its own.
+    #[error("minting the link for {key} failed: {message}")]
+    Failed {
+        /// Which session.
+        key: String,
+        /// What went wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for MintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interview `{}`", self.interview_id)?;
+        if let Some(e) = &self.event_id {
+            write!(f, ", event `{e}`")?;
+        }
+        write!(f, " ({:?}", self.product)?;
+        if let Some(t) = &self.template_id {
+            write!(f, ", template `{t}`")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A minted, validated link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// Which session.
+    #[serde(flatten)]
+    pub key: MintKey,
+    /// Its URL.
+    pub url: SafeUrl,
+    /// When it expires, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Mints every session of `plan`, at most `concurrency` at a time, and validates each URL.
+/// Links come back in the plan's order. The first failure ends the whole run: no invite of a
+/// request is rendered unless every link of it is there.
+pub async fn mint_all<M: Minter>(
+    minter: &M,
+    plan: &Plan,
+    concurrency: usize,
+) -> Result<Vec<Link>, MintError> {
+    futures::stream::iter(&plan.mints)
+        .map(|mint| async move {
+            let minted = minter.mint(mint).await?;
+            let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
+                key: mint.key.to_string(),
+                source,
+            })?;
+            Ok(Link {
+                key: mint.key.clone(),
+                url,
+                expires_at: minted.expires_at,
+            })
+        })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}

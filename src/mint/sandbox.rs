@@ -1,0 +1,79 @@
+//! The embedded default minter: no network, no account.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{MintError, Minted, Minter};
+use crate::parse::{Product, Scope};
+use crate::plan::PlannedMint;
+
+/// Host of sandbox links: `.invalid` is reserved (RFC 2606), so no one can mistake a sandbox
+/// link for a real session, and no resolver will ever answer for it.
+pub const SANDBOX_HOST: &str = "sandbox.invitoken.invalid";
+
+/// Derives each link from its mint key with HMAC-SHA256, so the same request gives the same
+/// links on every run and different sessions never share one.
+#[derive(Clone)]
+pub struct SandboxMinter {
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for SandboxMinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxMinter").finish_non_exhaustive()
+    }
+}
+
+impl Default for SandboxMinter {
+    fn default() -> Self {
+        SandboxMinter::new(b"invitoken sandbox v1")
+    }
+}
+
+impl SandboxMinter {
+    /// A sandbox whose links are keyed by `secret`.
+    pub fn new(secret: &[u8]) -> SandboxMinter {
+        SandboxMinter {
+            secret: secret.to_vec(),
+        }
+    }
+
+    /// The link of `mint`.
+    pub fn url(&self, mint: &PlannedMint) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key");
+        let k = &mint.key;
+        // Length-prefixed fields, so no two keys can encode alike.
+        for field in [
+            match k.scope {
+                Scope::Interview => "interview",
+                Scope::Event => "event",
+            },
+            &k.interview_id,
+            k.event_id.as_deref().unwrap_or(""),
+            match k.product {
+                Product::Live => "live",
+                Product::Template => "template",
+            },
+            k.template_id.as_deref().unwrap_or(""),
+        ] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        let digest = mac.finalize().into_bytes();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let product = match k.product {
+            Product::Live => "live",
+            Product::Template => "template",
+        };
+        format!("https://{SANDBOX_HOST}/{product}/{hex}")
+    }
+}
+
+impl Minter for SandboxMinter {
+    async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        Ok(Minted {
+            url: self.url(mint),
+            expires_at: None,
+        })
+    }
+}

@@ -1,0 +1,433 @@
+//! Stage 2: decide what to mint, before anything is minted.
+//!
+//! Every invite of a request is enumerated ([`Invitation`]), every token of its templates is
+//! bound to what it means there ([`bind`]), and the link tokens are grouped by [`MintKey`]: one
+//! mint per link product per interview, one per link product per event, however many invites
+//! show it. The result, a [`Plan`], is a plain value: `invitoken plan` prints it (a dry run), and
+//! the minting stage executes it.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::parse::{Finding, FindingKind, Product, Scope, Template, Token};
+use crate::request::{Event, Format, Request, zone_of};
+
+/// What identifies one minted session. Two occurrences with the same key get the same URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct MintKey {
+    /// One link for the interview, or one per event.
+    pub scope: Scope,
+    /// The interview's id.
+    pub interview_id: String,
+    /// The event's id, for event links.
+    pub event_id: Option<String>,
+    /// Live interview, or one launched with a template.
+    pub product: Product,
+    /// The template it launches, for template links.
+    pub template_id: Option<String>,
+}
+
+/// One planned mint: its key, how many token occurrences it serves, and what the minter needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedMint {
+    /// The session's key.
+    #[serde(flatten)]
+    pub key: MintKey,
+    /// How many token occurrences, across every invite of the request, show this link.
+    pub occurrences: usize,
+    /// The end of the last event this link serves: it must not expire before then.
+    pub serves_until: DateTime<Utc>,
+    /// For event links: the CodeSignal user id of the event's first interviewer that has one.
+    pub interviewer_id: Option<String>,
+    /// The candidate's name, for the session.
+    #[serde(skip)]
+    pub candidate_name: String,
+    /// The candidate's email, for the session.
+    #[serde(skip)]
+    pub candidate_email: String,
+}
+
+/// The mints a request needs, in a stable order: interview links first, then each event's in
+/// event order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// One entry per session to mint.
+    pub mints: Vec<PlannedMint>,
+}
+
+/// Which template text a finding is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// `templates.candidate.subject`
+    CandidateSubject,
+    /// `templates.candidate.body`
+    CandidateBody,
+    /// `templates.interviewer.subject`
+    InterviewerSubject,
+    /// `templates.interviewer.body`
+    InterviewerBody,
+}
+
+impl Field {
+    /// The field as a JSON pointer into the request, e.g. `/templates/candidate/body`.
+    pub fn pointer(self) -> &'static str {
+        match self {
+            Field::CandidateSubject => "/templates/candidate/subject",
+            Field::CandidateBody => "/templates/candidate/body",
+            Field::InterviewerSubject => "/templates/interviewer/subject",
+            Field::InterviewerBody => "/templates/interviewer/body",
+        }
+    }
+}
+
+/// A finding in one template field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// Where.
+    pub field: Field,
+    /// What.
+    pub finding: Finding,
+}
+
+/// A lexed invite template: subject and body.
+#[derive(Debug, Clone)]
+pub struct InviteTemplates<'r> {
+    /// Subject line (plain text).
+    pub subject: Template<'r>,
+    /// Body.
+    pub body: Template<'r>,
+    /// How the body is written.
+    pub format: Format,
+}
+
+/// The request's templates, lexed.
+#[derive(Debug, Clone)]
+pub struct TemplateSet<'r> {
+    /// The candidate's, if the request has one.
+    pub candidate: Option<InviteTemplates<'r>>,
+    /// The interviewers', if the request has one.
+    pub interviewer: Option<InviteTemplates<'r>>,
+}
+
+impl<'r> TemplateSet<'r> {
+    /// Lexes every template of the request; fails with every finding of all of them.
+    pub fn parse(request: &'r Request) -> Result<TemplateSet<'r>, Vec<Located>> {
+        let mut findings = Vec::new();
+        let mut lex = |field: Field, source: &'r str| match Template::parse(source) {
+            Ok(t) => Some(t),
+            Err(fs) => {
+                findings.extend(fs.into_iter().map(|finding| Located { field, finding }));
+                None
+            }
+        };
+        let mut pair = |t: &'r Option<crate::request::InviteTemplate>, s: Field, b: Field| {
+            t.as_ref()
+                .map(|t| (lex(s, &t.subject), lex(b, &t.body), t.format))
+        };
+        let candidate = pair(
+            &request.templates.candidate,
+            Field::CandidateSubject,
+            Field::CandidateBody,
+        );
+        let interviewer = pair(
+            &request.templates.interviewer,
+            Field::InterviewerSubject,
+            Field::InterviewerBody,
+        );
+        if !findings.is_empty() {
+            return Err(findings);
+        }
+        let done = |p: Option<(Option<Template<'r>>, Option<Template<'r>>, Format)>| {
+            p.map(|(s, b, format)| InviteTemplates {
+                subject: s.expect("no findings, so it lexed"),
+                body: b.expect("no findings, so it lexed"),
+                format,
+            })
+        };
+        Ok(TemplateSet {
+            candidate: done(candidate),
+            interviewer: done(interviewer),
+        })
+    }
+
+    /// The templates of the invite of `role`.
+    pub fn of(&self, role: Role) -> Option<&InviteTemplates<'r>> {
+        match role {
+            Role::Candidate => self.candidate.as_ref(),
+            Role::Interviewer => self.interviewer.as_ref(),
+        }
+    }
+}
+
+/// Who an invite is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The candidate: one invite for the whole interview.
+    Candidate,
+    /// An interviewer: one invite per event they sit on.
+    Interviewer,
+}
+
+impl Role {
+    fn fields(self) -> [Field; 2] {
+        match self {
+            Role::Candidate => [Field::CandidateSubject, Field::CandidateBody],
+            Role::Interviewer => [Field::InterviewerSubject, Field::InterviewerBody],
+        }
+    }
+}
+
+/// One invite to render: who gets it and which events it covers.
+#[derive(Debug, Clone)]
+pub struct Invitation<'r> {
+    /// Candidate or interviewer.
+    pub role: Role,
+    /// Recipient's name.
+    pub name: &'r str,
+    /// Recipient's email.
+    pub email: &'r str,
+    /// The recipient's time zone.
+    pub zone: Tz,
+    /// The event of an interviewer's invite; `None` for the candidate's.
+    pub event: Option<&'r Event>,
+    /// The events the invite covers, in start order: all for the candidate, one for an
+    /// interviewer.
+    pub covers: Vec<&'r Event>,
+}
+
+/// Every invite of a request that has a template: the candidate's first, then each
+/// interviewer's, event by event.
+pub fn invitations<'r>(request: &'r Request, templates: &TemplateSet<'_>) -> Vec<Invitation<'r>> {
+    let iv = &request.interview;
+    let mut by_start: Vec<&Event> = iv.events.iter().collect();
+    by_start.sort_by_key(|e| e.start);
+    let mut out = Vec::new();
+    if templates.candidate.is_some() {
+        out.push(Invitation {
+            role: Role::Candidate,
+            name: &iv.candidate.name,
+            email: &iv.candidate.email,
+            zone: zone_of(&iv.candidate.timezone),
+            event: None,
+            covers: by_start,
+        });
+    }
+    if templates.interviewer.is_some() {
+        for event in &iv.events {
+            for person in &event.interviewers {
+                out.push(Invitation {
+                    role: Role::Interviewer,
+                    name: &person.name,
+                    email: &person.email,
+                    zone: zone_of(&person.timezone),
+                    event: Some(event),
+                    covers: vec![event],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What a token means in one invite.
+#[derive(Debug, Clone)]
+pub enum Binding<'r> {
+    /// One link, or (`list`) one per covered event, each with the event it belongs to.
+    Links {
+        /// The sessions, with their event for event links.
+        keys: Vec<(Option<&'r Event>, MintKey)>,
+        /// Whether to show a list (event links in an invite covering several events).
+        list: bool,
+    },
+    /// `$Candidate.Name`
+    CandidateName,
+    /// `$Candidate.FirstName`
+    CandidateFirstName,
+    /// `$Event.Topic`
+    Topic(&'r Event),
+    /// `$Event.Start`
+    Start(&'r Event),
+    /// `$Event.End`
+    End(&'r Event),
+    /// `$Interview.Start`: the first event's start.
+    InterviewStart(&'r Event),
+}
+
+/// Whether `offset` of an html source stands inside a tag (so in an attribute or its name),
+/// where one value must go.
+pub(crate) fn inside_tag(source: &str, offset: usize) -> bool {
+    memchr::memrchr2(b'<', b'>', &source.as_bytes()[..offset])
+        .is_some_and(|i| source.as_bytes()[i] == b'<')
+}
+
+/// Binds `token` in `invite`. `single_value` says the token stands where one value must go (a
+/// subject, an html attribute).
+pub fn bind<'r>(
+    request: &'r Request,
+    invite: &Invitation<'r>,
+    token: Token,
+    single_value: bool,
+) -> Result<Binding<'r>, FindingKind> {
+    let iv = &request.interview;
+    let one_event = || match invite.covers.as_slice() {
+        [event] => Ok(*event),
+        many => Err(FindingKind::EventTokenAmbiguous {
+            token,
+            events: many.len(),
+            single_value,
+        }),
+    };
+    Ok(match token {
+        Token::CandidateName => Binding::CandidateName,
+        Token::CandidateFirstName => Binding::CandidateFirstName,
+        Token::EventTopic => Binding::Topic(one_event()?),
+        Token::EventStart => Binding::Start(one_event()?),
+        Token::EventEnd => Binding::End(one_event()?),
+        Token::InterviewStart => Binding::InterviewStart(
+            iv.events
+                .iter()
+                .min_by_key(|e| e.start)
+                .expect("a checked request has events"),
+        ),
+        link => {
+            let (scope, product) = link.link().expect("the other tokens are links");
+            let template_for = |event: Option<&Event>| -> Result<Option<String>, FindingKind> {
+                if product == Product::Live {
+                    return Ok(None);
+                }
+                event
+                    .and_then(|e| e.codesignal.template_id.clone())
+                    .or_else(|| iv.codesignal.template_id.clone())
+                    .map(Some)
+                    .ok_or_else(|| FindingKind::MissingTemplateId {
+                        token,
+                        event_id: event.map(|e| e.id.clone()),
+                    })
+            };
+            let key = |event: Option<&'r Event>| -> Result<_, FindingKind> {
+                Ok((
+                    event,
+                    MintKey {
+                        scope,
+                        interview_id: iv.id.clone(),
+                        event_id: event.map(|e| e.id.clone()),
+                        product,
+                        template_id: template_for(event)?,
+                    },
+                ))
+            };
+            match scope {
+                Scope::Interview => Binding::Links {
+                    keys: vec![key(None)?],
+                    list: false,
+                },
+                Scope::Event if invite.covers.len() == 1 || !single_value => Binding::Links {
+                    keys: invite
+                        .covers
+                        .iter()
+                        .map(|e| key(Some(e)))
+                        .collect::<Result<_, _>>()?,
+                    list: invite.covers.len() > 1,
+                },
+                Scope::Event => return Err(one_event().expect_err("covers several events")),
+            }
+        }
+    })
+}
+
+/// Calls `each(invite, field, template, token, span, binding)` for every token of every invite,
+/// and collects the findings of tokens that cannot be bound. Shared by the planner and the
+/// renderer so both see the same meaning of every token.
+pub(crate) fn walk<'r>(
+    request: &'r Request,
+    templates: &TemplateSet<'_>,
+    mut each: impl FnMut(&Invitation<'r>, Field, Token, Binding<'r>),
+) -> Vec<Located> {
+    let mut findings: Vec<Located> = Vec::new();
+    for invite in invitations(request, templates) {
+        let t = templates
+            .of(invite.role)
+            .expect("invitations have templates");
+        let [subject_field, body_field] = invite.role.fields();
+        for (field, template) in [(subject_field, &t.subject), (body_field, &t.body)] {
+            for (token, span) in template.tokens() {
+                let single_value = field == subject_field
+                    || (t.format == Format::Html && inside_tag(template.source(), span.start));
+                match bind(request, &invite, token, single_value) {
+                    Ok(binding) => each(&invite, field, token, binding),
+                    Err(kind) => push_once(&mut findings, field, span, kind),
+                }
+            }
+        }
+    }
+    findings.sort_by_key(|l| (l.field, l.finding.span.start));
+    findings
+}
+
+fn push_once(findings: &mut Vec<Located>, field: Field, span: Range<usize>, kind: FindingKind) {
+    let finding = Finding { span, kind };
+    if !findings
+        .iter()
+        .any(|l| l.field == field && l.finding == finding)
+    {
+        findings.push(Located { field, finding });
+    }
+}
+
+impl Plan {
+    /// Plans the mints of a request whose templates lexed. Fails with every token that cannot
+    /// be bound (an `$Event` value in an invite covering several events, a template link without
+    /// a template id).
+    pub fn new(request: &Request, templates: &TemplateSet<'_>) -> Result<Plan, Vec<Located>> {
+        let iv = &request.interview;
+        let mut index: HashMap<MintKey, usize> = HashMap::new();
+        let mut mints: Vec<PlannedMint> = Vec::new();
+        let findings = walk(request, templates, |_, _, _, binding| {
+            let Binding::Links { keys, .. } = binding else {
+                return;
+            };
+            for (event, key) in keys {
+                let i = *index.entry(key.clone()).or_insert_with(|| {
+                    mints.push(PlannedMint {
+                        serves_until: match event {
+                            Some(e) => e.end,
+                            None => iv.events.iter().map(|e| e.end).max().expect("has events"),
+                        },
+                        interviewer_id: event.and_then(|e| {
+                            e.interviewers
+                                .iter()
+                                .find_map(|p| p.codesignal_user_id.clone())
+                        }),
+                        candidate_name: iv.candidate.name.clone(),
+                        candidate_email: iv.candidate.email.clone(),
+                        occurrences: 0,
+                        key,
+                    });
+                    mints.len() - 1
+                });
+                mints[i].occurrences += 1;
+            }
+        });
+        if !findings.is_empty() {
+            return Err(findings);
+        }
+        let position = |id: &Option<String>| {
+            id.as_ref()
+                .map(|id| iv.events.iter().position(|e| &e.id == id))
+        };
+        mints.sort_by_key(|m| {
+            (
+                m.key.scope,
+                position(&m.key.event_id),
+                m.key.product,
+                m.key.template_id.clone(),
+            )
+        });
+        Ok(Plan { mints })
+    }
+}

@@ -1,0 +1,54 @@
+//! The whole pipeline: request -> templates -> plan -> links -> invites.
+
+use serde::Serialize;
+
+use crate::mint::{Link, MintError, Minter, mint_all};
+use crate::plan::{Located, Plan, TemplateSet};
+use crate::render::{Invite, RenderError, render};
+use crate::request::Request;
+
+/// How many sessions are minted at once unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Everything a resolved request produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    /// One link per planned session.
+    pub links: Vec<Link>,
+    /// Every invite, with its tokens replaced.
+    pub invites: Vec<Invite>,
+}
+
+/// Why a request could not be resolved. Nothing is output for it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// Unknown tokens, or tokens that cannot be bound: every one of them.
+    #[error("{} problem(s) in the request's templates", .0.len())]
+    Templates(Vec<Located>),
+    /// A session could not be minted.
+    #[error(transparent)]
+    Mint(#[from] MintError),
+    /// The invites could not be rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// Lexes and plans a request without minting anything.
+pub fn plan(request: &Request) -> Result<Plan, ResolveError> {
+    let templates = TemplateSet::parse(request).map_err(ResolveError::Templates)?;
+    Plan::new(request, &templates).map_err(ResolveError::Templates)
+}
+
+/// Resolves a request: plans it, mints every session once with `minter`, renders every invite.
+/// Fails closed: on any error, no invite is returned.
+pub async fn resolve<M: Minter>(request: &Request, minter: &M) -> Result<Resolution, ResolveError> {
+    let templates = TemplateSet::parse(request).map_err(ResolveError::Templates)?;
+    let plan = Plan::new(request, &templates).map_err(ResolveError::Templates)?;
+    let links = mint_all(minter, &plan, DEFAULT_CONCURRENCY).await?;
+    let invites = render(request, &templates, &links).map_err(|e| match e {
+        RenderError::Unbound(found) => ResolveError::Templates(found),
+        other => ResolveError::Render(other),
+    })?;
+    Ok(Resolution { links, invites })
+}
