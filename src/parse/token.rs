@@ -65,6 +65,11 @@ impl Token {
         Token::InterviewStart,
     ];
 
+    /// The token's position in [`Token::ALL`], for tables of per-token values.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The token as written in a template, with its `$`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -203,7 +208,8 @@ mod tests {
 
     #[test]
     fn every_name_round_trips() {
-        for t in Token::ALL {
+        for (i, t) in Token::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i);
             assert_eq!(Token::from_shape(t.name().as_bytes()), Some(t));
         }
     }
