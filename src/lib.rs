@@ -36,3 +36,8 @@ pub use request::{
     Request, RequestError, Templates,
 };
 pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve};
+
+/// The README's Rust examples run as doctests, so they cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

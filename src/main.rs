@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use invitoken::{
-    Located, Request, RequestError, ResolveError, SandboxMinter, Template, render_findings,
+    Located, Plan, Request, RequestError, ResolveError, SandboxMinter, Template, TemplateSet,
+    render_findings,
 };
 
 /// Exit codes: a contract with the pipelines that call us.
@@ -222,16 +223,17 @@ fn check(files: &[PathBuf], color: bool) -> Result<(), Failure> {
                     continue;
                 }
             };
-            match invitoken::plan(&request) {
-                Ok(plan) => tokens += plan.mints.iter().map(|m| m.occurrences).sum::<usize>(),
-                Err(ResolveError::Templates(found)) => {
-                    report_located(path, &request, &found, color);
-                    problems += found.len();
-                }
-                Err(other) => {
-                    eprintln!("error: {}: {other}", name(path));
-                    problems += 1;
-                }
+            let checked = TemplateSet::parse(&request).and_then(|templates| {
+                tokens += [&templates.candidate, &templates.interviewer]
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.subject.tokens().count() + t.body.tokens().count())
+                    .sum::<usize>();
+                Plan::new(&request, &templates)
+            });
+            if let Err(found) = checked {
+                report_located(path, &request, &found, color);
+                problems += found.len();
             }
             continue;
         }
