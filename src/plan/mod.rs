@@ -431,3 +431,110 @@ impl Plan {
         Ok(Plan { mints })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(candidate_body: &str, interviewer_body: &str) -> Request {
+        let json = serde_json::json!({
+            "interview": {
+                "id": "int-1",
+                "candidate": {"name": "Ada", "email": "ada@example.org"},
+                "codesignal": {"template_id": "tpl-i"},
+                "events": [
+                    {"id": "b", "topic": "B", "start": "2027-03-02T11:00:00Z", "end": "2027-03-02T12:00:00Z",
+                     "interviewers": [{"name": "P", "email": "p@example.com"},
+                                      {"name": "Q", "email": "q@example.com", "codesignal_user_id": "u-q"}]},
+                    {"id": "a", "topic": "A", "start": "2027-03-02T09:00:00Z", "end": "2027-03-02T10:00:00Z",
+                     "interviewers": [{"name": "R", "email": "r@example.com", "codesignal_user_id": "u-r"}],
+                     "codesignal": {"template_id": "tpl-a"}}
+                ]
+            },
+            "templates": {
+                "candidate": {"subject": "s", "body": candidate_body},
+                "interviewer": {"subject": "s", "body": interviewer_body}
+            }
+        });
+        Request::from_json(&json.to_string()).unwrap()
+    }
+
+    fn plan_of(r: &Request) -> Result<Plan, Vec<Located>> {
+        Plan::new(r, &TemplateSet::parse(r).unwrap())
+    }
+
+    #[test]
+    fn one_mint_per_session_however_many_invites_show_it() {
+        let r = request(
+            "$Interview.CodeSignal.Live.Link $Event.CodeSignal.Live.Link",
+            "$Interview.CodeSignal.Live.Link $Event.CodeSignal.Live.Link $Event.CodeSignal.Live.Link",
+        );
+        let plan = plan_of(&r).unwrap();
+        let summary: Vec<_> = plan
+            .mints
+            .iter()
+            .map(|m| (m.key.scope, m.key.event_id.as_deref(), m.occurrences))
+            .collect();
+        // Interview: candidate 1 + three interviewer invites. Event `b` (listed first in the
+        // request): candidate 1 + two interviewers x 2. Event `a`: candidate 1 + one x 2.
+        assert_eq!(
+            summary,
+            [
+                (Scope::Interview, None, 4),
+                (Scope::Event, Some("b"), 5),
+                (Scope::Event, Some("a"), 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn mints_carry_what_the_minter_needs() {
+        let r = request(
+            "",
+            "$Event.CodeSignal.Template.Link $Interview.CodeSignal.Live.Link",
+        );
+        let plan = plan_of(&r).unwrap();
+        let interview = &plan.mints[0];
+        assert_eq!(interview.key.event_id, None);
+        assert_eq!(interview.interviewer_id, None);
+        assert_eq!(
+            interview.serves_until.to_rfc3339(),
+            "2027-03-02T12:00:00+00:00"
+        );
+        let b = &plan.mints[1];
+        assert_eq!(b.key.event_id.as_deref(), Some("b"));
+        // The first interviewer without an id is skipped.
+        assert_eq!(b.interviewer_id.as_deref(), Some("u-q"));
+        // No template of its own: the interview's.
+        assert_eq!(b.key.template_id.as_deref(), Some("tpl-i"));
+        assert_eq!(b.serves_until.to_rfc3339(), "2027-03-02T12:00:00+00:00");
+        let a = &plan.mints[2];
+        assert_eq!(a.key.template_id.as_deref(), Some("tpl-a"));
+        assert_eq!(a.interviewer_id.as_deref(), Some("u-r"));
+        assert_eq!(a.candidate_email, "ada@example.org");
+    }
+
+    #[test]
+    fn unbindable_tokens_are_each_reported_once() {
+        let r = request("$Event.Start and $Event.Start", "$Event.Topic");
+        let found = plan_of(&r).unwrap_err();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|l| l.field == Field::CandidateBody));
+        assert!(matches!(
+            found[0].finding.kind,
+            FindingKind::EventTokenAmbiguous {
+                events: 2,
+                single_value: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn html_attribute_detection() {
+        assert!(inside_tag(r#"<a href=""#, 9));
+        assert!(!inside_tag(r#"<a href="x">"#, 12));
+        assert!(!inside_tag("plain", 3));
+        assert!(!inside_tag("a > b", 4));
+    }
+}
