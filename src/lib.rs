@@ -21,7 +21,11 @@ mod render;
 mod request;
 mod resolve;
 
-pub use mint::{Link, MintError, Minted, Minter, SafeUrl, SandboxMinter, UrlError, mint_all};
+pub use mint::{
+    ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError, Link,
+    MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter, UrlError,
+    mint_all,
+};
 pub use parse::{
     Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,
     render_findings,

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use invitoken::{
-    Located, Plan, Request, RequestError, ResolveError, SandboxMinter, Template, TemplateSet,
-    render_findings,
+    ApiKey, CodeSignalConfig, CodeSignalMinter, Located, Plan, Request, RequestError, ResolveError,
+    SandboxMinter, Template, TemplateSet, render_findings,
 };
 
 /// Exit codes: a contract with the pipelines that call us.
@@ -59,9 +59,90 @@ enum Command {
         /// The scheduling request (JSON); `-` for stdin.
         request: PathBuf,
         /// Mint offline with the embedded sandbox: stable links on `sandbox.invitoken.invalid`.
+        /// Always wins over a CodeSignal configuration.
         #[arg(long)]
         sandbox: bool,
+        #[command(flatten)]
+        codesignal: CodeSignalArgs,
     },
+}
+
+/// How to reach CodeSignal. The key comes from `--api-key-file` or `CODESIGNAL_API_KEY`.
+#[derive(clap::Args)]
+struct CodeSignalArgs {
+    /// Read the CodeSignal API key from this file instead of `CODESIGNAL_API_KEY`.
+    #[arg(long, value_name = "PATH")]
+    api_key_file: Option<PathBuf>,
+    /// CodeSignal's GraphQL endpoint.
+    #[arg(long, env = "CODESIGNAL_ENDPOINT", default_value = invitoken::DEFAULT_ENDPOINT, value_name = "URL")]
+    codesignal_endpoint: String,
+    /// Time limit of one request to CodeSignal, in seconds.
+    #[arg(
+        long,
+        env = "CODESIGNAL_TIMEOUT",
+        default_value_t = 30.0,
+        value_name = "SECONDS"
+    )]
+    codesignal_timeout: f64,
+    /// Put CodeSignal's shortened URLs in the invites.
+    #[arg(long)]
+    short_urls: bool,
+    /// How long links outlive the end of the last event they serve, in minutes.
+    #[arg(long, default_value_t = 120, value_name = "MINUTES")]
+    grace_minutes: u32,
+    /// Requests to CodeSignal in flight at once.
+    #[arg(long, default_value_t = invitoken::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrency: u64,
+    /// Requests started per second at most (0: no limit).
+    #[arg(long, default_value_t = 25.0, value_name = "PER_SECOND")]
+    rate_limit: f64,
+}
+
+impl CodeSignalArgs {
+    /// The client configuration, or `None` when no key is configured.
+    fn config(&self) -> Result<Option<CodeSignalConfig>, Failure> {
+        let raw = match &self.api_key_file {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(
+                    exit::USAGE,
+                    format!("cannot read the API key file {}: {e}", path.display()),
+                )
+            })?,
+            None => match std::env::var("CODESIGNAL_API_KEY") {
+                Ok(key) => key,
+                Err(std::env::VarError::NotPresent) => return Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        "CODESIGNAL_API_KEY is not valid UTF-8; paste the key alone",
+                    ));
+                }
+            },
+        };
+        let api_key = ApiKey::parse(&raw).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+        let mut config = CodeSignalConfig::new(api_key);
+        config.endpoint = self.codesignal_endpoint.parse().map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "CODESIGNAL_ENDPOINT `{}` is not a URL: {e}",
+                    self.codesignal_endpoint
+                ),
+            )
+        })?;
+        if !(self.codesignal_timeout.is_finite() && self.codesignal_timeout > 0.0) {
+            return Err(Failure::new(
+                exit::USAGE,
+                "the CodeSignal timeout must be a positive number of seconds",
+            ));
+        }
+        config.timeout = std::time::Duration::from_secs_f64(self.codesignal_timeout);
+        config.short_urls = self.short_urls;
+        config.grace = chrono::TimeDelta::minutes(self.grace_minutes.into());
+        config.concurrency = self.concurrency as usize;
+        config.rate_limit = (self.rate_limit > 0.0).then_some(self.rate_limit);
+        Ok(Some(config))
+    }
 }
 
 /// A failure with its exit code and the last line `main` prints (details may be on stderr).
@@ -89,7 +170,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { files } => check(&files, color),
         Command::Plan { request } => plan(&request, color),
-        Command::Resolve { request, sandbox } => resolve(&request, sandbox, color),
+        Command::Resolve {
+            request,
+            sandbox,
+            codesignal,
+        } => resolve(&request, sandbox, &codesignal, color),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
@@ -281,28 +366,46 @@ fn plan(path: &Path, color: bool) -> Result<(), Failure> {
     print_json(&plan)
 }
 
-fn resolve(path: &Path, sandbox: bool, color: bool) -> Result<(), Failure> {
-    if !sandbox {
-        let configured = std::env::var_os("CODESIGNAL_API_KEY").is_some_and(|k| !k.is_empty());
+fn resolve(
+    path: &Path,
+    sandbox: bool,
+    codesignal: &CodeSignalArgs,
+    color: bool,
+) -> Result<(), Failure> {
+    let config = if sandbox { None } else { codesignal.config()? };
+    if !sandbox && config.is_none() {
         return Err(Failure::new(
             exit::USAGE,
-            if configured {
-                "CODESIGNAL_API_KEY is set, but this build of invitoken cannot mint through \
-                 CodeSignal yet; pass --sandbox to mint offline links"
-            } else {
-                "no CodeSignal configuration: set CODESIGNAL_API_KEY to an API key with the \
-                 LiveInterview permission, or pass --sandbox to mint offline links on \
-                 sandbox.invitoken.invalid"
-            },
+            "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass --api-key-file) to \
+             an API key with the LiveInterview permission, or pass --sandbox to mint offline \
+             links on sandbox.invitoken.invalid",
         ));
     }
     let (_, request) = load_request(path)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
-    let resolution = runtime
-        .block_on(invitoken::resolve(&request, &SandboxMinter::default()))
-        .map_err(|e| template_failure(path, &request, e, color))?;
+    let resolution = match config {
+        None => runtime.block_on(invitoken::resolve(&request, &SandboxMinter::default())),
+        Some(config) => {
+            let minter = CodeSignalMinter::new(config)
+                .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+            runtime.block_on(invitoken::resolve(&request, &minter))
+        }
+    }
+    .map_err(|e| template_failure(path, &request, e, color))?;
+    for link in resolution.links.iter().filter(|l| l.expires_too_soon()) {
+        eprintln!(
+            "warning: the link for {} expires at {}, before its last event ends at {}: \
+             CodeSignal links live at most 336 hours; extend it before then",
+            link.key,
+            link.expires_at
+                .expect("expires_too_soon implies a time")
+                .to_rfc3339(),
+            link.serves_until.to_rfc3339()
+        );
+    }
     print_json(&resolution)
 }

@@ -48,6 +48,7 @@ impl Minter for Scripted {
                 mint.key.event_id.as_deref().unwrap_or("all")
             ),
             expires_at: None,
+            session_id: None,
         })
     }
 }

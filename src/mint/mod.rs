@@ -4,6 +4,7 @@
 //! client mints real sessions. Whatever a minter returns goes through [`SafeUrl`] before it can
 //! reach an invite, so a hostile or broken API cannot inject text into one.
 
+mod codesignal;
 mod sandbox;
 mod url;
 
@@ -15,6 +16,10 @@ use serde::Serialize;
 
 use crate::plan::{MintKey, Plan, PlannedMint};
 
+pub use codesignal::{
+    ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
+    MAX_EXPIRATION, MIN_EXPIRATION,
+};
 pub use sandbox::SandboxMinter;
 pub use url::{SafeUrl, UrlError};
 
@@ -25,6 +30,8 @@ pub struct Minted {
     pub url: String,
     /// When the session expires, if the minter knows.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The session's id at the vendor, if it has one.
+    pub session_id: Option<String>,
 }
 
 /// Makes one session per planned mint.
@@ -46,6 +53,14 @@ pub enum MintError {
         key: String,
         /// What is wrong with the URL.
         source: UrlError,
+    },
+    /// The CodeSignal client failed; the source says what to fix.
+    #[error("minting the link for {key} failed: {source}")]
+    CodeSignal {
+        /// Which session.
+        key: String,
+        /// Why.
+        source: ClientError,
     },
     /// The minter failed for a reason of its own.
     #[error("minting the link for {key} failed: {message}")]
@@ -82,6 +97,17 @@ pub struct Link {
     /// When it expires, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The end of the last event it serves (from the plan).
+    #[serde(skip)]
+    pub serves_until: DateTime<Utc>,
+}
+
+impl Link {
+    /// Whether the link expires before the last event it serves has ended (CodeSignal links
+    /// live at most 336 hours, so an interview booked further ahead gets one that does).
+    pub fn expires_too_soon(&self) -> bool {
+        self.expires_at.is_some_and(|at| at < self.serves_until)
+    }
 }
 
 /// Mints every session of `plan`, at most `concurrency` at a time, and validates each URL.
@@ -103,6 +129,7 @@ pub async fn mint_all<M: Minter>(
                 key: mint.key.clone(),
                 url,
                 expires_at: minted.expires_at,
+                serves_until: mint.serves_until,
             })
         })
         .buffered(concurrency.max(1))

@@ -74,6 +74,7 @@ impl Minter for SandboxMinter {
         Ok(Minted {
             url: self.url(mint),
             expires_at: None,
+            session_id: None,
         })
     }
 }

@@ -69,15 +69,24 @@ impl SafeUrl {
         {
             return Err(UrlError::NotHttps { shown: shown(url) });
         }
-        let parsed = ::url::Url::parse(url).map_err(|e| UrlError::Invalid {
+        let invalid = |reason: String| UrlError::Invalid {
             shown: shown(url),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        // The url crate would read `https:///x` as host `x`; the text itself must name a host.
+        let authority = url[8..].split(['/', '?', '#']).next().unwrap_or("");
+        if authority.is_empty() {
+            return Err(invalid("it has no host".into()));
+        }
+        // `https://app.codesignal.com@evil.example` goes to evil.example.
+        if authority.contains('@') {
+            return Err(invalid(
+                "it carries a user name, which can disguise its host".into(),
+            ));
+        }
+        let parsed = ::url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(UrlError::Invalid {
-                shown: shown(url),
-                reason: "it has no host".into(),
-            });
+            return Err(invalid("it has no host".into()));
         }
         Ok(SafeUrl(url.to_owned()))
     }
@@ -145,9 +154,15 @@ mod tests {
             SafeUrl::parse("javascript:alert(1)"),
             Err(UrlError::NotHttps { .. })
         ));
-        assert!(matches!(
-            SafeUrl::parse("https:///path"),
-            Err(UrlError::Invalid { .. })
-        ));
+        for bad in [
+            "https:///path",
+            "https://",
+            "https://app.codesignal.com@evil.example/x",
+        ] {
+            assert!(
+                matches!(SafeUrl::parse(bad), Err(UrlError::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 }
