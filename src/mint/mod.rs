@@ -9,9 +9,11 @@ mod sandbox;
 mod url;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::plan::{MintKey, Plan, PlannedMint};
@@ -111,28 +113,57 @@ impl Link {
 }
 
 /// Mints every session of `plan`, at most `concurrency` at a time, and validates each URL.
-/// Links come back in the plan's order. The first failure ends the whole run: no invite of a
-/// request is rendered unless every link of it is there.
+/// Links come back in the plan's order.
+///
+/// Fails closed: after the first failure no further mint starts, and no invite of the request
+/// is rendered. Mints already under way are awaited rather than dropped: a create cut off
+/// mid-request could leave a session nobody knows of.
 pub async fn mint_all<M: Minter>(
     minter: &M,
     plan: &Plan,
     concurrency: usize,
 ) -> Result<Vec<Link>, MintError> {
-    futures::stream::iter(&plan.mints)
+    let failed = AtomicBool::new(false);
+    let failed = &failed;
+    let results: Vec<Option<Result<Link, MintError>>> = futures::stream::iter(&plan.mints)
         .map(|mint| async move {
-            let minted = minter.mint(mint).await?;
-            let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
-                key: mint.key.to_string(),
-                source,
-            })?;
-            Ok(Link {
-                key: mint.key.clone(),
-                url,
-                expires_at: minted.expires_at,
-                serves_until: mint.serves_until,
-            })
+            if failed.load(Ordering::SeqCst) {
+                return None;
+            }
+            let result = async {
+                let minted = minter.mint(mint).await?;
+                let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
+                    key: mint.key.to_string(),
+                    source,
+                })?;
+                Ok(Link {
+                    key: mint.key.clone(),
+                    url,
+                    expires_at: minted.expires_at,
+                    serves_until: mint.serves_until,
+                })
+            }
+            .await;
+            if result.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            Some(result)
         })
         .buffered(concurrency.max(1))
-        .try_collect()
-        .await
+        .collect()
+        .await;
+    let mut links = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for result in results.into_iter().flatten() {
+        match result {
+            Ok(link) => links.push(link),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(links),
+    }
 }
