@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests, benches and examples. Each user takes a subset.
+#![allow(dead_code)]
+
+pub mod fake_codesignal;
