@@ -345,7 +345,11 @@ impl std::error::Error for LostReply {}
 type Reply = Response<Full<Bytes>>;
 
 fn reply(status: StatusCode, body: &Value) -> Reply {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    reply_text(status, body.to_string())
+}
+
+fn reply_text(status: StatusCode, body: String) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -493,7 +497,7 @@ async fn serve_request(shared: &Shared, request: Request<Incoming>, seen: &mut S
     };
     let prepared = match prepare(&graphql) {
         Ok(p) => p,
-        Err(r) => return Outcome::Reply(r),
+        Err(body) => return Outcome::Reply(reply(StatusCode::BAD_REQUEST, &body)),
     };
     let fault = {
         let mut state = shared.state();
@@ -740,7 +744,8 @@ impl Prepared {
     }
 }
 
-fn graphql_errors(code: &str, errors: impl IntoIterator<Item = GraphQLError>) -> Reply {
+/// The body of a 400 answer: `errors`, each with its `extensions.code`, and no `data`.
+fn graphql_errors(code: &str, errors: impl IntoIterator<Item = GraphQLError>) -> Value {
     let errors: Vec<Value> = errors
         .into_iter()
         .map(|e| {
@@ -749,11 +754,11 @@ fn graphql_errors(code: &str, errors: impl IntoIterator<Item = GraphQLError>) ->
             e
         })
         .collect();
-    reply(StatusCode::BAD_REQUEST, &json!({ "errors": errors }))
+    json!({ "errors": errors })
 }
 
 /// Parses, validates and coerces; on failure the 400 answer Apollo Server would give.
-fn prepare(request: &GraphQlRequest) -> Result<Prepared, Reply> {
+fn prepare(request: &GraphQlRequest) -> Result<Prepared, Value> {
     let schema = schema();
     let ast = parser()
         .parse_ast(request.query.as_str(), "request.graphql")
@@ -819,13 +824,25 @@ fn execute(shared: &Shared, prepared: &Prepared, evil: bool) -> Reply {
         .coerced_variable_values(&prepared.variables)
         .execute_sync(&root);
     match result {
-        Ok(response) => reply(
-            StatusCode::OK,
-            &serde_json::to_value(response).unwrap_or(Value::Null),
-        ),
-        Err(e) => graphql_errors(
-            "BAD_REQUEST",
-            [e.to_graphql_error(&prepared.document.sources)],
+        // Straight to text: a `Value` would sort the keys, and GraphQL keeps the selection order.
+        Ok(mut response) => {
+            for e in &mut response.errors {
+                // apollo-compiler prefixes resolvers' messages; a server shows them as written.
+                if let Some(m) = e.message.strip_prefix("resolver error: ") {
+                    e.message = m.to_owned();
+                }
+            }
+            match serde_json::to_string(&response) {
+                Ok(text) => reply_text(StatusCode::OK, text),
+                Err(e) => errors(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        Err(e) => reply(
+            StatusCode::BAD_REQUEST,
+            &graphql_errors(
+                "BAD_REQUEST",
+                [e.to_graphql_error(&prepared.document.sources)],
+            ),
         ),
     }
 }
@@ -871,12 +888,12 @@ fn short_code(n: u64) -> String {
 /// Applies the fields present in a `LiveInterviewInput` (an explicit null clears one).
 fn apply_input(session: &mut Session, input: &JsonMap) -> Result<(), FieldError> {
     let text = |name: &str| input.get(name).map(|v| v.as_str().map(str::to_owned));
-    if let Some(ms) = input.get("expirationTime").and_then(JsonValue::as_i64) {
-        if !(3_600_000..=1_209_600_000).contains(&ms) {
-            return Err(field_error(
-                "expirationTime must be between 1 and 336 hours",
-            ));
-        }
+    if let Some(ms) = input.get("expirationTime").and_then(JsonValue::as_i64)
+        && !(3_600_000..=1_209_600_000).contains(&ms)
+    {
+        return Err(field_error(
+            "expirationTime must be between 1 and 336 hours",
+        ));
     }
     if let Some(v) = text("candidateEmail") {
         session.candidate_email = v;
