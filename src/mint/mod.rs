@@ -112,6 +112,35 @@ impl Link {
     }
 }
 
+/// Mints one planned session unless an earlier one failed; `None` when skipped.
+async fn mint_one<M: Minter>(
+    minter: &M,
+    mint: &PlannedMint,
+    failed: &AtomicBool,
+) -> Option<Result<Link, MintError>> {
+    if failed.load(Ordering::SeqCst) {
+        return None;
+    }
+    let result = async {
+        let minted = minter.mint(mint).await?;
+        let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
+            key: mint.key.to_string(),
+            source,
+        })?;
+        Ok(Link {
+            key: mint.key.clone(),
+            url,
+            expires_at: minted.expires_at,
+            serves_until: mint.serves_until,
+        })
+    }
+    .await;
+    if result.is_err() {
+        failed.store(true, Ordering::SeqCst);
+    }
+    Some(result)
+}
+
 /// Mints every session of `plan`, at most `concurrency` at a time, and validates each URL.
 /// Links come back in the plan's order.
 ///
@@ -124,31 +153,14 @@ pub async fn mint_all<M: Minter>(
     concurrency: usize,
 ) -> Result<Vec<Link>, MintError> {
     let failed = AtomicBool::new(false);
-    let failed = &failed;
-    let results: Vec<Option<Result<Link, MintError>>> = futures::stream::iter(&plan.mints)
-        .map(|mint| async move {
-            if failed.load(Ordering::SeqCst) {
-                return None;
-            }
-            let result = async {
-                let minted = minter.mint(mint).await?;
-                let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
-                    key: mint.key.to_string(),
-                    source,
-                })?;
-                Ok(Link {
-                    key: mint.key.clone(),
-                    url,
-                    expires_at: minted.expires_at,
-                    serves_until: mint.serves_until,
-                })
-            }
-            .await;
-            if result.is_err() {
-                failed.store(true, Ordering::SeqCst);
-            }
-            Some(result)
-        })
+    // The futures are built eagerly (not in a `map` closure kept inside the stream) so the
+    // returned future is `Send` for any borrow of the plan and can be handed to `tokio::spawn`.
+    let mints: Vec<_> = plan
+        .mints
+        .iter()
+        .map(|mint| mint_one(minter, mint, &failed))
+        .collect();
+    let results: Vec<Option<Result<Link, MintError>>> = futures::stream::iter(mints)
         .buffered(concurrency.max(1))
         .collect()
         .await;

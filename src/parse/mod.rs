@@ -11,7 +11,7 @@ mod token;
 use std::fmt;
 use std::ops::Range;
 
-pub use diagnostic::{Diagnostics, render_findings};
+pub use diagnostic::render_findings;
 pub use token::{Product, Scope, Token, Unknown};
 
 /// One piece of a lexed template: literal text or a known token, both as byte ranges.
