@@ -403,8 +403,9 @@ fn resolve(
             link.key,
             link.expires_at
                 .expect("expires_too_soon implies a time")
-                .to_rfc3339(),
-            link.serves_until.to_rfc3339()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            link.serves_until
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
     }
     print_json(&resolution)

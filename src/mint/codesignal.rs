@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -390,7 +390,10 @@ impl CodeSignalMinter {
         now: DateTime<Utc>,
         serves_until: DateTime<Utc>,
     ) -> (TimeDelta, DateTime<Utc>) {
-        let wanted = serves_until + self.config.grace - now;
+        // Whole seconds, so `expires_at` reads well; CodeSignal counts from when it receives the
+        // create, a little after `now`, so the time stated is never later than the real one.
+        let now = now.trunc_subsecs(0);
+        let wanted = TimeDelta::seconds((serves_until + self.config.grace - now).num_seconds());
         let life = wanted.clamp(MIN_EXPIRATION, MAX_EXPIRATION);
         (life, now + life)
     }
@@ -468,6 +471,21 @@ impl CodeSignalMinter {
                 return Err(Failure::Unknown {
                     reason: format!("HTTP {status}"),
                 });
+            }
+            // A GraphQL server answers a request it refuses to run (a validation error) with
+            // 400 and the usual `errors`: show those messages rather than the bare status.
+            400 => {
+                let messages = serde_json::from_str::<GraphQlResponse>(&text)
+                    .map(|r| r.errors.into_iter().map(|e| e.message).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                return Err(Failure::Fatal(if messages.is_empty() {
+                    ClientError::Status {
+                        status,
+                        body: clip(&text),
+                    }
+                } else {
+                    ClientError::GraphQl(messages)
+                }));
             }
             _ => {
                 return Err(Failure::Fatal(ClientError::Status {
