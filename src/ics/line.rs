@@ -1,0 +1,326 @@
+//! RFC 5545 content lines at the byte level: finding them, unfolding, folding, TEXT escaping.
+//!
+//! Nothing here decodes or normalises: a logical line is a byte range of the file, folds and line
+//! ending included, so a line we do not change is copied exactly as it was read.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// The longest physical line we write, in octets, line ending excluded (RFC 5545 3.1).
+pub const MAX_LINE: usize = 75;
+
+/// One logical content line: its physical lines (folds included) and how it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    /// The whole line in the file, from its first byte through its final line ending.
+    pub range: Range<usize>,
+    /// The line ending it ends with: `\r\n`, `\n`, or empty at the end of the file.
+    pub eol: &'static [u8],
+    /// Line number (1-based) of its first physical line.
+    pub line_no: usize,
+    /// Whether it spans several physical lines.
+    pub folded: bool,
+}
+
+impl RawLine {
+    /// The line without its final line ending (folds still in).
+    pub fn content<'a>(&self, file: &'a [u8]) -> &'a [u8] {
+        &file[self.range.start..self.range.end - self.eol.len()]
+    }
+}
+
+/// Logical content lines of `file`, in order. A physical line ends at `\n` (a `\r` before it is
+/// part of the ending); one that starts with SPACE or TAB continues the line before it. A lone
+/// `\r` is content, as it is to most parsers. Every byte of `file` is in exactly one line.
+pub fn lines(file: &[u8]) -> Lines<'_> {
+    Lines {
+        file,
+        at: 0,
+        line_no: 1,
+    }
+}
+
+/// Iterator returned by [`lines`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    file: &'a [u8],
+    at: usize,
+    line_no: usize,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = RawLine;
+
+    fn next(&mut self) -> Option<RawLine> {
+        let file = self.file;
+        let start = self.at;
+        if start >= file.len() {
+            return None;
+        }
+        let first_line = self.line_no;
+        let mut search = start;
+        let mut folded = false;
+        loop {
+            match memchr::memchr(b'\n', &file[search..]) {
+                None => {
+                    self.at = file.len();
+                    return Some(RawLine {
+                        range: start..file.len(),
+                        eol: b"",
+                        line_no: first_line,
+                        folded,
+                    });
+                }
+                Some(i) => {
+                    let nl = search + i;
+                    self.line_no += 1;
+                    if matches!(file.get(nl + 1), Some(b' ' | b'\t')) {
+                        folded = true;
+                        search = nl + 1;
+                        continue;
+                    }
+                    self.at = nl + 1;
+                    let eol: &'static [u8] = if nl > start && file[nl - 1] == b'\r' {
+                        b"\r\n"
+                    } else {
+                        b"\n"
+                    };
+                    return Some(RawLine {
+                        range: start..nl + 1,
+                        eol,
+                        line_no: first_line,
+                        folded,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Removes every fold (a line ending followed by one SPACE or TAB) from a line's content, at the
+/// byte level: a fold may split a token or a UTF-8 sequence, and unfolding joins them again.
+pub fn unfold(content: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\n', content).is_none() {
+        return Cow::Borrowed(content);
+    }
+    let mut out = Vec::with_capacity(content.len());
+    let mut rest = content;
+    while let Some(i) = memchr::memchr(b'\n', rest) {
+        let before = &rest[..i];
+        out.extend_from_slice(before.strip_suffix(b"\r").unwrap_or(before));
+        // The byte after `\n` inside a line's content is always the fold's SPACE or TAB.
+        rest = rest.get(i + 2..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    Cow::Owned(out)
+}
+
+/// Writes `line` (one unfolded logical line, no line ending) folded so that no physical line
+/// exceeds [`MAX_LINE`] octets, each continuation starting with one SPACE, then `eol`.
+///
+/// A fold never falls inside a UTF-8 sequence, nor between a `\` and the character it escapes,
+/// so every physical line of a UTF-8 value is itself valid UTF-8 and readers that unfold after
+/// decoding still see the same text.
+pub fn fold(line: &[u8], eol: &[u8], out: &mut Vec<u8>) {
+    let mut rest = line;
+    let mut room = MAX_LINE;
+    loop {
+        if rest.len() <= room {
+            out.extend_from_slice(rest);
+            out.extend_from_slice(eol);
+            return;
+        }
+        let mut cut = room;
+        // Back off to a character boundary: never before a UTF-8 continuation byte.
+        while cut > 0 && is_continuation(rest[cut]) {
+            cut -= 1;
+        }
+        // Never split an escape: if the cut leaves an odd run of `\` at the end, keep the last
+        // one with what it escapes.
+        let backslashes = rest[..cut]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            cut -= 1;
+        }
+        if cut == 0 {
+            // Only reachable with a malformed byte run longer than a line: cut where we must.
+            cut = room;
+        }
+        out.extend_from_slice(&rest[..cut]);
+        out.extend_from_slice(eol);
+        out.push(b' ');
+        rest = &rest[cut..];
+        room = MAX_LINE - 1;
+    }
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// Escapes `value` for an RFC 5545 TEXT value: `\` `;` `,` and line breaks.
+pub fn escape_text(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+/// The parts of an unfolded content line: `name *(";" param) ":" value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts<'a> {
+    /// The property name as written (compare case-insensitively).
+    pub name: &'a [u8],
+    /// The parameters, without their leading `;`.
+    pub params: &'a [u8],
+    /// Where the value starts in the line.
+    pub value_at: usize,
+}
+
+impl<'a> Parts<'a> {
+    /// Splits an unfolded content line. `None` when it has no name or no `:` outside quotes.
+    pub fn split(line: &'a [u8]) -> Option<Parts<'a>> {
+        let name_end = line.iter().position(|&b| b == b';' || b == b':')?;
+        let name = &line[..name_end];
+        if name.is_empty()
+            || !name
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        let mut quoted = false;
+        let mut i = name_end;
+        while i < line.len() {
+            match line[i] {
+                b'"' => quoted = !quoted,
+                b':' if !quoted => {
+                    let params = if name_end < i {
+                        &line[name_end + 1..i]
+                    } else {
+                        &line[..0]
+                    };
+                    return Some(Parts {
+                        name,
+                        params,
+                        value_at: i + 1,
+                    });
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Whether the property is `name` (ASCII case-insensitive).
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn physical_lines(folded: &[u8]) -> Vec<&[u8]> {
+        folded
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .collect()
+    }
+
+    #[test]
+    fn lines_cover_the_file_and_keep_folds_and_endings() {
+        let file =
+            b"\xEF\xBB\xBFBEGIN:VCALENDAR\r\nDESCRIPTION:a\r\n  b\r\n\tc\nX:1\rY\nEND:VCALENDAR";
+        let got: Vec<_> = lines(file).collect();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[1].content(file), b"DESCRIPTION:a\r\n  b\r\n\tc");
+        assert!(got[1].folded);
+        assert_eq!(
+            (got[1].eol, got[2].eol, got[3].eol),
+            (&b"\n"[..], &b"\n"[..], &b""[..])
+        );
+        assert_eq!(got[2].content(file), b"X:1\rY");
+        assert_eq!(got[3].line_no, 6);
+        let joined: Vec<u8> = got
+            .iter()
+            .flat_map(|l| file[l.range.clone()].to_vec())
+            .collect();
+        assert_eq!(joined, file);
+    }
+
+    #[test]
+    fn unfold_joins_split_utf8_and_tokens() {
+        let raw = b"DESCRIPTION:caf\xC3\r\n \xA9 $Interview.Code\n\tSignal.Live.Link";
+        assert_eq!(
+            &*unfold(raw),
+            "DESCRIPTION:café $Interview.CodeSignal.Live.Link".as_bytes()
+        );
+    }
+
+    #[test]
+    fn fold_keeps_lines_short_and_sequences_whole() {
+        let value = format!("DESCRIPTION:{}", "é\\,a".repeat(40));
+        let mut out = Vec::new();
+        fold(value.as_bytes(), b"\r\n", &mut out);
+        let lines = physical_lines(out.strip_suffix(b"\r\n").unwrap());
+        assert!(lines.len() > 2);
+        for (i, line) in lines.iter().enumerate() {
+            assert!(line.len() <= MAX_LINE, "line {i} has {} octets", line.len());
+            assert!(
+                std::str::from_utf8(line).is_ok(),
+                "line {i} splits a character"
+            );
+            assert!(i == 0 || line[0] == b' ');
+            let trailing = line.iter().rev().take_while(|&&b| b == b'\\').count();
+            assert_eq!(trailing % 2, 0, "line {i} splits an escape");
+        }
+        assert_eq!(
+            &*unfold(out.strip_suffix(b"\r\n").unwrap()),
+            value.as_bytes()
+        );
+    }
+
+    #[test]
+    fn short_lines_are_not_folded() {
+        let mut out = Vec::new();
+        fold(b"SUMMARY:hi", b"\n", &mut out);
+        assert_eq!(out, b"SUMMARY:hi\n");
+        let exact = vec![b'x'; MAX_LINE];
+        out.clear();
+        fold(&exact, b"\n", &mut out);
+        assert_eq!(out.len(), MAX_LINE + 1);
+    }
+
+    #[test]
+    fn parts_split_at_the_first_unquoted_colon() {
+        let p = Parts::split(b"ATTENDEE;CN=\"Doe: J\";ROLE=CHAIR:mailto:j@x").unwrap();
+        assert_eq!(p.name, b"ATTENDEE");
+        assert_eq!(p.params, b"CN=\"Doe: J\";ROLE=CHAIR");
+        assert_eq!(
+            &b"ATTENDEE;CN=\"Doe: J\";ROLE=CHAIR:mailto:j@x"[p.value_at..],
+            b"mailto:j@x"
+        );
+        assert!(Parts::split(b"no colon here").is_none());
+        assert!(Parts::split(b":value").is_none());
+        assert!(Parts::split(b"SUMMARY:").unwrap().is("summary"));
+    }
+
+    #[test]
+    fn text_escaping() {
+        let mut out = String::new();
+        escape_text("a\\b;c,d\r\ne", &mut out);
+        assert_eq!(out, "a\\\\b\\;c\\,d\\ne");
+    }
+}
