@@ -9,3 +9,4 @@
 //! included, and only a line holding a token is unfolded, rewritten and folded again.
 
 pub mod line;
+pub mod rewrite;

@@ -1,0 +1,765 @@
+//! Finding tokens in an existing `.ics` file and writing it back changed only where a token was.
+//!
+//! [`scan`] reads a file once: its component structure (which VEVENT, which VCALENDAR), the
+//! properties that decide which link a token gets, and every token in a TEXT or URI value.
+//! [`Scanned::write`] then copies the file byte for byte, except the lines that held a token:
+//! those are unfolded, get their tokens replaced (escaped for the value's type), and are folded
+//! again at 75 octets with the line's own line ending.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use super::line::{self, Parts, RawLine};
+use crate::parse::{Finding, Piece, Product, Scope, Template, Token};
+use crate::plan::MintKey;
+use crate::render::escape_html;
+
+/// Which property names decide a token's link. The defaults are what invitoken writes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcsOptions {
+    /// The interview's id, on a VEVENT or its VCALENDAR (default `X-INTERVIEW-ID`).
+    pub interview_property: String,
+    /// The CodeSignal template id for Template links, on a VEVENT or its VCALENDAR (default
+    /// `X-CODESIGNAL-TEMPLATE-ID`).
+    pub template_property: String,
+    /// The candidate, `mailto:` value with a `CN` parameter, on a VEVENT or its VCALENDAR
+    /// (default `X-CANDIDATE`). CodeSignal gets it as the session's candidate.
+    pub candidate_property: String,
+}
+
+impl Default for IcsOptions {
+    fn default() -> IcsOptions {
+        IcsOptions {
+            interview_property: "X-INTERVIEW-ID".into(),
+            template_property: "X-CODESIGNAL-TEMPLATE-ID".into(),
+            candidate_property: "X-CANDIDATE".into(),
+        }
+    }
+}
+
+/// How a property's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    /// RFC 5545 TEXT: `\`, `;`, `,` and line breaks escaped.
+    Text,
+    /// TEXT holding HTML (`X-ALT-DESC`): escaped for HTML, then as TEXT.
+    Html,
+    /// A URI (`URL`, `CONFERENCE`): written as is; only link tokens make sense there.
+    Uri,
+}
+
+fn value_kind(parts: &Parts<'_>) -> Option<ValueKind> {
+    const TEXT: [&str; 5] = ["SUMMARY", "DESCRIPTION", "LOCATION", "COMMENT", "CONTACT"];
+    if TEXT.iter().any(|n| parts.is(n)) {
+        Some(ValueKind::Text)
+    } else if parts.is("X-ALT-DESC") {
+        Some(ValueKind::Html)
+    } else if parts.is("URL") || parts.is("CONFERENCE") {
+        Some(ValueKind::Uri)
+    } else {
+        None
+    }
+}
+
+/// Something wrong in a file, at a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line of the file.
+    pub line: usize,
+    /// 1-based column (characters) in that line.
+    pub col: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when we can say.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.col, self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, " (help: {help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A VEVENT that holds tokens, or whose copies in other files do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInfo {
+    /// Its UID: the event key. Overridden occurrences (RECURRENCE-ID) share their series' UID.
+    pub uid: String,
+    /// Where its BEGIN:VEVENT is.
+    pub line: usize,
+    /// `X-INTERVIEW-ID` of the VEVENT, else of its VCALENDAR.
+    pub interview_id: Option<String>,
+    /// `X-CODESIGNAL-TEMPLATE-ID` of the VEVENT, else of its VCALENDAR.
+    pub template_id: Option<String>,
+    /// The candidate's email and name (`X-CANDIDATE;CN=...:mailto:...`).
+    pub candidate: Option<(String, String)>,
+    /// METHOD:CANCEL on its calendar or STATUS:CANCELLED on it.
+    pub cancelled: bool,
+    /// When it ends: DTEND, or DTSTART plus DURATION, or DTSTART; the series' UNTIL for a
+    /// recurring event; `None` when unknown or endless (the longest life a link can have).
+    pub ends: Option<DateTime<Utc>>,
+}
+
+/// A token in a file, and the link it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    /// The token.
+    pub token: Token,
+    /// The event it belongs to (index into [`Scanned::events`]), if inside a VEVENT.
+    pub event: Option<usize>,
+    /// The session it needs, with the interview id as this file says (see
+    /// [`Scanned::interview_of`]).
+    pub key: MintKey,
+    /// The line it is on.
+    pub line: usize,
+}
+
+/// One rewritten content line.
+#[derive(Debug, Clone)]
+struct Edit {
+    raw: RawLine,
+    unfolded: String,
+    value_at: usize,
+    kind: ValueKind,
+    /// Pieces of the value (ranges relative to `value_at`); token pieces index `occurrences`.
+    pieces: Vec<(Piece, Option<usize>)>,
+}
+
+/// A file read for rewriting.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    edits: Vec<Edit>,
+    /// Every VEVENT that holds a token.
+    pub events: Vec<EventInfo>,
+    /// Every token, in file order.
+    pub occurrences: Vec<Occurrence>,
+    /// Things worth telling that are not errors.
+    pub notes: Vec<String>,
+}
+
+#[derive(Default)]
+struct Calendar {
+    interview_id: Option<String>,
+    template_id: Option<String>,
+    candidate: Option<(String, String)>,
+    cancelled: bool,
+}
+
+#[derive(Default)]
+struct Vevent {
+    uid: Option<String>,
+    line: usize,
+    interview_id: Option<String>,
+    template_id: Option<String>,
+    candidate: Option<(String, String)>,
+    cancelled: bool,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    duration: Option<chrono::TimeDelta>,
+    until: Option<Option<DateTime<Utc>>>,
+    /// Edits of lines inside this VEVENT (indexes into the edits).
+    edits: Vec<usize>,
+}
+
+/// Reads `file` for rewriting. `Err` holds every problem found; a file with problems must not be
+/// written.
+pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut edits: Vec<Edit> = Vec::new();
+    // Which edits lie outside any VEVENT (with the calendar they are in).
+    let mut loose: Vec<(usize, usize)> = Vec::new();
+    let mut calendars: Vec<Calendar> = Vec::new();
+    let mut events: Vec<(Vevent, usize)> = Vec::new();
+    let mut stack: Vec<(Vec<u8>, usize)> = Vec::new();
+    let mut current_calendar: Option<usize> = None;
+    let mut current_event: Option<usize> = None;
+    let mut seen_content = false;
+    for raw in line::lines(file) {
+        let content = raw.content(file);
+        let content = if raw.range.start == 0 {
+            content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content)
+        } else {
+            content
+        };
+        if content.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let unfolded = line::unfold(content);
+        let Some(parts) = Parts::split(&unfolded) else {
+            problems.push(Problem {
+                line: raw.line_no,
+                col: 1,
+                message: "not an iCalendar content line (`NAME;PARAMS:VALUE`)".into(),
+                help: Some("is this an .ics file? a content line needs a name and a `:`".into()),
+            });
+            continue;
+        };
+        let value = &unfolded[parts.value_at..];
+        if !seen_content {
+            seen_content = true;
+            // Usually `BEGIN:VCALENDAR`; streams of bare components (`BEGIN:VEVENT`) are read too.
+            if !parts.is("BEGIN") {
+                problems.push(Problem {
+                    line: raw.line_no,
+                    col: 1,
+                    message: "an iCalendar file starts with `BEGIN:VCALENDAR`".into(),
+                    help: Some("is this an .ics file?".into()),
+                });
+                break;
+            }
+        }
+        if parts.is("BEGIN") {
+            let name = value.to_ascii_uppercase();
+            match name.as_slice() {
+                b"VCALENDAR" => {
+                    calendars.push(Calendar::default());
+                    current_calendar = Some(calendars.len() - 1);
+                }
+                b"VEVENT" => {
+                    events.push((
+                        Vevent {
+                            line: raw.line_no,
+                            ..Vevent::default()
+                        },
+                        current_calendar.unwrap_or(usize::MAX),
+                    ));
+                    current_event = Some(events.len() - 1);
+                }
+                _ => {}
+            }
+            stack.push((name, raw.line_no));
+            continue;
+        }
+        if parts.is("END") {
+            let name = value.to_ascii_uppercase();
+            match stack.pop() {
+                Some((open, _)) if open == name => {
+                    if name == b"VEVENT" {
+                        current_event = None;
+                    } else if name == b"VCALENDAR" {
+                        current_calendar = None;
+                    }
+                }
+                Some((open, at)) => problems.push(Problem {
+                    line: raw.line_no,
+                    col: 1,
+                    message: format!(
+                        "`END:{}` closes `BEGIN:{}` of line {at}",
+                        String::from_utf8_lossy(value),
+                        String::from_utf8_lossy(&open)
+                    ),
+                    help: None,
+                }),
+                None => problems.push(Problem {
+                    line: raw.line_no,
+                    col: 1,
+                    message: format!(
+                        "`END:{}` with no open component",
+                        String::from_utf8_lossy(value)
+                    ),
+                    help: None,
+                }),
+            }
+            continue;
+        }
+        let text = || String::from_utf8_lossy(value).into_owned();
+        // Properties that decide links, on the innermost VEVENT or VCALENDAR.
+        let in_event_itself = stack.last().is_some_and(|(n, _)| n == b"VEVENT");
+        let in_calendar_itself = stack.last().is_some_and(|(n, _)| n == b"VCALENDAR");
+        if in_event_itself && let Some(e) = current_event {
+            let ev = &mut events[e].0;
+            if parts.is("UID") {
+                ev.uid = Some(text());
+            } else if parts.is(&options.interview_property) {
+                ev.interview_id = Some(text());
+            } else if parts.is(&options.template_property) {
+                ev.template_id = Some(text());
+            } else if parts.is(&options.candidate_property) {
+                ev.candidate = Some(candidate(&unfolded, &parts));
+            } else if parts.is("STATUS") {
+                ev.cancelled = value.eq_ignore_ascii_case(b"CANCELLED");
+            } else if parts.is("DTSTART") {
+                ev.start = date_time(&parts, value);
+            } else if parts.is("DTEND") {
+                ev.end = date_time(&parts, value);
+            } else if parts.is("DURATION") {
+                ev.duration = duration(value);
+            } else if parts.is("RRULE") {
+                ev.until = Some(until(value));
+            }
+        } else if in_calendar_itself && let Some(c) = current_calendar {
+            let cal = &mut calendars[c];
+            if parts.is("METHOD") {
+                cal.cancelled = value.eq_ignore_ascii_case(b"CANCEL");
+            } else if parts.is(&options.interview_property) {
+                cal.interview_id = Some(text());
+            } else if parts.is(&options.template_property) {
+                cal.template_id = Some(text());
+            } else if parts.is(&options.candidate_property) {
+                cal.candidate = Some(candidate(&unfolded, &parts));
+            }
+        }
+        // Tokens: only a value holding a `$` can have one.
+        if memchr::memchr(b'$', value).is_none() {
+            continue;
+        }
+        let Some(kind) = value_kind(&parts) else {
+            continue;
+        };
+        let value_at = parts.value_at;
+        let Ok(unfolded) = String::from_utf8(unfolded.into_owned()) else {
+            problems.push(Problem {
+                line: raw.line_no,
+                col: 1,
+                message: "a line with a `$` is not valid UTF-8".into(),
+                help: Some("save the file as UTF-8".into()),
+            });
+            continue;
+        };
+        match Template::parse(&unfolded[value_at..]) {
+            Err(findings) => {
+                for f in findings {
+                    problems.push(finding_problem(file, &raw, &unfolded, value_at, &f));
+                }
+            }
+            Ok(template) => {
+                let pieces: Vec<_> = template
+                    .pieces()
+                    .iter()
+                    .map(|p| (p.clone(), None))
+                    .collect();
+                if pieces.iter().any(|(p, _)| matches!(p, Piece::Token { .. })) {
+                    edits.push(Edit {
+                        raw: raw.clone(),
+                        unfolded,
+                        value_at,
+                        kind,
+                        pieces,
+                    });
+                    match current_event {
+                        Some(e) => events[e].0.edits.push(edits.len() - 1),
+                        None => {
+                            loose.push((edits.len() - 1, current_calendar.unwrap_or(usize::MAX)))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some((name, at)) = stack.last() {
+        problems.push(Problem {
+            line: *at,
+            col: 1,
+            message: format!("`BEGIN:{}` is never closed", String::from_utf8_lossy(name)),
+            help: Some("the file may be cut short".into()),
+        });
+    }
+    // Bind each token to its session.
+    let mut out_events: Vec<EventInfo> = Vec::new();
+    let mut occurrences: Vec<Occurrence> = Vec::new();
+    let mut notes = Vec::new();
+    let no_calendar = Calendar::default();
+    let calendar_of = |c: usize| calendars.get(c).unwrap_or(&no_calendar);
+    for (ev, cal) in &events {
+        if ev.edits.is_empty() {
+            continue;
+        }
+        let cal = calendar_of(*cal);
+        let Some(uid) = ev.uid.clone() else {
+            problems.push(Problem {
+                line: ev.line,
+                col: 1,
+                message: "this VEVENT holds tokens but has no UID, so its link has no key".into(),
+                help: Some("give the event a UID".into()),
+            });
+            continue;
+        };
+        let ends = match ev.until {
+            Some(until) => until,
+            None => ev
+                .end
+                .or_else(|| ev.start?.checked_add_signed(ev.duration?))
+                .or(ev.start),
+        };
+        let info = EventInfo {
+            uid: uid.clone(),
+            line: ev.line,
+            interview_id: ev.interview_id.clone().or_else(|| cal.interview_id.clone()),
+            template_id: ev.template_id.clone().or_else(|| cal.template_id.clone()),
+            candidate: ev.candidate.clone().or_else(|| cal.candidate.clone()),
+            cancelled: ev.cancelled || cal.cancelled,
+            ends,
+        };
+        let index = out_events.len();
+        for &edit in &ev.edits {
+            bind(
+                &mut edits[edit],
+                Some((index, &info)),
+                None,
+                options,
+                &mut occurrences,
+                &mut problems,
+            );
+        }
+        out_events.push(info);
+    }
+    for &(edit, cal) in &loose {
+        let cal = calendar_of(cal);
+        bind(
+            &mut edits[edit],
+            None,
+            Some(cal),
+            options,
+            &mut occurrences,
+            &mut problems,
+        );
+    }
+    for ev in &out_events {
+        let uses_interview = occurrences.iter().any(|o| {
+            o.event.is_some_and(|e| out_events[e].uid == ev.uid) && o.key.scope == Scope::Interview
+        });
+        if uses_interview && ev.interview_id.is_none() {
+            notes.push(format!(
+                "event `{}` (line {}) has no {}: its `$Interview` links are the event's own, as for a single-session interview",
+                ev.uid, ev.line, options.interview_property
+            ));
+        }
+    }
+    if problems.is_empty() {
+        problems.sort_by_key(|p| p.line);
+        Ok(Scanned {
+            edits,
+            events: out_events,
+            occurrences,
+            notes,
+        })
+    } else {
+        problems.sort_by_key(|p| p.line);
+        Err(problems)
+    }
+}
+
+/// Gives every token of `edit` its session, or a problem.
+fn bind(
+    edit: &mut Edit,
+    event: Option<(usize, &EventInfo)>,
+    calendar: Option<&Calendar>,
+    options: &IcsOptions,
+    occurrences: &mut Vec<Occurrence>,
+    problems: &mut Vec<Problem>,
+) {
+    let line_no = edit.raw.line_no;
+    for (piece, slot) in &mut edit.pieces {
+        let Piece::Token { token, span } = piece else {
+            continue;
+        };
+        let problem = |message: String, help: Option<String>| Problem {
+            line: line_no,
+            col: edit.unfolded[..edit.value_at + span.start].chars().count() + 1,
+            message,
+            help,
+        };
+        let Some((scope, product)) = token.link() else {
+            problems.push(problem(
+                format!("`{token}` needs a scheduling request: `batch` resolves link tokens only"),
+                Some("use `invitoken resolve` with a request for context tokens".into()),
+            ));
+            continue;
+        };
+        let (event_index, uid, interview_id, template_id) = match (event, calendar) {
+            (Some((i, info)), _) => (
+                Some(i),
+                Some(info.uid.clone()),
+                info.interview_id
+                    .clone()
+                    .unwrap_or_else(|| info.uid.clone()),
+                info.template_id.clone(),
+            ),
+            (None, Some(cal)) => {
+                let Some(id) = cal
+                    .interview_id
+                    .clone()
+                    .filter(|_| scope == Scope::Interview)
+                else {
+                    problems.push(problem(
+                        format!("`{token}` is outside any VEVENT, so it has no event to link to"),
+                        Some(format!(
+                            "move it into a VEVENT, or (for `$Interview` links) give the VCALENDAR an {}",
+                            options.interview_property
+                        )),
+                    ));
+                    continue;
+                };
+                (None, None, id, cal.template_id.clone())
+            }
+            (None, None) => continue,
+        };
+        let template_id = match product {
+            Product::Live => None,
+            Product::Template => match template_id {
+                Some(t) => Some(t),
+                None => {
+                    problems.push(problem(
+                        format!(
+                            "`{token}` needs a template, but {} has no {}",
+                            uid.as_deref()
+                                .map_or("the calendar".to_string(), |u| format!("event `{u}`")),
+                            options.template_property
+                        ),
+                        Some(format!(
+                            "add {}:<template id> to the VEVENT or the VCALENDAR",
+                            options.template_property
+                        )),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let key = MintKey {
+            scope,
+            interview_id,
+            event_id: if scope == Scope::Event { uid } else { None },
+            product,
+            template_id,
+        };
+        *slot = Some(occurrences.len());
+        occurrences.push(Occurrence {
+            token: *token,
+            event: event_index,
+            key,
+            line: line_no,
+        });
+    }
+}
+
+fn finding_problem(
+    file: &[u8],
+    raw: &RawLine,
+    unfolded: &str,
+    value_at: usize,
+    finding: &Finding,
+) -> Problem {
+    // Map the offset in the unfolded line back to a physical line and column.
+    let target = value_at + finding.span.start;
+    let content = &file[raw.range.clone()];
+    let skip_bom = usize::from(raw.range.start == 0 && content.starts_with(b"\xEF\xBB\xBF")) * 3;
+    let (mut seen, mut i, mut line, mut line_start) = (0, skip_bom, raw.line_no, skip_bom);
+    while seen < target && i < content.len() {
+        if content[i] == b'\n' {
+            line += 1;
+            i += 2;
+            line_start = i;
+            continue;
+        }
+        if content[i] == b'\r' && content.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        seen += 1;
+        i += 1;
+    }
+    let col = String::from_utf8_lossy(&content[line_start..i.min(content.len())])
+        .chars()
+        .count()
+        + if line_start > skip_bom { 2 } else { 1 };
+    let _ = unfolded;
+    Problem {
+        line,
+        col: col - usize::from(line_start > skip_bom),
+        message: finding.message(),
+        help: finding.help(),
+    }
+}
+
+/// `X-CANDIDATE;CN=Ada Lovelace:mailto:ada@example.org` -> (email, name).
+fn candidate(line: &[u8], parts: &Parts<'_>) -> (String, String) {
+    let value = String::from_utf8_lossy(&line[parts.value_at..]);
+    let email = value
+        .strip_prefix("mailto:")
+        .or_else(|| value.strip_prefix("MAILTO:"))
+        .unwrap_or(&value)
+        .to_string();
+    let params = String::from_utf8_lossy(parts.params);
+    let name = params
+        .split(';')
+        .find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.eq_ignore_ascii_case("CN")
+                .then(|| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default();
+    (email, name)
+}
+
+/// A DATE or DATE-TIME value, in UTC: `Z` times as they are, `TZID` times in their zone when it
+/// is an IANA name, floating and unknown-zone times as UTC plus 14 hours (the latest they can
+/// be, so a link never expires early because of it).
+fn date_time(parts: &Parts<'_>, value: &[u8]) -> Option<DateTime<Utc>> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    if let Some(utc) = value.strip_suffix('Z') {
+        return NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S")
+            .ok()
+            .map(|t| t.and_utc());
+    }
+    let naive = NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%M%S")
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y%m%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
+        })?;
+    let params = String::from_utf8_lossy(parts.params);
+    let zone = params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.eq_ignore_ascii_case("TZID")
+            .then(|| {
+                v.trim_matches('"')
+                    .trim_start_matches('/')
+                    .parse::<chrono_tz::Tz>()
+                    .ok()
+            })
+            .flatten()
+    });
+    match zone.and_then(|z| z.from_local_datetime(&naive).latest()) {
+        Some(t) => Some(t.with_timezone(&Utc)),
+        None => Some(naive.and_utc() + chrono::TimeDelta::hours(14)),
+    }
+}
+
+/// `PT1H30M`, `P1D`, `P1W` -> a span; anything else -> `None`.
+fn duration(value: &[u8]) -> Option<chrono::TimeDelta> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let rest = value.strip_prefix('+').unwrap_or(value).strip_prefix('P')?;
+    let mut total = chrono::TimeDelta::zero();
+    let mut number = 0i64;
+    for c in rest.chars() {
+        let unit = match c {
+            '0'..='9' => {
+                number = number
+                    .checked_mul(10)?
+                    .checked_add(i64::from(c as u8 - b'0'))?;
+                continue;
+            }
+            'T' => continue,
+            'W' => 7 * 86_400,
+            'D' => 86_400,
+            'H' => 3_600,
+            'M' => 60,
+            'S' => 1,
+            _ => return None,
+        };
+        total = total.checked_add(&chrono::TimeDelta::try_seconds(number.checked_mul(unit)?)?)?;
+        number = 0;
+    }
+    Some(total)
+}
+
+/// An RRULE's UNTIL, if it has one; `None` for an endless or counted series.
+fn until(value: &[u8]) -> Option<DateTime<Utc>> {
+    let value = std::str::from_utf8(value).ok()?;
+    let until = value
+        .split(';')
+        .find_map(|p| p.strip_prefix("UNTIL="))?
+        .trim_end_matches('Z');
+    NaiveDateTime::parse_from_str(until, "%Y%m%dT%H%M%S")
+        .ok()
+        .map(|t| t.and_utc())
+        .or_else(|| {
+            Some(
+                NaiveDate::parse_from_str(until, "%Y%m%d")
+                    .ok()?
+                    .and_hms_opt(23, 59, 59)?
+                    .and_utc(),
+            )
+        })
+}
+
+/// What a token's link is, when the file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// The session's URL.
+    Url(&'a str),
+    /// Nothing: the token is removed (a cancelled event whose link was never minted).
+    Removed,
+}
+
+impl Scanned {
+    /// Whether the file holds no token: written back, it is byte-identical.
+    pub fn is_unchanged(&self) -> bool {
+        self.edits.is_empty()
+    }
+
+    /// Writes the file with every token replaced by `value(occurrence index)`. Lines without
+    /// tokens are copied byte for byte.
+    pub fn write<'u>(&self, file: &[u8], mut value: impl FnMut(usize) -> Value<'u>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(file.len() + self.edits.len() * 64);
+        let mut copied = 0;
+        let mut line = String::new();
+        for edit in &self.edits {
+            out.extend_from_slice(&file[copied..edit.raw.range.start]);
+            let bom = edit.raw.range.start == 0 && file.starts_with(b"\xEF\xBB\xBF");
+            if bom {
+                out.extend_from_slice(b"\xEF\xBB\xBF");
+            }
+            line.clear();
+            line.push_str(&edit.unfolded[..edit.value_at]);
+            let source = &edit.unfolded[edit.value_at..];
+            for (piece, slot) in &edit.pieces {
+                match piece {
+                    Piece::Text(range) => line.push_str(&source[range.clone()]),
+                    Piece::Token { .. } => {
+                        let index = slot.expect("every token of a scanned file is bound");
+                        if let Value::Url(url) = value(index) {
+                            match edit.kind {
+                                ValueKind::Uri => line.push_str(url),
+                                ValueKind::Text => line::escape_text(url, &mut line),
+                                ValueKind::Html => {
+                                    let mut html = String::new();
+                                    escape_html(url, &mut html);
+                                    line::escape_text(&html, &mut line);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // A line that ends the file without a line ending keeps having none; folds inside
+            // it use the file's first line ending.
+            let eol: &[u8] = if edit.raw.eol.is_empty() {
+                first_eol(file)
+            } else {
+                edit.raw.eol
+            };
+            line::fold(line.as_bytes(), eol, &mut out);
+            if edit.raw.eol.is_empty() {
+                out.truncate(out.len() - eol.len());
+            }
+            copied = edit.raw.range.end;
+        }
+        out.extend_from_slice(&file[copied..]);
+        out
+    }
+}
+
+fn first_eol(file: &[u8]) -> &'static [u8] {
+    match memchr::memchr(b'\n', file) {
+        Some(i) if i > 0 && file[i - 1] == b'\r' => b"\r\n",
+        Some(_) => b"\n",
+        None => b"\r\n",
+    }
+}
+
+/// Occurrence indexes grouped by key, in key order: what a batch must mint.
+pub fn keys(occurrences: &[Occurrence]) -> BTreeMap<&MintKey, Vec<usize>> {
+    let mut keys: BTreeMap<&MintKey, Vec<usize>> = BTreeMap::new();
+    for (i, o) in occurrences.iter().enumerate() {
+        keys.entry(&o.key).or_default().push(i);
+    }
+    keys
+}
