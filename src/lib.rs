@@ -14,6 +14,7 @@
 //! [`resolve`] runs the whole pipeline. The token grammar is normative text in `grammar/`.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod ics;
 mod mint;
 mod parse;

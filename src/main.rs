@@ -65,6 +65,37 @@ enum Command {
         #[command(flatten)]
         codesignal: CodeSignalArgs,
     },
+    /// Resolve the tokens of existing .ics files: folders recursively, one URL per key across
+    /// the whole batch, each file written back changed only where a token was.
+    #[command(group(clap::ArgGroup::new("destination").required(true).args(["out", "in_place"])))]
+    Batch {
+        /// .ics files, or folders searched recursively for `*.ics`.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Write results here, mirroring each file's path relative to its input folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace changed originals atomically (temp file + rename) instead.
+        #[arg(long)]
+        in_place: bool,
+        /// Write a JSON report: per file its status, tokens, links and errors.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// The property naming an event's interview, on a VEVENT or its VCALENDAR.
+        #[arg(long, default_value = "X-INTERVIEW-ID", value_name = "NAME")]
+        interview_property: String,
+        /// The property naming the CodeSignal template for Template links.
+        #[arg(long, default_value = "X-CODESIGNAL-TEMPLATE-ID", value_name = "NAME")]
+        template_property: String,
+        /// The property naming the candidate (`;CN=name:mailto:email`).
+        #[arg(long, default_value = "X-CANDIDATE", value_name = "NAME")]
+        candidate_property: String,
+        /// Mint offline with the embedded sandbox.
+        #[arg(long)]
+        sandbox: bool,
+        #[command(flatten)]
+        codesignal: CodeSignalArgs,
+    },
 }
 
 /// How to reach CodeSignal. The key comes from `--api-key-file` or `CODESIGNAL_API_KEY`.
@@ -175,6 +206,35 @@ fn main() -> ExitCode {
             sandbox,
             codesignal,
         } => resolve(&request, sandbox, &codesignal, color),
+        Command::Batch {
+            inputs,
+            out,
+            in_place,
+            report,
+            interview_property,
+            template_property,
+            candidate_property,
+            sandbox,
+            codesignal,
+        } => {
+            let destination = match out {
+                Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
+                _ => invitoken::batch::Destination::InPlace,
+            };
+            let options = invitoken::ics::rewrite::IcsOptions {
+                interview_property,
+                template_property,
+                candidate_property,
+            };
+            batch(
+                &inputs,
+                &destination,
+                &options,
+                report.as_deref(),
+                sandbox,
+                &codesignal,
+            )
+        }
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
@@ -409,4 +469,101 @@ fn resolve(
         );
     }
     print_json(&resolution)
+}
+
+fn batch(
+    inputs: &[PathBuf],
+    destination: &invitoken::batch::Destination,
+    options: &invitoken::ics::rewrite::IcsOptions,
+    report_path: Option<&Path>,
+    sandbox: bool,
+    codesignal: &CodeSignalArgs,
+) -> Result<(), Failure> {
+    use invitoken::batch::{self, Status};
+    let config = if sandbox { None } else { codesignal.config()? };
+    if !sandbox && config.is_none() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass --api-key-file), or \
+             pass --sandbox to mint offline links on sandbox.invitoken.invalid",
+        ));
+    }
+    let found = batch::discover(inputs).map_err(|e| Failure::new(exit::INPUT, e))?;
+    let files = found.len();
+    // Progress on a terminal only: one tick per file scanned and per file written.
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(2 * files as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .expect("a valid template"),
+        );
+        bar.set_message("scanning and writing .ics files");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let tick = || bar.inc(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
+    let concurrency = codesignal.concurrency as usize;
+    let result = match config {
+        None => runtime.block_on(batch::run(
+            found,
+            destination,
+            options,
+            &SandboxMinter::default(),
+            concurrency,
+            &tick,
+        )),
+        Some(config) => {
+            let minter = CodeSignalMinter::new(config)
+                .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+            runtime.block_on(batch::run(
+                found,
+                destination,
+                options,
+                &minter,
+                concurrency,
+                &tick,
+            ))
+        }
+    };
+    bar.finish_and_clear();
+    let report = result.map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    for file in &report.files {
+        for error in &file.errors {
+            eprintln!("error: {}:{error}", file.path.display());
+        }
+        for note in &file.notes {
+            eprintln!("note: {}: {note}", file.path.display());
+        }
+    }
+    if let Some(path) = report_path {
+        let json = serde_json::to_vec_pretty(&report).expect("a report serialises");
+        batch::write_atomically(path, &json).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("cannot write the report {}: {e}", path.display()),
+            )
+        })?;
+    }
+    let failed = report.count(&Status::Failed);
+    eprintln!(
+        "batch: {files} file(s): {} rewritten, {} unchanged, {failed} failed; {} session(s) minted",
+        report.count(&Status::Rewritten),
+        report.count(&Status::Unchanged),
+        report.minted
+    );
+    if failed > 0 {
+        return Err(Failure {
+            code: exit::INPUT,
+            message: Some(format!(
+                "{failed} file(s) failed; their originals are untouched"
+            )),
+        });
+    }
+    Ok(())
 }
