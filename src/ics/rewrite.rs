@@ -159,10 +159,11 @@ struct Vevent {
     template_id: Option<String>,
     candidate: Option<(String, String)>,
     cancelled: bool,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    duration: Option<chrono::TimeDelta>,
-    until: Option<Option<DateTime<Utc>>>,
+    // Where DTSTART, DTEND, DURATION and RRULE are: read only for events holding tokens.
+    start: Option<RawLine>,
+    end: Option<RawLine>,
+    duration: Option<RawLine>,
+    rrule: Option<RawLine>,
     /// Edits of lines inside this VEVENT (indexes into the edits).
     edits: Vec<usize>,
 }
@@ -170,6 +171,17 @@ struct Vevent {
 /// Reads `file` for rewriting. `Err` holds every problem found; a file with problems must not be
 /// written.
 pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> {
+    // A token starts with `$`: a file without one is copied as it is, after a look at its first
+    // line. Its structure is none of our business, and this keeps token-free files at memchr
+    // speed.
+    if memchr::memchr(b'$', file).is_none() {
+        return sniff(file).map(|()| Scanned {
+            edits: Vec::new(),
+            events: Vec::new(),
+            occurrences: Vec::new(),
+            notes: Vec::new(),
+        });
+    }
     let mut problems = Vec::new();
     let mut edits: Vec<Edit> = Vec::new();
     // Which edits lie outside any VEVENT (with the calendar they are in).
@@ -188,6 +200,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             content
         };
         if content.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        // Most lines decide nothing and hold no token: check that they are content lines and
+        // move on, without unfolding or splitting them.
+        if seen_content && !interesting(content, options) && is_content_line(content) {
             continue;
         }
         let unfolded = line::unfold(content);
@@ -285,13 +302,13 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             } else if parts.is("STATUS") {
                 ev.cancelled = value.eq_ignore_ascii_case(b"CANCELLED");
             } else if parts.is("DTSTART") {
-                ev.start = date_time(&parts, value);
+                ev.start = Some(raw.clone());
             } else if parts.is("DTEND") {
-                ev.end = date_time(&parts, value);
+                ev.end = Some(raw.clone());
             } else if parts.is("DURATION") {
-                ev.duration = duration(value);
+                ev.duration = Some(raw.clone());
             } else if parts.is("RRULE") {
-                ev.until = Some(until(value));
+                ev.rrule = Some(raw.clone());
             }
         } else if in_calendar_itself && let Some(c) = current_calendar {
             let cal = &mut calendars[c];
@@ -380,12 +397,23 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             });
             continue;
         };
-        let ends = match ev.until {
-            Some(until) => until,
-            None => ev
-                .end
-                .or_else(|| ev.start?.checked_add_signed(ev.duration?))
-                .or(ev.start),
+        let read = |raw: &Option<RawLine>, f: &ReadTime| {
+            let raw = raw.as_ref()?;
+            let unfolded = line::unfold(raw.content(file));
+            let parts = Parts::split(&unfolded)?;
+            f(&parts, &unfolded[parts.value_at..])
+        };
+        let start = read(&ev.start, &date_time);
+        let ends = match &ev.rrule {
+            Some(_) => read(&ev.rrule, &|_, v| until(v)),
+            None => read(&ev.end, &date_time)
+                .or_else(|| {
+                    let raw = ev.duration.as_ref()?;
+                    let unfolded = line::unfold(raw.content(file));
+                    let parts = Parts::split(&unfolded)?;
+                    start?.checked_add_signed(duration(&unfolded[parts.value_at..])?)
+                })
+                .or(start),
         };
         let info = EventInfo {
             uid: uid.clone(),
@@ -420,11 +448,16 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             &mut problems,
         );
     }
-    for ev in &out_events {
-        let uses_interview = occurrences.iter().any(|o| {
-            o.event.is_some_and(|e| out_events[e].uid == ev.uid) && o.key.scope == Scope::Interview
-        });
-        if uses_interview && ev.interview_id.is_none() {
+    let mut uses_interview = vec![false; out_events.len()];
+    for o in &occurrences {
+        if let Some(e) = o.event
+            && o.key.scope == Scope::Interview
+        {
+            uses_interview[e] = true;
+        }
+    }
+    for (ev, _) in out_events.iter().zip(&uses_interview).filter(|(_, u)| **u) {
+        if ev.interview_id.is_none() {
             notes.push(format!(
                 "event `{}` (line {}) has no {}: its `$Interview` links are the event's own, as for a single-session interview",
                 ev.uid, ev.line, options.interview_property
@@ -443,6 +476,65 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         problems.sort_by_key(|p| p.line);
         Err(problems)
     }
+}
+
+/// Whether `file` starts like iCalendar: its first non-blank line is a `BEGIN:` line.
+fn sniff(file: &[u8]) -> Result<(), Vec<Problem>> {
+    let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
+    let start = file
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(file.len());
+    let line = file[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    if file.len() >= start + 6 && file[start..start + 6].eq_ignore_ascii_case(b"BEGIN:") {
+        Ok(())
+    } else {
+        Err(vec![Problem {
+            line,
+            col: 1,
+            message: "not iCalendar: the first line is not `BEGIN:VCALENDAR`".into(),
+            help: Some("is this an .ics file?".into()),
+        }])
+    }
+}
+
+/// The properties [`scan`] reads: structure, the link-deciding ones, and TEXT or URI values
+/// holding a `$`.
+fn interesting(content: &[u8], options: &IcsOptions) -> bool {
+    const READ: [&str; 9] = [
+        "BEGIN", "END", "UID", "STATUS", "DTSTART", "DTEND", "DURATION", "RRULE", "METHOD",
+    ];
+    let end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
+    let name = &content[..end];
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    READ.iter().any(|n| is(n))
+        || is(&options.interview_property)
+        || is(&options.template_property)
+        || is(&options.candidate_property)
+        || (memchr::memchr(b'$', &content[end..]).is_some()
+            && [
+                "SUMMARY",
+                "DESCRIPTION",
+                "LOCATION",
+                "COMMENT",
+                "CONTACT",
+                "X-ALT-DESC",
+                "URL",
+                "CONFERENCE",
+            ]
+            .iter()
+            .any(|n| is(n)))
+}
+
+/// A cheap check that a line is `NAME[;PARAMS]:VALUE` (a `:` inside quoted parameters only is
+/// let through; [`Parts::split`] is exact).
+fn is_content_line(content: &[u8]) -> bool {
+    let end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
+    end > 0
+        && content[..end]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && memchr::memchr(b':', &content[end..]).is_some()
 }
 
 /// Gives every token of `edit` its session, or a problem.
@@ -603,17 +695,11 @@ fn candidate(line: &[u8], parts: &Parts<'_>) -> (String, String) {
 fn date_time(parts: &Parts<'_>, value: &[u8]) -> Option<DateTime<Utc>> {
     let value = std::str::from_utf8(value).ok()?.trim();
     if let Some(utc) = value.strip_suffix('Z') {
-        return NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S")
-            .ok()
-            .map(|t| t.and_utc());
+        return basic_date_time(utc).ok().map(|t| t.and_utc());
     }
-    let naive = NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%M%S")
+    let naive = basic_date_time(value)
         .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(value, "%Y%m%d")
-                .ok()?
-                .and_hms_opt(0, 0, 0)
-        })?;
+        .or_else(|| basic_date(value).ok()?.and_hms_opt(0, 0, 0))?;
     let params = String::from_utf8_lossy(parts.params);
     let zone = params.split(';').find_map(|p| {
         let (k, v) = p.split_once('=')?;
@@ -630,6 +716,31 @@ fn date_time(parts: &Parts<'_>, value: &[u8]) -> Option<DateTime<Utc>> {
         Some(t) => Some(t.with_timezone(&Utc)),
         None => Some(naive.and_utc() + chrono::TimeDelta::hours(14)),
     }
+}
+
+/// Reads one property's value into a time.
+type ReadTime = dyn Fn(&Parts<'_>, &[u8]) -> Option<DateTime<Utc>>;
+
+/// `YYYYMMDD` (RFC 5545 DATE). By hand: chrono's format parser was a fifth of a rewrite's time.
+fn basic_date(value: &str) -> Result<NaiveDate, ()> {
+    let b = value.as_bytes();
+    if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
+        return Err(());
+    }
+    let n = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+    NaiveDate::from_ymd_opt(n(0..4) as i32, n(4..6), n(6..8)).ok_or(())
+}
+
+/// `YYYYMMDDTHHMMSS` (RFC 5545 DATE-TIME without its `Z`).
+fn basic_date_time(value: &str) -> Result<NaiveDateTime, ()> {
+    let b = value.as_bytes();
+    if b.len() != 15 || b[8] != b'T' || !b[9..].iter().all(u8::is_ascii_digit) {
+        return Err(());
+    }
+    let n = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+    basic_date(&value[..8])?
+        .and_hms_opt(n(9..11), n(11..13), n(13..15).min(59))
+        .ok_or(())
 }
 
 /// `PT1H30M`, `P1D`, `P1W` -> a span; anything else -> `None`.
@@ -667,17 +778,10 @@ fn until(value: &[u8]) -> Option<DateTime<Utc>> {
         .split(';')
         .find_map(|p| p.strip_prefix("UNTIL="))?
         .trim_end_matches('Z');
-    NaiveDateTime::parse_from_str(until, "%Y%m%dT%H%M%S")
+    basic_date_time(until)
         .ok()
         .map(|t| t.and_utc())
-        .or_else(|| {
-            Some(
-                NaiveDate::parse_from_str(until, "%Y%m%d")
-                    .ok()?
-                    .and_hms_opt(23, 59, 59)?
-                    .and_utc(),
-            )
-        })
+        .or_else(|| Some(basic_date(until).ok()?.and_hms_opt(23, 59, 59)?.and_utc()))
 }
 
 /// What a token's link is, when the file is written.
