@@ -163,6 +163,12 @@ fn is_continuation(b: u8) -> bool {
 
 /// Escapes `value` for an RFC 5545 TEXT value: `\` `;` `,` and line breaks.
 pub fn escape_text(value: &str, out: &mut String) {
+    // URLs and most names need nothing: one branch-free pass decides that.
+    let special = |b: u8| matches!(b, b'\\' | b';' | b',' | b'\n' | b'\r');
+    if !value.bytes().fold(false, |any, b| any | special(b)) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -50,19 +50,6 @@ enum ValueKind {
     Uri,
 }
 
-fn value_kind(parts: &Parts<'_>) -> Option<ValueKind> {
-    const TEXT: [&str; 5] = ["SUMMARY", "DESCRIPTION", "LOCATION", "COMMENT", "CONTACT"];
-    if TEXT.iter().any(|n| parts.is(n)) {
-        Some(ValueKind::Text)
-    } else if parts.is("X-ALT-DESC") {
-        Some(ValueKind::Html)
-    } else if parts.is("URL") || parts.is("CONFERENCE") {
-        Some(ValueKind::Uri)
-    } else {
-        None
-    }
-}
-
 /// Something wrong in a file, at a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -202,9 +189,17 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if content.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
+        let name_end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
+        let prop = Prop::of(&content[..name_end], options);
         // Most lines decide nothing and hold no token: check that they are content lines and
         // move on, without unfolding or splitting them.
-        if seen_content && !interesting(content, options) && is_content_line(content) {
+        let holds_dollar = || memchr::memchr(b'$', &content[name_end..]).is_some();
+        let skip = match prop {
+            Prop::Other => true,
+            Prop::Value(_) => !holds_dollar(),
+            _ => false,
+        };
+        if seen_content && skip && is_content_line(content, name_end) {
             continue;
         }
         let unfolded = line::unfold(content);
@@ -221,7 +216,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if !seen_content {
             seen_content = true;
             // Usually `BEGIN:VCALENDAR`; streams of bare components (`BEGIN:VEVENT`) are read too.
-            if !parts.is("BEGIN") {
+            if prop != Prop::Begin {
                 problems.push(Problem {
                     line: raw.line_no,
                     col: 1,
@@ -231,104 +226,100 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                 break;
             }
         }
-        if parts.is("BEGIN") {
-            let name = value.to_ascii_uppercase();
-            match name.as_slice() {
-                b"VCALENDAR" => {
-                    calendars.push(Calendar::default());
-                    current_calendar = Some(calendars.len() - 1);
-                }
-                b"VEVENT" => {
-                    events.push((
-                        Vevent {
-                            line: raw.line_no,
-                            ..Vevent::default()
-                        },
-                        current_calendar.unwrap_or(usize::MAX),
-                    ));
-                    current_event = Some(events.len() - 1);
-                }
-                _ => {}
-            }
-            stack.push((name, raw.line_no));
-            continue;
-        }
-        if parts.is("END") {
-            let name = value.to_ascii_uppercase();
-            match stack.pop() {
-                Some((open, _)) if open == name => {
-                    if name == b"VEVENT" {
-                        current_event = None;
-                    } else if name == b"VCALENDAR" {
-                        current_calendar = None;
-                    }
-                }
-                Some((open, at)) => problems.push(Problem {
-                    line: raw.line_no,
-                    col: 1,
-                    message: format!(
-                        "`END:{}` closes `BEGIN:{}` of line {at}",
-                        String::from_utf8_lossy(value),
-                        String::from_utf8_lossy(&open)
-                    ),
-                    help: None,
-                }),
-                None => problems.push(Problem {
-                    line: raw.line_no,
-                    col: 1,
-                    message: format!(
-                        "`END:{}` with no open component",
-                        String::from_utf8_lossy(value)
-                    ),
-                    help: None,
-                }),
-            }
-            continue;
-        }
         let text = || String::from_utf8_lossy(value).into_owned();
         // Properties that decide links, on the innermost VEVENT or VCALENDAR.
-        let in_event_itself = stack.last().is_some_and(|(n, _)| n == b"VEVENT");
-        let in_calendar_itself = stack.last().is_some_and(|(n, _)| n == b"VCALENDAR");
-        if in_event_itself && let Some(e) = current_event {
-            let ev = &mut events[e].0;
-            if parts.is("UID") {
-                ev.uid = Some(text());
-            } else if parts.is(&options.interview_property) {
-                ev.interview_id = Some(text());
-            } else if parts.is(&options.template_property) {
-                ev.template_id = Some(text());
-            } else if parts.is(&options.candidate_property) {
-                ev.candidate = Some(candidate(&unfolded, &parts));
-            } else if parts.is("STATUS") {
-                ev.cancelled = value.eq_ignore_ascii_case(b"CANCELLED");
-            } else if parts.is("DTSTART") {
-                ev.start = Some(raw.clone());
-            } else if parts.is("DTEND") {
-                ev.end = Some(raw.clone());
-            } else if parts.is("DURATION") {
-                ev.duration = Some(raw.clone());
-            } else if parts.is("RRULE") {
-                ev.rrule = Some(raw.clone());
+        let innermost = stack.last().map(|(n, _)| n.as_slice());
+        let event = current_event.filter(|_| innermost == Some(b"VEVENT"));
+        let calendar = current_calendar.filter(|_| innermost == Some(b"VCALENDAR"));
+        let kind = match prop {
+            Prop::Begin => {
+                let name = value.to_ascii_uppercase();
+                match name.as_slice() {
+                    b"VCALENDAR" => {
+                        calendars.push(Calendar::default());
+                        current_calendar = Some(calendars.len() - 1);
+                    }
+                    b"VEVENT" => {
+                        events.push((
+                            Vevent {
+                                line: raw.line_no,
+                                ..Vevent::default()
+                            },
+                            current_calendar.unwrap_or(usize::MAX),
+                        ));
+                        current_event = Some(events.len() - 1);
+                    }
+                    _ => {}
+                }
+                stack.push((name, raw.line_no));
+                continue;
             }
-        } else if in_calendar_itself && let Some(c) = current_calendar {
-            let cal = &mut calendars[c];
-            if parts.is("METHOD") {
-                cal.cancelled = value.eq_ignore_ascii_case(b"CANCEL");
-            } else if parts.is(&options.interview_property) {
-                cal.interview_id = Some(text());
-            } else if parts.is(&options.template_property) {
-                cal.template_id = Some(text());
-            } else if parts.is(&options.candidate_property) {
-                cal.candidate = Some(candidate(&unfolded, &parts));
+            Prop::End => {
+                let name = value.to_ascii_uppercase();
+                match stack.pop() {
+                    Some((open, _)) if open == name => {
+                        if name == b"VEVENT" {
+                            current_event = None;
+                        } else if name == b"VCALENDAR" {
+                            current_calendar = None;
+                        }
+                    }
+                    Some((open, at)) => problems.push(Problem {
+                        line: raw.line_no,
+                        col: 1,
+                        message: format!(
+                            "`END:{}` closes `BEGIN:{}` of line {at}",
+                            String::from_utf8_lossy(value),
+                            String::from_utf8_lossy(&open)
+                        ),
+                        help: None,
+                    }),
+                    None => problems.push(Problem {
+                        line: raw.line_no,
+                        col: 1,
+                        message: format!(
+                            "`END:{}` with no open component",
+                            String::from_utf8_lossy(value)
+                        ),
+                        help: None,
+                    }),
+                }
+                continue;
             }
-        }
+            Prop::Value(kind) => kind,
+            Prop::Other => continue,
+            decides => {
+                if let Some(e) = event {
+                    let ev = &mut events[e].0;
+                    match decides {
+                        Prop::Uid => ev.uid = Some(text()),
+                        Prop::Interview => ev.interview_id = Some(text()),
+                        Prop::Template => ev.template_id = Some(text()),
+                        Prop::Candidate => ev.candidate = Some(candidate(&unfolded, &parts)),
+                        Prop::Status => ev.cancelled = value.eq_ignore_ascii_case(b"CANCELLED"),
+                        Prop::DtStart => ev.start = Some(raw.clone()),
+                        Prop::DtEnd => ev.end = Some(raw.clone()),
+                        Prop::Duration => ev.duration = Some(raw.clone()),
+                        Prop::Rrule => ev.rrule = Some(raw.clone()),
+                        _ => {}
+                    }
+                } else if let Some(c) = calendar {
+                    let cal = &mut calendars[c];
+                    match decides {
+                        Prop::Method => cal.cancelled = value.eq_ignore_ascii_case(b"CANCEL"),
+                        Prop::Interview => cal.interview_id = Some(text()),
+                        Prop::Template => cal.template_id = Some(text()),
+                        Prop::Candidate => cal.candidate = Some(candidate(&unfolded, &parts)),
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+        };
         // Tokens: only a value holding a `$` can have one.
         if memchr::memchr(b'$', value).is_none() {
             continue;
         }
-        let Some(kind) = value_kind(&parts) else {
-            continue;
-        };
         let value_at = parts.value_at;
         let Ok(unfolded) = String::from_utf8(unfolded.into_owned()) else {
             problems.push(Problem {
@@ -498,43 +489,73 @@ fn sniff(file: &[u8]) -> Result<(), Vec<Problem>> {
     }
 }
 
-/// The properties [`scan`] reads: structure, the link-deciding ones, and TEXT or URI values
-/// holding a `$`.
-fn interesting(content: &[u8], options: &IcsOptions) -> bool {
-    const READ: [&str; 9] = [
-        "BEGIN", "END", "UID", "STATUS", "DTSTART", "DTEND", "DURATION", "RRULE", "METHOD",
-    ];
-    let end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
-    let name = &content[..end];
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    READ.iter().any(|n| is(n))
-        || is(&options.interview_property)
-        || is(&options.template_property)
-        || is(&options.candidate_property)
-        || (memchr::memchr(b'$', &content[end..]).is_some()
-            && [
-                "SUMMARY",
-                "DESCRIPTION",
-                "LOCATION",
-                "COMMENT",
-                "CONTACT",
-                "X-ALT-DESC",
-                "URL",
-                "CONFERENCE",
-            ]
-            .iter()
-            .any(|n| is(n)))
+/// What [`scan`] does with a property, from its name alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prop {
+    Begin,
+    End,
+    Uid,
+    Status,
+    DtStart,
+    DtEnd,
+    Duration,
+    Rrule,
+    Method,
+    Interview,
+    Template,
+    Candidate,
+    /// A value tokens are resolved in.
+    Value(ValueKind),
+    /// Copied as it is.
+    Other,
 }
 
-/// A cheap check that a line is `NAME[;PARAMS]:VALUE` (a `:` inside quoted parameters only is
-/// let through; [`Parts::split`] is exact).
-fn is_content_line(content: &[u8]) -> bool {
-    let end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
-    end > 0
-        && content[..end]
+impl Prop {
+    fn of(name: &[u8], options: &IcsOptions) -> Prop {
+        const FIXED: [(&str, Prop); 17] = [
+            ("BEGIN", Prop::Begin),
+            ("END", Prop::End),
+            ("UID", Prop::Uid),
+            ("STATUS", Prop::Status),
+            ("DTSTART", Prop::DtStart),
+            ("DTEND", Prop::DtEnd),
+            ("DURATION", Prop::Duration),
+            ("RRULE", Prop::Rrule),
+            ("METHOD", Prop::Method),
+            ("SUMMARY", Prop::Value(ValueKind::Text)),
+            ("DESCRIPTION", Prop::Value(ValueKind::Text)),
+            ("LOCATION", Prop::Value(ValueKind::Text)),
+            ("COMMENT", Prop::Value(ValueKind::Text)),
+            ("CONTACT", Prop::Value(ValueKind::Text)),
+            ("X-ALT-DESC", Prop::Value(ValueKind::Html)),
+            ("URL", Prop::Value(ValueKind::Uri)),
+            ("CONFERENCE", Prop::Value(ValueKind::Uri)),
+        ];
+        // Length first: most names are ruled out without comparing a byte.
+        let is = |n: &str| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes());
+        if let Some((_, prop)) = FIXED.iter().find(|(n, _)| is(n)) {
+            return *prop;
+        }
+        if is(&options.interview_property) {
+            Prop::Interview
+        } else if is(&options.template_property) {
+            Prop::Template
+        } else if is(&options.candidate_property) {
+            Prop::Candidate
+        } else {
+            Prop::Other
+        }
+    }
+}
+
+/// A cheap check that a line is `NAME[;PARAMS]:VALUE`, its name ending at `name_end` (a `:`
+/// inside quoted parameters only is let through; [`Parts::split`] is exact).
+fn is_content_line(content: &[u8], name_end: usize) -> bool {
+    name_end > 0
+        && content[..name_end]
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && memchr::memchr(b':', &content[end..]).is_some()
+        && memchr::memchr(b':', &content[name_end..]).is_some()
 }
 
 /// Gives every token of `edit` its session, or a problem.
