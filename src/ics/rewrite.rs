@@ -264,16 +264,24 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                             current_calendar = None;
                         }
                     }
-                    Some((open, at)) => problems.push(Problem {
-                        line: raw.line_no,
-                        col: 1,
-                        message: format!(
-                            "`END:{}` closes `BEGIN:{}` of line {at}",
-                            String::from_utf8_lossy(value),
-                            String::from_utf8_lossy(&open)
-                        ),
-                        help: None,
-                    }),
+                    Some((open, at)) => {
+                        // Close up to the matching BEGIN, if any, so one slip is one problem.
+                        if let Some(i) = stack.iter().rposition(|(n, _)| *n == name) {
+                            stack.truncate(i);
+                        } else {
+                            stack.push((open.clone(), at));
+                        }
+                        problems.push(Problem {
+                            line: raw.line_no,
+                            col: 1,
+                            message: format!(
+                                "`END:{}` closes `BEGIN:{}` of line {at}",
+                                String::from_utf8_lossy(value),
+                                String::from_utf8_lossy(&open)
+                            ),
+                            help: None,
+                        });
+                    }
                     None => problems.push(Problem {
                         line: raw.line_no,
                         col: 1,
@@ -333,7 +341,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         match Template::parse(&unfolded[value_at..]) {
             Err(findings) => {
                 for f in findings {
-                    problems.push(finding_problem(file, &raw, &unfolded, value_at, &f));
+                    problems.push(finding_problem(file, &raw, value_at, &f));
                 }
             }
             Ok(template) => {
@@ -651,13 +659,7 @@ fn bind(
     }
 }
 
-fn finding_problem(
-    file: &[u8],
-    raw: &RawLine,
-    unfolded: &str,
-    value_at: usize,
-    finding: &Finding,
-) -> Problem {
+fn finding_problem(file: &[u8], raw: &RawLine, value_at: usize, finding: &Finding) -> Problem {
     // Map the offset in the unfolded line back to a physical line and column.
     let target = value_at + finding.span.start;
     let content = &file[raw.range.clone()];
@@ -665,9 +667,10 @@ fn finding_problem(
     let (mut seen, mut i, mut line, mut line_start) = (0, skip_bom, raw.line_no, skip_bom);
     while seen < target && i < content.len() {
         if content[i] == b'\n' {
+            // A fold: the next physical line starts with its SPACE or TAB, which is not content.
             line += 1;
+            line_start = i + 1;
             i += 2;
-            line_start = i;
             continue;
         }
         if content[i] == b'\r' && content.get(i + 1) == Some(&b'\n') {
@@ -680,11 +683,10 @@ fn finding_problem(
     let col = String::from_utf8_lossy(&content[line_start..i.min(content.len())])
         .chars()
         .count()
-        + if line_start > skip_bom { 2 } else { 1 };
-    let _ = unfolded;
+        + 1;
     Problem {
         line,
-        col: col - usize::from(line_start > skip_bom),
+        col,
         message: finding.message(),
         help: finding.help(),
     }
@@ -887,4 +889,208 @@ pub fn keys(occurrences: &[Occurrence]) -> BTreeMap<&MintKey, Vec<usize>> {
         keys.entry(&o.key).or_default().push(i);
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://sandbox.invitoken.invalid/live/x?a=1&b=2";
+
+    fn rewrite(file: &str) -> (Scanned, String) {
+        let scanned = scan(file.as_bytes(), &IcsOptions::default()).expect("scans");
+        let out = scanned.write(file.as_bytes(), |_| Value::Url(URL));
+        (scanned, String::from_utf8(out).expect("UTF-8"))
+    }
+
+    fn problems(file: &str) -> Vec<Problem> {
+        scan(file.as_bytes(), &IcsOptions::default()).expect_err("fails")
+    }
+
+    fn event(body: &str) -> String {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:u-1\r\n{body}END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    }
+
+    #[test]
+    fn only_token_lines_change_and_values_are_escaped_for_their_type() {
+        let file = event(
+            "SUMMARY:Room: $Event.CodeSignal.Live.Link\r\nX-FOO:untouched ;, \\\r\n  kept\r\nX-ALT-DESC;FMTTYPE=text/html:<a href=\"$Event.CodeSignal.Live.Link\">x</a>\r\nURL:$Event.CodeSignal.Live.Link\r\n",
+        );
+        let (scanned, out) = rewrite(&file);
+        assert_eq!(scanned.occurrences.len(), 3);
+        assert!(out.contains("X-FOO:untouched ;, \\\r\n  kept\r\n"), "{out}");
+        assert!(out.contains("SUMMARY:Room: https://sandbox.invitoken.invalid/live/x?a=1&b=2\r\n"));
+        assert!(out.contains("URL:https://sandbox.invitoken.invalid/live/x?a=1&b=2\r\n"));
+        // HTML-escaped, then TEXT-escaped (nothing to escape for TEXT here), then folded.
+        let alt: String = out
+            .split("X-ALT-DESC")
+            .nth(1)
+            .unwrap()
+            .split("\r\nURL")
+            .next()
+            .unwrap()
+            .replace("\r\n ", "");
+        assert_eq!(
+            alt,
+            ";FMTTYPE=text/html:<a href=\"https://sandbox.invitoken.invalid/live/x?a=1&amp\\;b=2\">x</a>"
+        );
+    }
+
+    #[test]
+    fn a_token_split_by_a_fold_resolves_and_the_line_is_refolded() {
+        let file = event("DESCRIPTION:caf\u{e9} join $Event.Code\n Signal.Live.Link now\n");
+        let (scanned, out) = rewrite(&file.replace("\r\n", "\n"));
+        assert_eq!(scanned.occurrences[0].token, Token::EventLiveLink);
+        assert!(out.contains(
+            "DESCRIPTION:café join https://sandbox.invitoken.invalid/live/x?a=1&b=2 now\n"
+        ));
+    }
+
+    #[test]
+    fn a_token_free_file_is_copied_byte_for_byte() {
+        let file = "\u{feff}BEGIN:VCALENDAR\nX-A:1\r\n folded\rodd\nEND:VCALENDAR";
+        let (scanned, out) = rewrite(file);
+        assert!(scanned.is_unchanged());
+        assert_eq!(out, file);
+    }
+
+    #[test]
+    fn the_last_line_without_an_ending_keeps_none() {
+        let file = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nEND:VEVENT\nX-WR-CALDESC:x\nCOMMENT:$Interview.CodeSignal.Live.Link\nX-INTERVIEW-ID:int-1\nEND:VCALENDAR";
+        let (scanned, out) = rewrite(file);
+        assert_eq!(scanned.occurrences[0].key.interview_id, "int-1");
+        assert!(out.ends_with("\nEND:VCALENDAR"));
+    }
+
+    #[test]
+    fn interview_ids_come_from_the_event_else_the_calendar_else_the_uid() {
+        let file = "BEGIN:VCALENDAR\r\nX-INTERVIEW-ID:cal\r\nBEGIN:VEVENT\r\nUID:a\r\nDESCRIPTION:$Interview.CodeSignal.Live.Link\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:b\r\nX-INTERVIEW-ID:own\r\nDESCRIPTION:$Interview.CodeSignal.Live.Link\r\nEND:VEVENT\r\nEND:VCALENDAR\r\nBEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:c\r\nDESCRIPTION:$Interview.CodeSignal.Live.Link\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let (scanned, _) = rewrite(file);
+        let ids: Vec<&str> = scanned
+            .occurrences
+            .iter()
+            .map(|o| o.key.interview_id.as_str())
+            .collect();
+        assert_eq!(ids, ["cal", "own", "c"]);
+        assert_eq!(scanned.notes.len(), 1, "{:?}", scanned.notes);
+        assert!(scanned.notes[0].contains("`c`"));
+    }
+
+    #[test]
+    fn template_links_need_a_template_id() {
+        let p = problems(&event("DESCRIPTION:$Event.CodeSignal.Template.Link\r\n"));
+        assert_eq!((p[0].line, p[0].col), (5, 13));
+        assert!(
+            p[0].message
+                .contains("event `u-1` has no X-CODESIGNAL-TEMPLATE-ID"),
+            "{}",
+            p[0]
+        );
+        let (scanned, _) = rewrite(&event(
+            "X-CODESIGNAL-TEMPLATE-ID:tpl-9\r\nDESCRIPTION:$Event.CodeSignal.Template.Link\r\n",
+        ));
+        assert_eq!(
+            scanned.occurrences[0].key.template_id.as_deref(),
+            Some("tpl-9")
+        );
+    }
+
+    #[test]
+    fn cancelled_events_are_marked() {
+        let (scanned, _) = rewrite(&event(
+            "STATUS:CANCELLED\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\n",
+        ));
+        assert!(scanned.events[0].cancelled);
+        let file = event("DESCRIPTION:$Event.CodeSignal.Live.Link\r\n")
+            .replace("VERSION:2.0", "METHOD:CANCEL");
+        assert!(rewrite(&file).0.events[0].cancelled);
+        let out = scan(file.as_bytes(), &IcsOptions::default())
+            .unwrap()
+            .write(file.as_bytes(), |_| Value::Removed);
+        assert!(String::from_utf8(out).unwrap().contains("DESCRIPTION:\r\n"));
+    }
+
+    #[test]
+    fn bad_tokens_context_tokens_and_misplaced_tokens_are_errors_with_places() {
+        let p = problems(&event(
+            "SUMMARY:x\r\nDESCRIPTION:a $Event.CodeSignal.Live.Lnk b\r\nLOCATION:$Candidate.Name\r\n",
+        ));
+        assert_eq!((p[0].line, p[0].col), (6, 15));
+        assert!(
+            p[0].help
+                .as_deref()
+                .unwrap()
+                .contains("$Event.CodeSignal.Live.Link")
+        );
+        assert_eq!((p[1].line, p[1].col), (7, 10));
+        assert!(p[1].message.contains("link tokens only"));
+        let p =
+            problems("BEGIN:VCALENDAR\r\nCOMMENT:$Event.CodeSignal.Live.Link\r\nEND:VCALENDAR\r\n");
+        assert!(p[0].message.contains("outside any VEVENT"));
+        let p = problems(
+            &event("DESCRIPTION:$Event.CodeSignal.Live.Link\r\n").replace("UID:u-1\r\n", ""),
+        );
+        assert!(p[0].message.contains("no UID"));
+    }
+
+    #[test]
+    fn a_finding_in_a_folded_line_points_at_its_physical_line() {
+        let p = problems(&event(
+            "DESCRIPTION:0123456789\r\n abc $Event.Zoom.Link\r\n",
+        ));
+        assert_eq!((p[0].line, p[0].col), (6, 6), "{}", p[0]);
+    }
+
+    #[test]
+    fn broken_structure_is_reported_with_its_line() {
+        let p = problems("BEGIN:VCALENDAR\r\nno colon $x\r\nEND:VCALENDAR\r\n");
+        assert_eq!(p[0].line, 2);
+        let p = problems("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:$5\r\nEND:VCALENDAR\r\n");
+        assert!(p[0].message.contains("closes `BEGIN:VEVENT`"), "{}", p[0]);
+        let p = problems("PK\u{3}\u{4} $binary");
+        assert!(p[0].message.contains("not an iCalendar content line"));
+        let p = problems("X-FIRST:$1\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n");
+        assert!(p[0].message.contains("starts with `BEGIN:VCALENDAR`"));
+        let p = problems("hello");
+        assert!(p[0].message.contains("not iCalendar"));
+    }
+
+    #[test]
+    fn times_are_read_for_expiry() {
+        let ends = |body: &str| {
+            rewrite(&event(&format!(
+                "{body}DESCRIPTION:$Event.CodeSignal.Live.Link\r\n"
+            )))
+            .0
+            .events[0]
+                .ends
+        };
+        let utc = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            ends("DTSTART:20270302T080000Z\r\nDTEND:20270302T090000Z\r\n"),
+            Some(utc("2027-03-02T09:00:00Z"))
+        );
+        assert_eq!(
+            ends("DTSTART;TZID=Europe/Paris:20270302T080000\r\nDURATION:PT1H30M\r\n"),
+            Some(utc("2027-03-02T08:30:00Z"))
+        );
+        assert_eq!(
+            ends("DTSTART;TZID=W. Europe Standard Time:20270302T080000\r\n"),
+            Some(utc("2027-03-02T22:00:00Z"))
+        );
+        assert_eq!(
+            ends("DTSTART:20270302T080000Z\r\nRRULE:FREQ=WEEKLY;UNTIL=20270401T000000Z\r\n"),
+            Some(utc("2027-04-01T00:00:00Z"))
+        );
+        assert_eq!(
+            ends("DTSTART:20270302T080000Z\r\nRRULE:FREQ=WEEKLY\r\n"),
+            None
+        );
+        assert_eq!(
+            ends("DTSTART;VALUE=DATE:20270302\r\nDURATION:P99999999999999W\r\n"),
+            Some(utc("2027-03-02T14:00:00Z"))
+        );
+    }
 }
