@@ -23,6 +23,7 @@ mod render;
 mod request;
 mod resolve;
 
+pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
 pub use mint::{
     ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError, Link,
     MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter, UrlError,
@@ -41,7 +42,7 @@ pub use request::{
     Candidate, CodeSignalOptions, Event, Format, Interview, Interviewer, Invalid, InviteTemplate,
     Request, RequestError, Templates,
 };
-pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve};
+pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_with};
 
 /// The README's Rust examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]

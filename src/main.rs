@@ -64,6 +64,8 @@ enum Command {
         sandbox: bool,
         #[command(flatten)]
         codesignal: CodeSignalArgs,
+        #[command(flatten)]
+        ics: IcsArgs,
     },
     /// Resolve the tokens of existing .ics files: folders recursively, one URL per key across
     /// the whole batch, each file written back changed only where a token was.
@@ -96,6 +98,21 @@ enum Command {
         #[command(flatten)]
         codesignal: CodeSignalArgs,
     },
+}
+
+/// The `.ics` of each resolved invite (always in the JSON as `ics`).
+#[derive(clap::Args)]
+struct IcsArgs {
+    /// Also write each invite's .ics into DIR (made if missing): `candidate.ics` and
+    /// `interviewer-<event_id>-<email local part>.ics`, atomically; nothing if resolve fails.
+    #[arg(long, value_name = "DIR")]
+    ics_dir: Option<PathBuf>,
+    /// The invites' ORGANIZER, a calendar address.
+    #[arg(long, default_value = invitoken::ics::invite::DEFAULT_ORGANIZER, value_name = "URI")]
+    organizer: invitoken::Organizer,
+    /// The invites' SEQUENCE: 0 for a first send; raise it to update invites already sent.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    sequence: u32,
 }
 
 /// How to reach CodeSignal. The key comes from `--api-key-file` or `CODESIGNAL_API_KEY`.
@@ -205,7 +222,8 @@ fn main() -> ExitCode {
             request,
             sandbox,
             codesignal,
-        } => resolve(&request, sandbox, &codesignal, color),
+            ics,
+        } => resolve(&request, sandbox, &codesignal, &ics, color),
         Command::Batch {
             inputs,
             out,
@@ -430,6 +448,7 @@ fn resolve(
     path: &Path,
     sandbox: bool,
     codesignal: &CodeSignalArgs,
+    ics: &IcsArgs,
     color: bool,
 ) -> Result<(), Failure> {
     let config = if sandbox { None } else { codesignal.config()? };
@@ -442,17 +461,36 @@ fn resolve(
         ));
     }
     let (_, request) = load_request(path)?;
+    let ics_failure = |dir: &Path, e: std::io::Error| {
+        Failure::new(
+            exit::USAGE,
+            format!("cannot write .ics files in {}: {e}", dir.display()),
+        )
+    };
+    // Before minting: a directory we cannot make would waste every session minted.
+    if let Some(dir) = &ics.ics_dir {
+        std::fs::create_dir_all(dir).map_err(|e| ics_failure(dir, e))?;
+    }
+    let calendar = invitoken::CalendarOptions {
+        organizer: ics.organizer.clone(),
+        sequence: ics.sequence,
+        stamp: chrono::Utc::now(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
     let resolution = match config {
-        None => runtime.block_on(invitoken::resolve(&request, &SandboxMinter::default())),
+        None => runtime.block_on(invitoken::resolve_with(
+            &request,
+            &SandboxMinter::default(),
+            &calendar,
+        )),
         Some(config) => {
             let minter = CodeSignalMinter::new(config)
                 .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-            runtime.block_on(invitoken::resolve(&request, &minter))
+            runtime.block_on(invitoken::resolve_with(&request, &minter, &calendar))
         }
     }
     .map_err(|e| template_failure(path, &request, e, color))?;
@@ -467,6 +505,10 @@ fn resolve(
             link.serves_until
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
+    }
+    if let Some(dir) = &ics.ics_dir {
+        invitoken::ics::invite::write_ics_files(dir, &resolution.invites)
+            .map_err(|e| ics_failure(dir, e))?;
     }
     print_json(&resolution)
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::ics::invite::{CalendarOptions, IcsError, invite_ics};
 use crate::mint::{Link, MintError, Minter, mint_all};
 use crate::plan::{Located, Plan, TemplateSet};
 use crate::render::{Invite, RenderError, render};
@@ -32,6 +33,9 @@ pub enum ResolveError {
     /// The invites could not be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// An invite's `.ics` could not be written.
+    #[error(transparent)]
+    Ics(#[from] IcsError),
 }
 
 /// Lexes and plans a request without minting anything.
@@ -40,15 +44,28 @@ pub fn plan(request: &Request) -> Result<Plan, ResolveError> {
     Plan::new(request, &templates).map_err(ResolveError::Templates)
 }
 
-/// Resolves a request: plans it, mints every session once with `minter`, renders every invite.
-/// Fails closed: on any error, no invite is returned.
+/// Resolves a request: plans it, mints every session once with `minter`, renders every invite
+/// and its `.ics` (default [`CalendarOptions`]: stamped now). Fails closed: on any error, no
+/// invite is returned.
 pub async fn resolve<M: Minter>(request: &Request, minter: &M) -> Result<Resolution, ResolveError> {
+    resolve_with(request, minter, &CalendarOptions::default()).await
+}
+
+/// [`resolve`], with the organizer, sequence and stamp of the invites' `.ics` given.
+pub async fn resolve_with<M: Minter>(
+    request: &Request,
+    minter: &M,
+    calendar: &CalendarOptions,
+) -> Result<Resolution, ResolveError> {
     let templates = TemplateSet::parse(request).map_err(ResolveError::Templates)?;
     let plan = Plan::new(request, &templates).map_err(ResolveError::Templates)?;
     let links = mint_all(minter, &plan, DEFAULT_CONCURRENCY).await?;
-    let invites = render(request, &templates, &links).map_err(|e| match e {
+    let mut invites = render(request, &templates, &links).map_err(|e| match e {
         RenderError::Unbound(found) => ResolveError::Templates(found),
         other => ResolveError::Render(other),
     })?;
+    for invite in &mut invites {
+        invite.ics = invite_ics(request, &links, invite, calendar)?;
+    }
     Ok(Resolution { links, invites })
 }

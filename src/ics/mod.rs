@@ -8,5 +8,8 @@
 //! memchr: lines without tokens are copied byte for byte, folds, line endings, BOM and odd bytes
 //! included, and only a line holding a token is unfolded, rewritten and folded again.
 
+pub mod invite;
 pub mod line;
 pub mod rewrite;
+
+pub use invite::{CalendarOptions, IcsError, Organizer, invite_ics};

@@ -34,6 +34,9 @@ pub struct Invite {
     pub body: String,
     /// How the body is written.
     pub format: Format,
+    /// The invite as an iCalendar object (`METHOD:REQUEST`, CRLF lines): see
+    /// [`crate::ics::invite`]. Written by [`crate::resolve`]; empty from [`render`] alone.
+    pub ics: String,
 }
 
 /// Why rendering failed.
@@ -168,6 +171,7 @@ pub fn render(
             subject,
             body,
             format: t.format,
+            ics: String::new(),
         });
     }
     if unbound.is_empty() {
