@@ -190,7 +190,14 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             continue;
         }
         let name_end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
-        let prop = Prop::of(&content[..name_end], options);
+        // A fold may fall inside the name (Mozilla writes `SUMMARY` CRLF ` :...`): such a line
+        // is classified after unfolding, never skipped on its raw bytes.
+        let fold_in_name = raw.folded && memchr::memchr(b'\n', &content[..name_end]).is_some();
+        let prop = if fold_in_name {
+            Prop::Other
+        } else {
+            Prop::of(&content[..name_end], options)
+        };
         // Most lines decide nothing and hold no token: check that they are content lines and
         // move on, without unfolding or splitting them.
         let holds_dollar = || memchr::memchr(b'$', &content[name_end..]).is_some();
@@ -199,7 +206,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             Prop::Value(_) => !holds_dollar(),
             _ => false,
         };
-        if seen_content && skip && is_content_line(content, name_end) {
+        if seen_content && skip && !fold_in_name && is_content_line(content, name_end) {
             continue;
         }
         let unfolded = line::unfold(content);
@@ -213,6 +220,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             continue;
         };
         let value = &unfolded[parts.value_at..];
+        let prop = if fold_in_name {
+            Prop::of(parts.name, options)
+        } else {
+            prop
+        };
         if !seen_content {
             seen_content = true;
             // Usually `BEGIN:VCALENDAR`; streams of bare components (`BEGIN:VEVENT`) are read too.
@@ -328,6 +340,21 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if memchr::memchr(b'$', value).is_none() {
             continue;
         }
+        // vCalendar 1.0 quoted-printable: a URL written there as is would be misread (`=`).
+        if String::from_utf8_lossy(parts.params)
+            .to_ascii_uppercase()
+            .contains("ENCODING=QUOTED-PRINTABLE")
+            && Template::parse(&String::from_utf8_lossy(value))
+                .is_ok_and(|t| t.tokens().next().is_some())
+        {
+            problems.push(Problem {
+                line: raw.line_no,
+                col: 1,
+                message: "a token in a quoted-printable value (ENCODING=QUOTED-PRINTABLE) cannot be rewritten safely".into(),
+                help: Some("export the invite as iCalendar 2.0 (plain TEXT values)".into()),
+            });
+            continue;
+        }
         let value_at = parts.value_at;
         let Ok(unfolded) = String::from_utf8(unfolded.into_owned()) else {
             problems.push(Problem {
@@ -426,6 +453,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         let index = out_events.len();
         for &edit in &ev.edits {
             bind(
+                file,
                 &mut edits[edit],
                 Some((index, &info)),
                 None,
@@ -439,6 +467,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     for &(edit, cal) in &loose {
         let cal = calendar_of(cal);
         bind(
+            file,
             &mut edits[edit],
             None,
             Some(cal),
@@ -567,7 +596,9 @@ fn is_content_line(content: &[u8], name_end: usize) -> bool {
 }
 
 /// Gives every token of `edit` its session, or a problem.
+#[allow(clippy::too_many_arguments)]
 fn bind(
+    file: &[u8],
     edit: &mut Edit,
     event: Option<(usize, &EventInfo)>,
     calendar: Option<&Calendar>,
@@ -580,9 +611,10 @@ fn bind(
         let Piece::Token { token, span } = piece else {
             continue;
         };
+        let (line, col) = locate(file, &edit.raw, edit.value_at + span.start);
         let problem = |message: String, help: Option<String>| Problem {
-            line: line_no,
-            col: edit.unfolded[..edit.value_at + span.start].chars().count() + 1,
+            line,
+            col,
             message,
             help,
         };
@@ -660,8 +692,18 @@ fn bind(
 }
 
 fn finding_problem(file: &[u8], raw: &RawLine, value_at: usize, finding: &Finding) -> Problem {
-    // Map the offset in the unfolded line back to a physical line and column.
-    let target = value_at + finding.span.start;
+    let (line, col) = locate(file, raw, value_at + finding.span.start);
+    Problem {
+        line,
+        col,
+        message: finding.message(),
+        help: finding.help(),
+    }
+}
+
+/// The physical line and column (characters, 1-based) of byte `target` of a line's unfolded
+/// text: folds are undone backwards, so a place on a continuation line is reported there.
+fn locate(file: &[u8], raw: &RawLine, target: usize) -> (usize, usize) {
     let content = &file[raw.range.clone()];
     let skip_bom = usize::from(raw.range.start == 0 && content.starts_with(b"\xEF\xBB\xBF")) * 3;
     let (mut seen, mut i, mut line, mut line_start) = (0, skip_bom, raw.line_no, skip_bom);
@@ -684,12 +726,7 @@ fn finding_problem(file: &[u8], raw: &RawLine, value_at: usize, finding: &Findin
         .chars()
         .count()
         + 1;
-    Problem {
-        line,
-        col,
-        message: finding.message(),
-        help: finding.help(),
-    }
+    (line, col)
 }
 
 /// `X-CANDIDATE;CN=Ada Lovelace:mailto:ada@example.org` -> (email, name).
@@ -1092,5 +1129,25 @@ mod tests {
             ends("DTSTART;VALUE=DATE:20270302\r\nDURATION:P99999999999999W\r\n"),
             Some(utc("2027-03-02T14:00:00Z"))
         );
+    }
+
+    #[test]
+    fn a_fold_inside_the_property_name_hides_nothing() {
+        let file = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID\r\n :u\r\nSUMM\r\n ARY\r\n :Join $Event.CodeSignal.Live.Link\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let (scanned, out) = rewrite(file);
+        assert_eq!(scanned.occurrences.len(), 1);
+        assert_eq!(scanned.events[0].uid, "u");
+        assert!(!out.contains('$'), "{out}");
+    }
+
+    #[test]
+    fn tokens_in_quoted_printable_values_are_refused() {
+        let p = problems(&event(
+            "DESCRIPTION;ENCODING=QUOTED-PRINTABLE:Join =3D $Event.CodeSignal.Live.Link\r\n",
+        ));
+        assert!(p[0].message.contains("quoted-printable"), "{}", p[0]);
+        // A price in such a value is no token: nothing to refuse.
+        let (scanned, _) = rewrite(&event("DESCRIPTION;ENCODING=QUOTED-PRINTABLE:$100\r\n"));
+        assert!(scanned.is_unchanged());
     }
 }
