@@ -140,19 +140,91 @@ struct Calendar {
 
 #[derive(Default)]
 struct Vevent {
-    uid: Option<String>,
+    /// Where its `BEGIN:VEVENT` line starts and its `END:VEVENT` line ends: its properties are
+    /// read from there only if it holds a token ([`Vevent::read`]).
+    begin: usize,
+    finish: Option<usize>,
     line: usize,
+    uid: Option<String>,
     interview_id: Option<String>,
     template_id: Option<String>,
     candidate: Option<(String, String)>,
     cancelled: bool,
-    // Where DTSTART, DTEND, DURATION and RRULE are: read only for events holding tokens.
-    start: Option<RawLine>,
-    end: Option<RawLine>,
-    duration: Option<RawLine>,
-    rrule: Option<RawLine>,
+    ends: Option<DateTime<Utc>>,
     /// Edits of lines inside this VEVENT (indexes into the edits).
     edits: Vec<usize>,
+}
+
+impl Vevent {
+    /// Reads the properties that decide its links, from its own lines (not its VALARMs').
+    fn read(&mut self, file: &[u8], options: &IcsOptions) {
+        let text = &file[self.begin..self.finish.unwrap_or(file.len())];
+        let (mut depth, mut start, mut end, mut duration, mut rrule) = (0, None, None, None, None);
+        for raw in line::lines(text) {
+            let unfolded = line::unfold(raw.content(text));
+            let Some(parts) = Parts::split(&unfolded) else {
+                continue;
+            };
+            let value = &unfolded[parts.value_at..];
+            let owned = || String::from_utf8_lossy(value).into_owned();
+            match Prop::of(parts.name, options) {
+                Prop::Begin => depth += 1,
+                Prop::End => depth -= 1,
+                _ if depth != 1 => {}
+                Prop::Uid => self.uid = Some(owned()),
+                Prop::Interview => self.interview_id = Some(owned()),
+                Prop::Template => self.template_id = Some(owned()),
+                Prop::Candidate => self.candidate = Some(candidate(&unfolded, &parts)),
+                Prop::Status => self.cancelled = value.eq_ignore_ascii_case(b"CANCELLED"),
+                Prop::DtStart => start = date_time(&parts, value),
+                Prop::DtEnd => end = date_time(&parts, value),
+                Prop::Duration => duration = self::duration(value),
+                Prop::Rrule => rrule = Some(until(value)),
+                _ => {}
+            }
+        }
+        self.ends = match rrule {
+            Some(until) => until,
+            None => end
+                .or_else(|| start?.checked_add_signed(duration?))
+                .or(start),
+        };
+    }
+}
+
+/// An open component.
+enum Open {
+    Calendar,
+    Event,
+    Other(Box<[u8]>),
+}
+
+impl Open {
+    fn of(name: &[u8]) -> Open {
+        if name.eq_ignore_ascii_case(b"VCALENDAR") {
+            Open::Calendar
+        } else if name.eq_ignore_ascii_case(b"VEVENT") {
+            Open::Event
+        } else {
+            Open::Other(name.into())
+        }
+    }
+
+    fn is(&self, name: &[u8]) -> bool {
+        match self {
+            Open::Calendar => name.eq_ignore_ascii_case(b"VCALENDAR"),
+            Open::Event => name.eq_ignore_ascii_case(b"VEVENT"),
+            Open::Other(n) => name.eq_ignore_ascii_case(n),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Open::Calendar => "VCALENDAR".into(),
+            Open::Event => "VEVENT".into(),
+            Open::Other(n) => String::from_utf8_lossy(n).into_owned(),
+        }
+    }
 }
 
 /// Reads `file` for rewriting. `Err` holds every problem found; a file with problems must not be
@@ -175,7 +247,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     let mut loose: Vec<(usize, usize)> = Vec::new();
     let mut calendars: Vec<Calendar> = Vec::new();
     let mut events: Vec<(Vevent, usize)> = Vec::new();
-    let mut stack: Vec<(Vec<u8>, usize)> = Vec::new();
+    let mut stack: Vec<(Open, usize)> = Vec::new();
     let mut current_calendar: Option<usize> = None;
     let mut current_event: Option<usize> = None;
     let mut seen_content = false;
@@ -189,7 +261,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if content.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let name_end = memchr::memchr2(b';', b':', content).unwrap_or(content.len());
+        // Names are short: a plain loop beats setting up a vectorised search.
+        let name_end = content
+            .iter()
+            .position(|&b| b == b';' || b == b':')
+            .unwrap_or(content.len());
         // A fold may fall inside the name (Mozilla writes `SUMMARY` CRLF ` :...`): such a line
         // is classified after unfolding, never skipped on its raw bytes.
         let fold_in_name = raw.folded && memchr::memchr(b'\n', &content[..name_end]).is_some();
@@ -201,10 +277,13 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         // Most lines decide nothing and hold no token: check that they are content lines and
         // move on, without unfolding or splitting them.
         let holds_dollar = || memchr::memchr(b'$', &content[name_end..]).is_some();
+        let innermost = stack.last().map(|(open, _)| open);
         let skip = match prop {
             Prop::Other => true,
             Prop::Value(_) => !holds_dollar(),
-            _ => false,
+            Prop::Begin | Prop::End => false,
+            // An event's own properties are read later, and only if it holds a token.
+            _ => !matches!(innermost, Some(Open::Calendar)),
         };
         if seen_content && skip && !fold_in_name && is_content_line(content, name_end) {
             continue;
@@ -239,21 +318,19 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             }
         }
         let text = || String::from_utf8_lossy(value).into_owned();
-        // Properties that decide links, on the innermost VEVENT or VCALENDAR.
-        let innermost = stack.last().map(|(n, _)| n.as_slice());
-        let event = current_event.filter(|_| innermost == Some(b"VEVENT"));
-        let calendar = current_calendar.filter(|_| innermost == Some(b"VCALENDAR"));
+        let calendar = current_calendar.filter(|_| matches!(innermost, Some(Open::Calendar)));
         let kind = match prop {
             Prop::Begin => {
-                let name = value.to_ascii_uppercase();
-                match name.as_slice() {
-                    b"VCALENDAR" => {
+                let open = Open::of(value);
+                match open {
+                    Open::Calendar => {
                         calendars.push(Calendar::default());
                         current_calendar = Some(calendars.len() - 1);
                     }
-                    b"VEVENT" => {
+                    Open::Event => {
                         events.push((
                             Vevent {
+                                begin: raw.range.start,
                                 line: raw.line_no,
                                 ..Vevent::default()
                             },
@@ -261,35 +338,36 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         ));
                         current_event = Some(events.len() - 1);
                     }
-                    _ => {}
+                    Open::Other(_) => {}
                 }
-                stack.push((name, raw.line_no));
+                stack.push((open, raw.line_no));
                 continue;
             }
             Prop::End => {
-                let name = value.to_ascii_uppercase();
                 match stack.pop() {
-                    Some((open, _)) if open == name => {
-                        if name == b"VEVENT" {
-                            current_event = None;
-                        } else if name == b"VCALENDAR" {
-                            current_calendar = None;
+                    Some((open, _)) if open.is(value) => match open {
+                        Open::Event => {
+                            if let Some(e) = current_event.take() {
+                                events[e].0.finish = Some(raw.range.end);
+                            }
                         }
-                    }
+                        Open::Calendar => current_calendar = None,
+                        Open::Other(_) => {}
+                    },
                     Some((open, at)) => {
                         // Close up to the matching BEGIN, if any, so one slip is one problem.
-                        if let Some(i) = stack.iter().rposition(|(n, _)| *n == name) {
+                        let name = open.name();
+                        if let Some(i) = stack.iter().rposition(|(n, _)| n.is(value)) {
                             stack.truncate(i);
                         } else {
-                            stack.push((open.clone(), at));
+                            stack.push((open, at));
                         }
                         problems.push(Problem {
                             line: raw.line_no,
                             col: 1,
                             message: format!(
-                                "`END:{}` closes `BEGIN:{}` of line {at}",
+                                "`END:{}` closes `BEGIN:{name}` of line {at}",
                                 String::from_utf8_lossy(value),
-                                String::from_utf8_lossy(&open)
                             ),
                             help: None,
                         });
@@ -309,21 +387,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             Prop::Value(kind) => kind,
             Prop::Other => continue,
             decides => {
-                if let Some(e) = event {
-                    let ev = &mut events[e].0;
-                    match decides {
-                        Prop::Uid => ev.uid = Some(text()),
-                        Prop::Interview => ev.interview_id = Some(text()),
-                        Prop::Template => ev.template_id = Some(text()),
-                        Prop::Candidate => ev.candidate = Some(candidate(&unfolded, &parts)),
-                        Prop::Status => ev.cancelled = value.eq_ignore_ascii_case(b"CANCELLED"),
-                        Prop::DtStart => ev.start = Some(raw.clone()),
-                        Prop::DtEnd => ev.end = Some(raw.clone()),
-                        Prop::Duration => ev.duration = Some(raw.clone()),
-                        Prop::Rrule => ev.rrule = Some(raw.clone()),
-                        _ => {}
-                    }
-                } else if let Some(c) = calendar {
+                if let Some(c) = calendar {
                     let cal = &mut calendars[c];
                     match decides {
                         Prop::Method => cal.cancelled = value.eq_ignore_ascii_case(b"CANCEL"),
@@ -395,11 +459,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             }
         }
     }
-    if let Some((name, at)) = stack.last() {
+    if let Some((open, at)) = stack.last() {
         problems.push(Problem {
             line: *at,
             col: 1,
-            message: format!("`BEGIN:{}` is never closed", String::from_utf8_lossy(name)),
+            message: format!("`BEGIN:{}` is never closed", open.name()),
             help: Some("the file may be cut short".into()),
         });
     }
@@ -409,10 +473,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     let mut notes = Vec::new();
     let no_calendar = Calendar::default();
     let calendar_of = |c: usize| calendars.get(c).unwrap_or(&no_calendar);
-    for (ev, cal) in &events {
+    for (ev, cal) in &mut events {
         if ev.edits.is_empty() {
             continue;
         }
+        ev.read(file, options);
         let cal = calendar_of(*cal);
         let Some(uid) = ev.uid.clone() else {
             problems.push(Problem {
@@ -423,24 +488,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             });
             continue;
         };
-        let read = |raw: &Option<RawLine>, f: &ReadTime| {
-            let raw = raw.as_ref()?;
-            let unfolded = line::unfold(raw.content(file));
-            let parts = Parts::split(&unfolded)?;
-            f(&parts, &unfolded[parts.value_at..])
-        };
-        let start = read(&ev.start, &date_time);
-        let ends = match &ev.rrule {
-            Some(_) => read(&ev.rrule, &|_, v| until(v)),
-            None => read(&ev.end, &date_time)
-                .or_else(|| {
-                    let raw = ev.duration.as_ref()?;
-                    let unfolded = line::unfold(raw.content(file));
-                    let parts = Parts::split(&unfolded)?;
-                    start?.checked_add_signed(duration(&unfolded[parts.value_at..])?)
-                })
-                .or(start),
-        };
+        let ends = ev.ends;
         let info = EventInfo {
             uid: uid.clone(),
             line: ev.line,
@@ -592,7 +640,8 @@ fn is_content_line(content: &[u8], name_end: usize) -> bool {
         && content[..name_end]
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && memchr::memchr(b':', &content[name_end..]).is_some()
+        && (content.get(name_end) == Some(&b':')
+            || memchr::memchr(b':', &content[name_end..]).is_some())
 }
 
 /// Gives every token of `edit` its session, or a problem.
@@ -611,12 +660,17 @@ fn bind(
         let Piece::Token { token, span } = piece else {
             continue;
         };
-        let (line, col) = locate(file, &edit.raw, edit.value_at + span.start);
-        let problem = |message: String, help: Option<String>| Problem {
-            line,
-            col,
-            message,
-            help,
+        let at = edit.value_at + span.start;
+        let raw = &edit.raw;
+        // Located only when there is a problem to report.
+        let problem = |message: String, help: Option<String>| {
+            let (line, col) = locate(file, raw, at);
+            Problem {
+                line,
+                col,
+                message,
+                help,
+            }
         };
         let Some((scope, product)) = token.link() else {
             problems.push(problem(
@@ -777,9 +831,6 @@ fn date_time(parts: &Parts<'_>, value: &[u8]) -> Option<DateTime<Utc>> {
         None => Some(naive.and_utc() + chrono::TimeDelta::hours(14)),
     }
 }
-
-/// Reads one property's value into a time.
-type ReadTime = dyn Fn(&Parts<'_>, &[u8]) -> Option<DateTime<Utc>>;
 
 /// `YYYYMMDD` (RFC 5545 DATE). By hand: chrono's format parser was a fifth of a rewrite's time.
 fn basic_date(value: &str) -> Result<NaiveDate, ()> {
