@@ -597,28 +597,31 @@ enum Prop {
 
 impl Prop {
     fn of(name: &[u8], options: &IcsOptions) -> Prop {
-        const FIXED: [(&str, Prop); 17] = [
-            ("BEGIN", Prop::Begin),
-            ("END", Prop::End),
-            ("UID", Prop::Uid),
-            ("STATUS", Prop::Status),
-            ("DTSTART", Prop::DtStart),
-            ("DTEND", Prop::DtEnd),
-            ("DURATION", Prop::Duration),
-            ("RRULE", Prop::Rrule),
-            ("METHOD", Prop::Method),
-            ("SUMMARY", Prop::Value(ValueKind::Text)),
-            ("DESCRIPTION", Prop::Value(ValueKind::Text)),
-            ("LOCATION", Prop::Value(ValueKind::Text)),
-            ("COMMENT", Prop::Value(ValueKind::Text)),
-            ("CONTACT", Prop::Value(ValueKind::Text)),
-            ("X-ALT-DESC", Prop::Value(ValueKind::Html)),
-            ("URL", Prop::Value(ValueKind::Uri)),
-            ("CONFERENCE", Prop::Value(ValueKind::Uri)),
-        ];
-        // Length first: most names are ruled out without comparing a byte.
+        use Prop::*;
+        use ValueKind::{Html, Text, Uri};
+        // Length and first letter pick at most two candidates: most names are ruled out
+        // without comparing a byte.
+        let candidates: &[(&str, Prop)] =
+            match (name.len(), name.first().map(u8::to_ascii_uppercase)) {
+                (3, Some(b'E')) => &[("END", End)],
+                (3, Some(b'U')) => &[("UID", Uid), ("URL", Value(Uri))],
+                (5, Some(b'B')) => &[("BEGIN", Begin)],
+                (5, Some(b'D')) => &[("DTEND", DtEnd)],
+                (5, Some(b'R')) => &[("RRULE", Rrule)],
+                (6, Some(b'S')) => &[("STATUS", Status)],
+                (6, Some(b'M')) => &[("METHOD", Method)],
+                (7, Some(b'D')) => &[("DTSTART", DtStart)],
+                (7, Some(b'S')) => &[("SUMMARY", Value(Text))],
+                (7, Some(b'C')) => &[("COMMENT", Value(Text)), ("CONTACT", Value(Text))],
+                (8, Some(b'D')) => &[("DURATION", Duration)],
+                (8, Some(b'L')) => &[("LOCATION", Value(Text))],
+                (10, Some(b'X')) => &[("X-ALT-DESC", Value(Html))],
+                (10, Some(b'C')) => &[("CONFERENCE", Value(Uri))],
+                (11, Some(b'D')) => &[("DESCRIPTION", Value(Text))],
+                _ => &[],
+            };
         let is = |n: &str| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes());
-        if let Some((_, prop)) = FIXED.iter().find(|(n, _)| is(n)) {
+        if let Some((_, prop)) = candidates.iter().find(|(n, _)| is(n)) {
             return *prop;
         }
         if is(&options.interview_property) {
