@@ -1204,4 +1204,16 @@ mod tests {
         let (scanned, _) = rewrite(&event("DESCRIPTION;ENCODING=QUOTED-PRINTABLE:$100\r\n"));
         assert!(scanned.is_unchanged());
     }
+
+    #[test]
+    fn an_overridden_occurrence_shares_its_series_link() {
+        let file = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:series\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:series\r\nRECURRENCE-ID:20270309T080000Z\r\nDESCRIPTION:moved: $Event.CodeSignal.Live.Link\r\nBEGIN:VALARM\r\nUID:alarm-uid-is-not-the-event's\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let (scanned, _) = rewrite(file);
+        assert_eq!(scanned.occurrences.len(), 3);
+        assert_eq!(keys(&scanned.occurrences).len(), 1);
+        assert_eq!(
+            scanned.occurrences[2].key.event_id.as_deref(),
+            Some("series")
+        );
+    }
 }
