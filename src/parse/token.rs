@@ -88,17 +88,48 @@ impl Token {
 
     /// Looks a token shape up (with its `$`), exactly: case matters.
     pub fn from_shape(shape: &[u8]) -> Option<Token> {
-        Some(match shape {
-            b"$Interview.CodeSignal.Live.Link" => Token::InterviewLiveLink,
-            b"$Event.CodeSignal.Live.Link" => Token::EventLiveLink,
-            b"$Interview.CodeSignal.Template.Link" => Token::InterviewTemplateLink,
-            b"$Event.CodeSignal.Template.Link" => Token::EventTemplateLink,
-            b"$Candidate.Name" => Token::CandidateName,
-            b"$Candidate.FirstName" => Token::CandidateFirstName,
-            b"$Event.Topic" => Token::EventTopic,
-            b"$Event.Start" => Token::EventStart,
-            b"$Event.End" => Token::EventEnd,
-            b"$Interview.Start" => Token::InterviewStart,
+        Token::candidate(shape).filter(|t| t.name().as_bytes() == shape)
+    }
+
+    /// The known token written at the start of `src` (from its `$`), if one is; what follows it
+    /// is not looked at, so the caller decides whether the shape goes on past the name.
+    #[inline(always)]
+    pub(crate) fn prefix_of(src: &[u8]) -> Option<Token> {
+        let Some(head) = src.first_chunk::<PADDED>() else {
+            return Token::candidate(src).filter(|t| src.starts_with(t.name().as_bytes()));
+        };
+        // The same look-up as `candidate`, without bounds checks, then five masked word
+        // compares: no call and no branch on the name's length.
+        let token = Token::from_key(key(|i| head[i]))?;
+        let (words, masks) = (&PACKED.words[token.index()], &PACKED.masks[token.index()]);
+        let mut diff = 0;
+        for (i, chunk) in head.chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            diff |= (word ^ words[i]) & masks[i];
+        }
+        (diff == 0).then_some(token)
+    }
+
+    /// The only token whose name can start `s` (see [`key`]); the caller compares the name.
+    fn candidate(s: &[u8]) -> Option<Token> {
+        Token::from_key(key(|i| s.get(i).copied().unwrap_or(0)))
+    }
+
+    /// The token [`BY_KEY`] gives for `key`, if any.
+    #[inline(always)]
+    fn from_key(key: usize) -> Option<Token> {
+        // A `match` rather than `Token::ALL[i]`, so it compiles to a range check, not a load.
+        Some(match BY_KEY[key] {
+            1 => Token::InterviewLiveLink,
+            2 => Token::EventLiveLink,
+            3 => Token::InterviewTemplateLink,
+            4 => Token::EventTemplateLink,
+            5 => Token::CandidateName,
+            6 => Token::CandidateFirstName,
+            7 => Token::EventTopic,
+            8 => Token::EventStart,
+            9 => Token::EventEnd,
+            10 => Token::InterviewStart,
             _ => return None,
         })
     }
@@ -132,6 +163,100 @@ impl fmt::Display for Token {
         f.write_str(self.name())
     }
 }
+
+/// Names are compared as this many bytes (five words), masked to the name's length.
+const PADDED: usize = 40;
+
+/// Every name as five little-endian words, zero-padded, with masks of the bytes that count.
+struct Packed {
+    words: [[u64; PADDED / 8]; Token::ALL.len()],
+    masks: [[u64; PADDED / 8]; Token::ALL.len()],
+}
+
+const PACKED: Packed = {
+    let mut packed = Packed {
+        words: [[0; PADDED / 8]; Token::ALL.len()],
+        masks: [[0; PADDED / 8]; Token::ALL.len()],
+    };
+    let mut t = 0;
+    while t < Token::ALL.len() {
+        let name = Token::ALL[t].name().as_bytes();
+        assert!(name.len() <= PADDED);
+        let mut i = 0;
+        while i < name.len() {
+            packed.words[t][i / 8] |= (name[i] as u64) << (8 * (i % 8));
+            packed.masks[t][i / 8] |= 0xff << (8 * (i % 8));
+            i += 1;
+        }
+        t += 1;
+    }
+    packed
+};
+
+/// The bytes of a name that tell the names apart, and how [`key`] reads each: byte 7 (its low
+/// six bits, which differ for `a`, `i` of `$Candidate`, `$Interview` and the `C`, `T`, `S`, `E`
+/// after `$Event.`), then one bit each: byte 11 is `C` or `F` (`$Interview.CodeSignal` or
+/// `$Candidate.FirstName`), byte 18 is `T` (`$Event.CodeSignal.Template`), byte 22 is `T`
+/// (`$Interview.CodeSignal.Template`).
+const KEY_BYTES: [usize; 4] = [7, 11, 18, 22];
+
+/// The key from the [`KEY_BYTES`] of some text.
+#[inline(always)]
+const fn key_of(b7: u8, b11: u8, b18: u8, b22: u8) -> usize {
+    ((b7 & 63) as usize) << 3
+        | ((b11 == b'C' || b11 == b'F') as usize) << 2
+        | ((b18 == b'T') as usize) << 1
+        | (b22 == b'T') as usize
+}
+
+/// The key of text whose byte `i` is `byte(i)`. Every byte is read at once, with no branch
+/// between them, so the look-up waits for one load of text and one of [`BY_KEY`].
+#[inline(always)]
+fn key(byte: impl Fn(usize) -> u8) -> usize {
+    let [a, b, c, d] = KEY_BYTES;
+    key_of(byte(a), byte(b), byte(c), byte(d))
+}
+
+const fn byte_or_0(name: &[u8], i: usize) -> u8 {
+    if i < name.len() { name[i] } else { 0 }
+}
+
+/// 1 + the index of the only token whose name can give each key; 0 where none can. A name
+/// shorter than a key byte gives its key with either value of that bit. Built at compile time,
+/// which fails if two names could give one key.
+const BY_KEY: [u8; 512] = {
+    let mut by_key = [0u8; 512];
+    let mut t = 0;
+    while t < Token::ALL.len() {
+        let name = Token::ALL[t].name().as_bytes();
+        let exact = key_of(
+            byte_or_0(name, KEY_BYTES[0]),
+            byte_or_0(name, KEY_BYTES[1]),
+            byte_or_0(name, KEY_BYTES[2]),
+            byte_or_0(name, KEY_BYTES[3]),
+        );
+        assert!(KEY_BYTES[0] < name.len());
+        // Bits 2, 1, 0 come from bytes 11, 18, 22: free when the name is shorter.
+        let mut free = 0;
+        let mut bit = 0;
+        while bit < 3 {
+            if KEY_BYTES[3 - bit] >= name.len() {
+                free |= 1 << bit;
+            }
+            bit += 1;
+        }
+        let mut k = 0;
+        while k < 512 {
+            if k & !free == exact & !free {
+                assert!(by_key[k] == 0, "two names give one key");
+                by_key[k] = t as u8 + 1;
+            }
+            k += 1;
+        }
+        t += 1;
+    }
+    by_key
+};
 
 /// Token families of scheduling products whose other vendors we recognise but do not resolve.
 const FAMILIES: [&str; 3] = ["Interview", "Event", "Roundup"];
@@ -258,6 +383,57 @@ mod tests {
                 },
                 "{shape}"
             );
+        }
+    }
+
+    #[test]
+    fn look_ups_need_the_whole_name() {
+        for t in Token::ALL {
+            let name = t.name();
+            for n in 0..name.len() {
+                assert_eq!(
+                    Token::from_shape(&name.as_bytes()[..n]),
+                    None,
+                    "{name} to {n}"
+                );
+                assert_eq!(
+                    Token::prefix_of(&name.as_bytes()[..n]),
+                    None,
+                    "{name} to {n}"
+                );
+            }
+            let longer = format!("{name}x");
+            assert_eq!(Token::from_shape(longer.as_bytes()), None);
+            assert_eq!(Token::prefix_of(longer.as_bytes()), Some(t));
+            assert_eq!(
+                Token::from_shape(name.to_ascii_lowercase().as_bytes()),
+                None
+            );
+            assert_eq!(Token::prefix_of(name.to_ascii_uppercase().as_bytes()), None);
+        }
+        assert_eq!(Token::from_shape(b"$Event.Stop"), None);
+        assert_eq!(Token::from_shape(b"$Interview.CodeSignal.Link.Live"), None);
+    }
+
+    #[test]
+    fn prefix_of_compares_every_byte_of_the_name_on_short_and_long_input() {
+        for t in Token::ALL {
+            let name = t.name();
+            for tail in ["", ".", " and then some more text, well past forty bytes"] {
+                let s = format!("{name}{tail}");
+                assert_eq!(Token::prefix_of(s.as_bytes()), Some(t), "{s:?}");
+                for i in 0..name.len() {
+                    for other in [b'x', b'.', b'\0', name.as_bytes()[i] ^ 0x20] {
+                        let mut changed = s.clone().into_bytes();
+                        if changed[i] == other {
+                            continue;
+                        }
+                        changed[i] = other;
+                        assert_eq!(Token::prefix_of(&changed), None, "{changed:?}");
+                        assert_eq!(Token::from_shape(&changed[..name.len()]), None);
+                    }
+                }
+            }
         }
     }
 }
