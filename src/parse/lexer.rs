@@ -2,6 +2,11 @@
 //!
 //! Everything between shapes is text and is never looked at twice, so text without `$` costs
 //! one memchr scan. See `grammar/tokens.abnf` for the rules implemented here.
+//!
+//! The nom parser `shape` is the grammar. Two shortcuts give its answer without running it:
+//! a `$` with no letter after it (or after `$$`) starts no shape, and a known token written in
+//! full and not continued is that token (see `shape_at`; tests check both against the parser).
+//! `cargo bench --bench lexer` measures the lexer beside a bare memchr scan for `$`.
 
 use nom::{
     IResult, Parser,
