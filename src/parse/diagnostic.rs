@@ -4,7 +4,7 @@
 //! Only the line holding a finding is handed to the renderer, so showing one finding in a
 //! megabyte body costs a line, not the body.
 use annotate_snippets::renderer::DecorStyle;
-use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
 use super::Finding;
 
@@ -27,24 +27,17 @@ pub fn render_findings(origin: &str, source: &str, findings: &[Finding], color: 
         // A span never crosses a line (tokens hold no whitespace), but stay safe if one did.
         let end = (finding.span.end - line_start).clamp(start, line.len());
         let message = finding.message();
-        let mut report = vec![
-            Level::ERROR.primary_title(message.as_str()).element(
-                Snippet::source(line)
-                    .line_start(line_no)
-                    .path(origin)
-                    .annotation(
-                        AnnotationKind::Primary
-                            .span(start..end)
-                            .label(finding.label()),
-                    ),
-            ),
-        ];
         let help = finding.help();
+        let mut group = Level::ERROR.primary_title(message.as_str()).element(
+            Snippet::source(line)
+                .line_start(line_no)
+                .path(origin)
+                .annotation(AnnotationKind::Primary.span(start..end).label(finding.label())),
+        );
         if let Some(help) = &help {
-            report.push(Group::with_title(
-                Level::HELP.secondary_title(help.as_str()),
-            ));
+            group = group.element(Level::HELP.message(help.as_str()));
         }
+        let report = [group];
         out.push_str(&renderer.render(&report));
         out.push_str("\n\n");
     }
