@@ -32,7 +32,11 @@ pub fn render_findings(origin: &str, source: &str, findings: &[Finding], color: 
             Snippet::source(line)
                 .line_start(line_no)
                 .path(origin)
-                .annotation(AnnotationKind::Primary.span(start..end).label(finding.label())),
+                .annotation(
+                    AnnotationKind::Primary
+                        .span(start..end)
+                        .label(finding.label()),
+                ),
         );
         if let Some(help) = &help {
             group = group.element(Level::HELP.message(help.as_str()));
