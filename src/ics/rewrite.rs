@@ -63,6 +63,18 @@ pub struct Problem {
     pub help: Option<String>,
 }
 
+impl Problem {
+    /// A problem with a whole line (column 1).
+    fn on_line(line: usize, message: impl Into<String>, help: Option<String>) -> Problem {
+        Problem {
+            line,
+            col: 1,
+            message: message.into(),
+            help,
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.line, self.col, self.message)?;
@@ -290,12 +302,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         }
         let unfolded = line::unfold(content);
         let Some(parts) = Parts::split(&unfolded) else {
-            problems.push(Problem {
-                line: raw.line_no,
-                col: 1,
-                message: "not an iCalendar content line (`NAME;PARAMS:VALUE`)".into(),
-                help: Some("is this an .ics file? a content line needs a name and a `:`".into()),
-            });
+            problems.push(Problem::on_line(
+                raw.line_no,
+                "not an iCalendar content line (`NAME;PARAMS:VALUE`)",
+                Some("is this an .ics file? a content line needs a name and a `:`".into()),
+            ));
             continue;
         };
         let value = &unfolded[parts.value_at..];
@@ -308,12 +319,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             seen_content = true;
             // Usually `BEGIN:VCALENDAR`; streams of bare components (`BEGIN:VEVENT`) are read too.
             if prop != Prop::Begin {
-                problems.push(Problem {
-                    line: raw.line_no,
-                    col: 1,
-                    message: "an iCalendar file starts with `BEGIN:VCALENDAR`".into(),
-                    help: Some("is this an .ics file?".into()),
-                });
+                problems.push(Problem::on_line(
+                    raw.line_no,
+                    "an iCalendar file starts with `BEGIN:VCALENDAR`",
+                    Some("is this an .ics file?".into()),
+                ));
                 break;
             }
         }
@@ -362,25 +372,23 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         } else {
                             stack.push((open, at));
                         }
-                        problems.push(Problem {
-                            line: raw.line_no,
-                            col: 1,
-                            message: format!(
+                        problems.push(Problem::on_line(
+                            raw.line_no,
+                            format!(
                                 "`END:{}` closes `BEGIN:{name}` of line {at}",
                                 String::from_utf8_lossy(value),
                             ),
-                            help: None,
-                        });
+                            None,
+                        ));
                     }
-                    None => problems.push(Problem {
-                        line: raw.line_no,
-                        col: 1,
-                        message: format!(
+                    None => problems.push(Problem::on_line(
+                        raw.line_no,
+                        format!(
                             "`END:{}` with no open component",
                             String::from_utf8_lossy(value)
                         ),
-                        help: None,
-                    }),
+                        None,
+                    )),
                 }
                 continue;
             }
@@ -411,22 +419,16 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             && Template::parse(&String::from_utf8_lossy(value))
                 .is_ok_and(|t| t.tokens().next().is_some())
         {
-            problems.push(Problem {
-                line: raw.line_no,
-                col: 1,
-                message: "a token in a quoted-printable value (ENCODING=QUOTED-PRINTABLE) cannot be rewritten safely".into(),
-                help: Some("export the invite as iCalendar 2.0 (plain TEXT values)".into()),
-            });
+            problems.push(Problem::on_line(raw.line_no, "a token in a quoted-printable value (ENCODING=QUOTED-PRINTABLE) cannot be rewritten safely", Some("export the invite as iCalendar 2.0 (plain TEXT values)".into())));
             continue;
         }
         let value_at = parts.value_at;
         let Ok(unfolded) = String::from_utf8(unfolded.into_owned()) else {
-            problems.push(Problem {
-                line: raw.line_no,
-                col: 1,
-                message: "a line with a `$` is not valid UTF-8".into(),
-                help: Some("save the file as UTF-8".into()),
-            });
+            problems.push(Problem::on_line(
+                raw.line_no,
+                "a line with a `$` is not valid UTF-8",
+                Some("save the file as UTF-8".into()),
+            ));
             continue;
         };
         match Template::parse(&unfolded[value_at..]) {
@@ -460,12 +462,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         }
     }
     if let Some((open, at)) = stack.last() {
-        problems.push(Problem {
-            line: *at,
-            col: 1,
-            message: format!("`BEGIN:{}` is never closed", open.name()),
-            help: Some("the file may be cut short".into()),
-        });
+        problems.push(Problem::on_line(
+            *at,
+            format!("`BEGIN:{}` is never closed", open.name()),
+            Some("the file may be cut short".into()),
+        ));
     }
     // Bind each token to its session.
     let mut out_events: Vec<EventInfo> = Vec::new();
@@ -480,12 +481,11 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         ev.read(file, options);
         let cal = calendar_of(*cal);
         let Some(uid) = ev.uid.clone() else {
-            problems.push(Problem {
-                line: ev.line,
-                col: 1,
-                message: "this VEVENT holds tokens but has no UID, so its link has no key".into(),
-                help: Some("give the event a UID".into()),
-            });
+            problems.push(Problem::on_line(
+                ev.line,
+                "this VEVENT holds tokens but has no UID, so its link has no key",
+                Some("give the event a UID".into()),
+            ));
             continue;
         };
         let ends = ev.ends;
