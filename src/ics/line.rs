@@ -35,15 +35,18 @@ impl RawLine {
 pub fn lines(file: &[u8]) -> Lines<'_> {
     Lines {
         file,
+        newlines: memchr::memchr_iter(b'\n', file),
         at: 0,
         line_no: 1,
     }
 }
 
-/// Iterator returned by [`lines`].
-#[derive(Debug, Clone)]
+/// Iterator returned by [`lines`]. One memchr iterator over the whole file finds the line
+/// breaks: cheaper than a search per line when lines are short.
+#[derive(Debug)]
 pub struct Lines<'a> {
     file: &'a [u8],
+    newlines: memchr::Memchr<'a>,
     at: usize,
     line_no: usize,
 }
@@ -58,10 +61,9 @@ impl Iterator for Lines<'_> {
             return None;
         }
         let first_line = self.line_no;
-        let mut search = start;
         let mut folded = false;
         loop {
-            match memchr::memchr(b'\n', &file[search..]) {
+            match self.newlines.next() {
                 None => {
                     self.at = file.len();
                     return Some(RawLine {
@@ -71,12 +73,10 @@ impl Iterator for Lines<'_> {
                         folded,
                     });
                 }
-                Some(i) => {
-                    let nl = search + i;
+                Some(nl) => {
                     self.line_no += 1;
                     if matches!(file.get(nl + 1), Some(b' ' | b'\t')) {
                         folded = true;
-                        search = nl + 1;
                         continue;
                     }
                     self.at = nl + 1;
