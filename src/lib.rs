@@ -16,6 +16,7 @@
 
 pub mod batch;
 pub mod ics;
+pub mod ledger;
 mod mint;
 mod parse;
 mod plan;
@@ -24,6 +25,7 @@ mod request;
 mod resolve;
 
 pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
+pub use ledger::{Claim, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, Vendor};
 pub use mint::{
     ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError, Link,
     MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter, UrlError,

@@ -1,0 +1,835 @@
+//! The durable mint ledger: what was minted for which mint key, across runs, crashes and
+//! machines.
+//!
+//! `createLiveInterview` has no idempotency key, and the moka cache in front of the client
+//! forgets when the process ends. The ledger remembers: one row per [`LedgerKey`] (tenant,
+//! vendor, product, scope, interview, event, template), unique in the database, with the
+//! session's id, URL, expiry, state, attempts and last error. It is SQLite in one file by default
+//! (`sqlite://path` or a plain path) and PostgreSQL for several workers or machines
+//! (`postgres://...`); [`Ledger::open`] applies the embedded migrations (`migrations/sqlite`,
+//! `migrations/postgres`) before anything else.
+//!
+//! # Write-ahead state machine
+//!
+//! An intent is recorded (and committed) *before* the API is called, the result after:
+//!
+//! ```text
+//!                  claim: no row
+//!   (no row) ──────────────────────────────> pending ──record_minted──> minted ──mark_deleted──> deleted
+//!                                             │   ^                      │  ^                       │
+//!                              record_failed  │   │ claim (attempts+1)   │  └── claim: Minted       └── claim: Deleted
+//!                                             v   │                      │      (reuse, no write)       (never re-minted
+//!                                            failed                      │                               implicitly)
+//!                                                                        └── (reschedule/refresh: later stages)
+//!   pending, found by a claim ─────> Claim::Pending: another worker is minting, or a run died
+//!                                    between the API call and record_minted. Never minted
+//!                                    blindly again: wait for it, or reconcile by look-up.
+//! ```
+//!
+//! * `pending` → `minted`: the API answered with a session; [`Ledger::record_minted`].
+//! * `pending` → `failed`: the API call is known to have created **nothing** (refused key,
+//!   validation error, retries exhausted on failures that did not execute);
+//!   [`Ledger::record_failed`]. A later claim turns `failed` back into `pending` (attempts + 1)
+//!   and is told to mint.
+//! * `pending` stays `pending` when the outcome is unknown (a timeout after sending, a crash, a
+//!   database error after the API answered): the next claim gets [`Claim::Pending`] with the
+//!   record, whose [`MintRecord::age`] says how old the intent is. A young one is probably
+//!   another worker still minting; an old one ([`MintRecord::is_stale`]) was left by a crash and
+//!   must be reconciled with the CodeSignal look-up (`liveInterviews(candidateEmail:)`) before
+//!   anything is minted again.
+//! * `minted` → `deleted`: the session was deleted at CodeSignal (cancel);
+//!   [`Ledger::mark_deleted`]. A claim then gets [`Claim::Deleted`]: minting anew is the
+//!   caller's explicit decision.
+//!
+//! # Racing workers
+//!
+//! [`Ledger::claim`] runs in one transaction that holds a lock for the key, so of several
+//! processes or tasks claiming one key exactly one is told [`Claim::Mint`]:
+//!
+//! * SQLite: `BEGIN IMMEDIATE` takes the database's write lock before the first read (others
+//!   wait up to the busy timeout), then `INSERT ... ON CONFLICT DO NOTHING` and a `SELECT`.
+//! * PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING` (a concurrent insert of the same key waits
+//!   for the first to commit), then `SELECT ... FOR UPDATE`, which locks the row until commit, so
+//!   two claims cannot both turn one `failed` row back into `pending`.
+//!
+//! A claim of a `minted` key writes nothing, so warm re-resolves only read.
+//!
+//! # Backends
+//!
+//! [`Ledger`] holds an enum over a SQLite pool and a PostgreSQL pool rather than `sqlx::Any`:
+//! each backend keeps its own types (TEXT vs TIMESTAMPTZ times, decoded by chrono either way)
+//! and its own locking statement, and the queries, written once with `$n` placeholders (which
+//! both drivers accept), are expanded for each pool by a macro. Queries are bound at run time
+//! (`sqlx::query`), so the crate builds without a database.
+//!
+//! The [`LedgerMinter`] puts the ledger behind any [`Minter`](crate::Minter); the moka cache of
+//! the CodeSignal client stays in front as the in-process read-through cache.
+
+mod minter;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::mint::Minted;
+use crate::parse::{Product, Scope};
+use crate::plan::MintKey;
+
+pub use minter::LedgerMinter;
+
+/// The tenant of keys that name none.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// How old a `pending` intent must be before it counts as left by a crash rather than still in
+/// flight: longer than the CodeSignal client can spend on one mint (6 attempts within 120 s,
+/// plus a look-up), with a wide margin.
+pub const STALE_AFTER: TimeDelta = TimeDelta::minutes(10);
+
+/// How long a SQLite connection waits for another writer's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which minter made (or will make) a session: the same mint key may exist for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    /// CodeSignal's API.
+    CodeSignal,
+    /// The embedded sandbox.
+    Sandbox,
+}
+
+impl Vendor {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vendor::CodeSignal => "codesignal",
+            Vendor::Sandbox => "sandbox",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Vendor> {
+        match s {
+            "codesignal" => Some(Vendor::CodeSignal),
+            "sandbox" => Some(Vendor::Sandbox),
+            _ => None,
+        }
+    }
+}
+
+/// What a ledger row is keyed by: a [`MintKey`] within a tenant and a vendor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct LedgerKey {
+    /// Whose sessions ([`DEFAULT_TENANT`] unless several share one ledger).
+    pub tenant: String,
+    /// Which minter.
+    pub vendor: Vendor,
+    /// Which session.
+    #[serde(flatten)]
+    pub mint: MintKey,
+}
+
+impl LedgerKey {
+    /// The key of `mint` at `vendor` in the default tenant.
+    pub fn new(vendor: Vendor, mint: MintKey) -> LedgerKey {
+        LedgerKey {
+            tenant: DEFAULT_TENANT.to_owned(),
+            vendor,
+            mint,
+        }
+    }
+
+    /// The same key in `tenant`.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> LedgerKey {
+        self.tenant = tenant.into();
+        self
+    }
+}
+
+impl std::fmt::Display for LedgerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}", self.mint, self.vendor.as_str())?;
+        if self.tenant != DEFAULT_TENANT {
+            write!(f, " for tenant `{}`", self.tenant)?;
+        }
+        Ok(())
+    }
+}
+
+fn scope_str(s: Scope) -> &'static str {
+    match s {
+        Scope::Interview => "interview",
+        Scope::Event => "event",
+    }
+}
+
+fn product_str(p: Product) -> &'static str {
+    match p {
+        Product::Live => "live",
+        Product::Template => "template",
+    }
+}
+
+/// Where a session is in its life; see the [module docs](self) for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// An intent: a mint was started and its result is not recorded (yet).
+    Pending,
+    /// The session exists; its URL is recorded.
+    Minted,
+    /// The session was deleted at the vendor.
+    Deleted,
+    /// The last attempt created nothing; a later claim may mint.
+    Failed,
+}
+
+impl State {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Minted => "minted",
+            State::Deleted => "deleted",
+            State::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<State> {
+        match s {
+            "pending" => Some(State::Pending),
+            "minted" => Some(State::Minted),
+            "deleted" => Some(State::Deleted),
+            "failed" => Some(State::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MintRecord {
+    /// Which session.
+    #[serde(flatten)]
+    pub key: LedgerKey,
+    /// Where it is in its life.
+    pub state: State,
+    /// The vendor's id of the session (CodeSignal's live-interview id), once minted.
+    pub session_id: Option<String>,
+    /// The session's URL, once minted.
+    pub url: Option<String>,
+    /// The vendor's shortened URL, if recorded.
+    pub short_url: Option<String>,
+    /// When the row was first written.
+    pub created_at: DateTime<Utc>,
+    /// When the row last changed state (for `pending`: when the intent was recorded).
+    pub updated_at: DateTime<Utc>,
+    /// When the session expires, if known.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The end of the last event the link serves, as last claimed.
+    pub serves_until: Option<DateTime<Utc>>,
+    /// How many times a mint was started for the key.
+    pub attempts: i64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+impl MintRecord {
+    /// How long ago the row last changed state: for a `pending` row, the age of the intent.
+    pub fn age(&self) -> TimeDelta {
+        (Utc::now() - self.updated_at).max(TimeDelta::zero())
+    }
+
+    /// Whether this is a `pending` intent older than [`STALE_AFTER`]: left by a run that died
+    /// between calling the API and recording the result, not one still in flight.
+    pub fn is_stale(&self) -> bool {
+        self.state == State::Pending && self.age() > STALE_AFTER
+    }
+
+    /// What was minted, for a `minted` row.
+    pub fn minted(&self) -> Option<Minted> {
+        match (self.state, &self.url) {
+            (State::Minted, Some(url)) => Some(Minted {
+                url: url.clone(),
+                expires_at: self.expires_at,
+                session_id: self.session_id.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The go-ahead to mint one key: the ledger holds this caller's `pending` intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintTicket {
+    /// The key to mint.
+    pub key: LedgerKey,
+    /// Which attempt this is (1 for the first).
+    pub attempt: i64,
+}
+
+/// What [`Ledger::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Claim {
+    /// Already minted: reuse the URL.
+    Minted(MintRecord),
+    /// Mint now, then [`Ledger::record_minted`] or [`Ledger::record_failed`].
+    Mint(MintTicket),
+    /// Someone's intent with no result: in flight, or stale after a crash (see
+    /// [`MintRecord::age`], [`MintRecord::is_stale`]). Reconcile by look-up; never mint blindly.
+    Pending(MintRecord),
+    /// The session was deleted (cancelled).
+    Deleted(MintRecord),
+}
+
+/// Why a ledger operation failed. Cheap to clone (the database error is shared).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The location is not one the ledger can open.
+    #[error(
+        "cannot use `{location}` as a mint ledger: {reason}; give a file path, sqlite://PATH or postgres://..."
+    )]
+    Location {
+        /// What was given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Opening the database or applying its migrations failed.
+    #[error("cannot open the mint ledger at {location}: {source}")]
+    Open {
+        /// Where (a PostgreSQL URL without its password).
+        location: String,
+        /// Why.
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// A query failed.
+    #[error("the mint ledger failed to {op}: {source}")]
+    Database {
+        /// What the ledger was doing.
+        op: &'static str,
+        /// Why.
+        source: Arc<sqlx::Error>,
+    },
+    /// The record is not in a state that allows the change.
+    #[error("the mint ledger cannot {op} {key}: its record is {}", .state.map_or("missing", State::as_str))]
+    State {
+        /// What was asked.
+        op: &'static str,
+        /// Which session.
+        key: String,
+        /// The record's state, `None` when there is none.
+        state: Option<State>,
+    },
+    /// A row the ledger cannot read (written by a newer version, or edited by hand).
+    #[error("the mint ledger holds a row it cannot read: {0}")]
+    Corrupt(String),
+}
+
+fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
+    move |e| LedgerError::Database {
+        op,
+        source: Arc::new(e),
+    }
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The durable mint ledger. Cloning shares the connection pool.
+#[derive(Clone)]
+pub struct Ledger {
+    backend: Backend,
+    location: String,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+// The columns of a record, in the order `record_from_row` reads them by name.
+macro_rules! columns {
+    () => {
+        "tenant, vendor, product, scope, interview_id, event_id, template_id, state, session_id, \
+         url, short_url, created_at, updated_at, expires_at, serves_until, attempts, last_error"
+    };
+}
+
+// The key's columns as the first seven parameters.
+macro_rules! key_is {
+    () => {
+        "tenant = $1 AND vendor = $2 AND product = $3 AND scope = $4 AND interview_id = $5 \
+         AND event_id = $6 AND template_id = $7"
+    };
+}
+
+// Binds a `LedgerKey` as parameters $1 to $7.
+macro_rules! bind_key {
+    ($query:expr, $key:expr) => {{
+        let key: &LedgerKey = $key;
+        $query
+            .bind(key.tenant.as_str())
+            .bind(key.vendor.as_str())
+            .bind(product_str(key.mint.product))
+            .bind(scope_str(key.mint.scope))
+            .bind(key.mint.interview_id.as_str())
+            .bind(key.mint.event_id.as_deref().unwrap_or(""))
+            .bind(key.mint.template_id.as_deref().unwrap_or(""))
+    }};
+}
+
+// Runs `$body` with `$pool` bound to whichever pool the ledger has; the body is compiled once
+// per backend, so one query text serves both.
+macro_rules! on_pool {
+    ($ledger:expr, $pool:ident => $body:expr) => {
+        match &$ledger.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+fn record_from_row<'r, R>(row: &'r R) -> Result<MintRecord, LedgerError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let corrupt = |e: sqlx::Error| LedgerError::Corrupt(e.to_string());
+    let text = |name: &'static str| row.try_get::<String, _>(name).map_err(corrupt);
+    let opt_text = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(corrupt);
+    let time = |name: &'static str| row.try_get::<DateTime<Utc>, _>(name).map_err(corrupt);
+    let opt_time = |name: &'static str| {
+        row.try_get::<Option<DateTime<Utc>>, _>(name)
+            .map_err(corrupt)
+    };
+    let bad = |what: &str, value: &str| LedgerError::Corrupt(format!("{what} `{value}`"));
+    let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
+
+    let vendor = text("vendor")?;
+    let product = text("product")?;
+    let scope = text("scope")?;
+    let state = text("state")?;
+    Ok(MintRecord {
+        key: LedgerKey {
+            tenant: text("tenant")?,
+            vendor: Vendor::parse(&vendor).ok_or_else(|| bad("vendor", &vendor))?,
+            mint: MintKey {
+                scope: match scope.as_str() {
+                    "interview" => Scope::Interview,
+                    "event" => Scope::Event,
+                    _ => return Err(bad("scope", &scope)),
+                },
+                interview_id: text("interview_id")?,
+                event_id: none_if_empty(text("event_id")?),
+                product: match product.as_str() {
+                    "live" => Product::Live,
+                    "template" => Product::Template,
+                    _ => return Err(bad("product", &product)),
+                },
+                template_id: none_if_empty(text("template_id")?),
+            },
+        },
+        state: State::parse(&state).ok_or_else(|| bad("state", &state))?,
+        session_id: opt_text("session_id")?,
+        url: opt_text("url")?,
+        short_url: opt_text("short_url")?,
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+        expires_at: opt_time("expires_at")?,
+        serves_until: opt_time("serves_until")?,
+        attempts: row.try_get::<i64, _>("attempts").map_err(corrupt)?,
+        last_error: opt_text("last_error")?,
+    })
+}
+
+// The body of a claim inside its transaction `$tx`; `$lock` is appended to the SELECT.
+macro_rules! claim_in {
+    ($tx:ident, $lock:expr, $key:expr, $serves_until:expr, $now:expr) => {{
+        let inserted = bind_key!(
+            sqlx::query(
+                "INSERT INTO mint_records (tenant, vendor, product, scope, interview_id, \
+                 event_id, template_id, state, created_at, updated_at, serves_until, attempts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, 1) \
+                 ON CONFLICT (tenant, vendor, product, scope, interview_id, event_id, \
+                 template_id) DO NOTHING"
+            ),
+            $key
+        )
+        .bind($now)
+        .bind($serves_until)
+        .execute(&mut *$tx)
+        .await
+        .map_err(db("record a mint intent"))?
+        .rows_affected();
+        if inserted == 1 {
+            $tx.commit().await.map_err(db("commit a mint intent"))?;
+            return Ok(Claim::Mint(MintTicket {
+                key: $key.clone(),
+                attempt: 1,
+            }));
+        }
+        let select = format!(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM mint_records WHERE ",
+                key_is!(),
+                "{}"
+            ),
+            $lock
+        );
+        let row = bind_key!(sqlx::query(&select), $key)
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err(db("read a mint record"))?;
+        let record = record_from_row(&row)?;
+        let claim = match record.state {
+            State::Minted => Claim::Minted(record),
+            State::Pending => Claim::Pending(record),
+            State::Deleted => Claim::Deleted(record),
+            State::Failed => {
+                bind_key!(
+                    sqlx::query(concat!(
+                        "UPDATE mint_records SET state = 'pending', attempts = attempts + 1, \
+                         updated_at = $8, serves_until = COALESCE($9, serves_until) WHERE ",
+                        key_is!()
+                    )),
+                    $key
+                )
+                .bind($now)
+                .bind($serves_until)
+                .execute(&mut *$tx)
+                .await
+                .map_err(db("record a mint intent"))?;
+                Claim::Mint(MintTicket {
+                    key: $key.clone(),
+                    attempt: record.attempts + 1,
+                })
+            }
+        };
+        $tx.commit().await.map_err(db("commit a mint claim"))?;
+        Ok(claim)
+    }};
+}
+
+impl Ledger {
+    /// Opens (creating if need be) the ledger at `location` and applies its migrations:
+    ///
+    /// * `postgres://...` or `postgresql://...`: a PostgreSQL database;
+    /// * `sqlite://PATH`, `sqlite:PATH` or a plain path: a SQLite file, created with its parent
+    ///   folder, in WAL mode with a busy timeout so several processes can share it.
+    pub async fn open(location: &str) -> Result<Ledger, LedgerError> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            return Ledger::open_postgres(location).await;
+        }
+        let path = if let Some(rest) = location.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            // Options in a URL are not supported: the ledger sets its own.
+            rest.split('?').next().unwrap_or(rest)
+        } else if location.contains("://") {
+            return Err(LedgerError::Location {
+                location: location.to_owned(),
+                reason: "only SQLite and PostgreSQL are supported".to_owned(),
+            });
+        } else {
+            location
+        };
+        if path.is_empty() || path == ":memory:" {
+            return Err(LedgerError::Location {
+                location: location.to_owned(),
+                reason: "the ledger must be a file (an in-memory one would forget at exit)"
+                    .to_owned(),
+            });
+        }
+        Ledger::open_sqlite(Path::new(path)).await
+    }
+
+    /// Opens the SQLite ledger in the file at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
+        let location = path.display().to_string();
+        let open = |e: Box<dyn std::error::Error + Send + Sync>| LedgerError::Open {
+            location: location.clone(),
+            source: Arc::from(e),
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open(e.into()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // The ledger is what stops a second mint after a crash or power loss: commits are
+            // synced, not only written.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open(e.into()))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| open(e.into()))?;
+        Ok(Ledger {
+            backend: Backend::Sqlite(pool),
+            location,
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Ledger, LedgerError> {
+        let location = redact(url);
+        let open = |e: Box<dyn std::error::Error + Send + Sync>| LedgerError::Open {
+            location: location.clone(),
+            source: Arc::from(e),
+        };
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| LedgerError::Location {
+                location: location.clone(),
+                reason: e.to_string(),
+            })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| open(e.into()))?;
+        // Several workers starting at once: sqlx's PostgreSQL migrator takes an advisory lock.
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| open(e.into()))?;
+        Ok(Ledger {
+            backend: Backend::Postgres(pool),
+            location,
+        })
+    }
+
+    /// Where the ledger is (a PostgreSQL URL without its password).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The default SQLite ledger file: `$XDG_DATA_HOME/invitoken/ledger.sqlite3`, else
+    /// `~/.local/share/invitoken/ledger.sqlite3`; `None` without a home.
+    pub fn default_path() -> Option<PathBuf> {
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".local/share"))
+            })?;
+        Some(data.join("invitoken").join("ledger.sqlite3"))
+    }
+
+    /// Claims `key`: records a `pending` intent if there is no record (or only a `failed`
+    /// one) and answers [`Claim::Mint`], else says what is there. Of concurrent claims of one
+    /// key, in any number of processes, exactly one gets [`Claim::Mint`].
+    pub async fn claim(&self, key: &LedgerKey) -> Result<Claim, LedgerError> {
+        self.claim_serving(key, None).await
+    }
+
+    /// [`claim`](Ledger::claim), recording the end of the last event the link serves when it
+    /// writes an intent (for refreshing links that would expire too soon).
+    pub async fn claim_serving(
+        &self,
+        key: &LedgerKey,
+        serves_until: Option<DateTime<Utc>>,
+    ) -> Result<Claim, LedgerError> {
+        let now = Utc::now();
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                // The write lock first: no other connection can slip in between the read and
+                // the write.
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db("lock the ledger"))?;
+                claim_in!(tx, "", key, serves_until, now)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db("begin a transaction"))?;
+                claim_in!(tx, " FOR UPDATE", key, serves_until, now)
+            }
+        }
+    }
+
+    /// Records what a `pending` intent minted. Recording the same URL again is a no-op.
+    pub async fn record_minted(
+        &self,
+        key: &LedgerKey,
+        minted: &Minted,
+    ) -> Result<MintRecord, LedgerError> {
+        let now = Utc::now();
+        let row = on_pool!(self, pool => bind_key!(
+            sqlx::query(concat!(
+                "UPDATE mint_records SET state = 'minted', url = $8, session_id = $9, \
+                 expires_at = $10, updated_at = $11, last_error = NULL WHERE ",
+                key_is!(),
+                " AND state = 'pending' RETURNING ",
+                columns!()
+            )),
+            key
+        )
+        .bind(minted.url.as_str())
+        .bind(minted.session_id.as_deref())
+        .bind(minted.expires_at)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+        .map_err(db("record a minted session"))?
+        .map(|row| record_from_row(&row))
+        .transpose()?);
+        match row {
+            Some(record) => Ok(record),
+            None => match self.get(key).await? {
+                Some(r) if r.state == State::Minted && r.url.as_deref() == Some(&minted.url) => {
+                    Ok(r)
+                }
+                other => Err(LedgerError::State {
+                    op: "record a minted session for",
+                    key: key.to_string(),
+                    state: other.map(|r| r.state),
+                }),
+            },
+        }
+    }
+
+    /// Records that the `pending` attempt of `key` created nothing, so a later claim may mint.
+    /// Only for failures known not to have created a session: an unknown outcome stays
+    /// `pending`.
+    pub async fn record_failed(
+        &self,
+        key: &LedgerKey,
+        error: &str,
+    ) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            key,
+            "record a failed attempt for",
+            "state = 'failed', last_error = $8, updated_at = $9",
+            "state = 'pending'",
+            Some(error),
+        )
+        .await
+    }
+
+    /// Records that the session of `key` was deleted at the vendor. Deleting a deleted one is a
+    /// no-op.
+    pub async fn mark_deleted(&self, key: &LedgerKey) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            key,
+            "mark as deleted",
+            "state = 'deleted', updated_at = $9",
+            "state IN ('minted', 'deleted')",
+            None,
+        )
+        .await
+    }
+
+    // One conditional UPDATE: `set` may use $8 (text) and $9 (now); `from` says which states
+    // allow it.
+    async fn transition(
+        &self,
+        key: &LedgerKey,
+        op: &'static str,
+        set: &str,
+        from: &str,
+        text: Option<&str>,
+    ) -> Result<MintRecord, LedgerError> {
+        let sql = format!(
+            concat!(
+                "UPDATE mint_records SET {} WHERE ",
+                key_is!(),
+                " AND {} RETURNING ",
+                columns!()
+            ),
+            set, from
+        );
+        let now = Utc::now();
+        let row = on_pool!(self, pool => bind_key!(sqlx::query(&sql), key)
+            .bind(text)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(db("update a mint record"))?
+            .map(|row| record_from_row(&row))
+            .transpose()?);
+        match row {
+            Some(record) => Ok(record),
+            None => Err(LedgerError::State {
+                op,
+                key: key.to_string(),
+                state: self.get(key).await?.map(|r| r.state),
+            }),
+        }
+    }
+
+    /// The record of `key`, if any.
+    pub async fn get(&self, key: &LedgerKey) -> Result<Option<MintRecord>, LedgerError> {
+        on_pool!(self, pool => bind_key!(
+            sqlx::query(concat!("SELECT ", columns!(), " FROM mint_records WHERE ", key_is!())),
+            key
+        )
+        .fetch_optional(pool)
+        .await
+        .map_err(db("read a mint record"))?
+        .map(|row| record_from_row(&row))
+        .transpose())
+    }
+
+    /// Every record, or those of one interview, in a stable order.
+    pub async fn list(&self, interview: Option<&str>) -> Result<Vec<MintRecord>, LedgerError> {
+        on_pool!(self, pool => sqlx::query(concat!(
+            "SELECT ", columns!(), " FROM mint_records \
+             WHERE ($1 IS NULL OR interview_id = $1) \
+             ORDER BY tenant, interview_id, scope DESC, event_id, product, template_id, vendor"
+        ))
+        .bind(interview)
+        .fetch_all(pool)
+        .await
+        .map_err(db("list mint records"))?
+        .iter()
+        .map(record_from_row)
+        .collect())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "a PostgreSQL URL that does not parse".to_owned(),
+    }
+}

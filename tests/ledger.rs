@@ -1,0 +1,455 @@
+//! The durable mint ledger, against SQLite in a temporary folder and, when
+//! `INVITOKEN_POSTGRES_URL` is set, against that PostgreSQL database (the same cases).
+//!
+//! Each case works in a tenant of its own, so cases (and repeated runs) can share one
+//! PostgreSQL database without seeing each other's records.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use invitoken::ledger::State;
+use invitoken::{
+    Claim, Ledger, LedgerKey, LedgerMinter, MintError, MintKey, Minted, Minter, PlannedMint,
+    Product, Request, SandboxMinter, Scope, Vendor, mint_all,
+};
+
+/// Where a case's ledger lives.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Db {
+    fn sqlite() -> Db {
+        Db::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// The PostgreSQL database of `INVITOKEN_POSTGRES_URL`, or `None` (with a notice) when unset.
+    fn postgres(case: &str) -> Option<Db> {
+        match std::env::var("INVITOKEN_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Db::Postgres(url)),
+            _ => {
+                eprintln!(
+                    "SKIPPED postgres {case}: set INVITOKEN_POSTGRES_URL=postgres://... to run the ledger tests against PostgreSQL"
+                );
+                None
+            }
+        }
+    }
+
+    fn location(&self) -> String {
+        match self {
+            // Nested folders: open creates them.
+            Db::Sqlite(dir) => format!(
+                "sqlite://{}",
+                dir.path().join("data/ledger.sqlite3").display()
+            ),
+            Db::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// A new handle, as a second run or another process would open it.
+    async fn open(&self) -> Ledger {
+        let location = self.location();
+        match Ledger::open(&location).await {
+            Ok(l) => l,
+            Err(e) => panic!("cannot open the ledger at {location}: {e}"),
+        }
+    }
+
+    /// Moves every record of `tenant` back in time by `by`, as if written that long ago.
+    async fn backdate(&self, tenant: &str, by: TimeDelta) {
+        let sql = "UPDATE mint_records SET updated_at = $1 WHERE tenant = $2";
+        let at = Utc::now() - by;
+        match self {
+            Db::Sqlite(_) => {
+                let pool = sqlx::SqlitePool::connect(&self.location()).await.unwrap();
+                sqlx::query(sql)
+                    .bind(at)
+                    .bind(tenant)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+            Db::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                sqlx::query(sql)
+                    .bind(at)
+                    .bind(tenant)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+        }
+    }
+}
+
+fn tenant(case: &str) -> String {
+    format!("test-{case}-{:016x}", fastrand::u64(..))
+}
+
+fn key(tenant: &str, interview: &str) -> LedgerKey {
+    LedgerKey::new(
+        Vendor::CodeSignal,
+        MintKey {
+            scope: Scope::Event,
+            interview_id: interview.to_owned(),
+            event_id: Some("evt-1".to_owned()),
+            product: Product::Template,
+            template_id: Some("tpl-1".to_owned()),
+        },
+    )
+    .with_tenant(tenant)
+}
+
+fn minted(id: &str) -> Minted {
+    Minted {
+        url: format!("https://app.codesignal.com/live-interview/{id}"),
+        expires_at: Some(Utc::now() + TimeDelta::hours(10)),
+        session_id: Some(id.to_owned()),
+    }
+}
+
+fn panel_plan() -> Vec<PlannedMint> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/panel.json");
+    let request = Request::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    invitoken::plan(&request).unwrap().mints
+}
+
+fn panel() -> invitoken::Plan {
+    invitoken::Plan {
+        mints: panel_plan(),
+    }
+}
+
+/// A minter that counts its mints (and can take its time, so racers overlap).
+#[derive(Clone, Default)]
+struct Counting {
+    sandbox: SandboxMinter,
+    mints: Arc<AtomicUsize>,
+    delay: Duration,
+    fail: bool,
+}
+
+impl Counting {
+    fn count(&self) -> usize {
+        self.mints.load(Ordering::SeqCst)
+    }
+}
+
+impl Minter for Counting {
+    async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        self.mints.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        if self.fail {
+            return Err(MintError::Failed {
+                key: mint.key.to_string(),
+                message: "refused before anything was made".to_owned(),
+            });
+        }
+        self.sandbox.mint(mint).await
+    }
+}
+
+// ---- the cases, each run on SQLite and on PostgreSQL ----
+
+async fn claim_mint_reuse_across_runs(db: Db) {
+    let t = tenant("reuse");
+    let k = key(&t, "int-1");
+    let run1 = db.open().await;
+    let Claim::Mint(ticket) = run1.claim(&k).await.unwrap() else {
+        panic!("a new key must be minted")
+    };
+    assert_eq!(ticket.attempt, 1);
+    assert_eq!(ticket.key, k);
+    let record = run1.record_minted(&k, &minted("li-1")).await.unwrap();
+    assert_eq!(record.state, State::Minted);
+    // Recording the same result again (a retried write) is harmless.
+    run1.record_minted(&k, &minted("li-1")).await.unwrap();
+    // A different session for a minted key is refused.
+    assert!(run1.record_minted(&k, &minted("li-2")).await.is_err());
+    run1.close().await;
+
+    let run2 = db.open().await;
+    let Claim::Minted(record) = run2.claim(&k).await.unwrap() else {
+        panic!("the second run must reuse the first run's session")
+    };
+    assert_eq!(record.minted().unwrap().url, minted("li-1").url);
+    assert_eq!(record.session_id.as_deref(), Some("li-1"));
+    assert_eq!(record.key, k);
+    assert_eq!(record.attempts, 1);
+    assert!(record.expires_at.is_some());
+
+    let listed = run2.list(Some("int-1")).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.key == k && r.state == State::Minted)
+    );
+    assert!(
+        run2.list(Some("no-such-interview"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(run2.list(None).await.unwrap().iter().any(|r| r.key == k));
+}
+
+async fn racing_claims_mint_once(db: Db) {
+    let t = tenant("race");
+    let k = key(&t, "int-race");
+    let handles = [db.open().await, db.open().await];
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let ledger = handles[i % 2].clone();
+            let k = k.clone();
+            tokio::spawn(async move { ledger.claim(&k).await.unwrap() })
+        })
+        .collect();
+    let mut mint = 0;
+    let mut pending = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Claim::Mint(_) => mint += 1,
+            Claim::Pending(r) => {
+                assert_eq!(r.state, State::Pending);
+                assert!(!r.is_stale());
+                pending += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((mint, pending), (1, 7));
+}
+
+async fn stale_pending_is_not_minted_again(db: Db) {
+    let t = tenant("stale");
+    let k = key(&t, "int-crash");
+    {
+        // A run records its intent, then dies before recording any result.
+        let crashed = db.open().await;
+        assert!(matches!(crashed.claim(&k).await.unwrap(), Claim::Mint(_)));
+    }
+    let next = db.open().await;
+    let Claim::Pending(record) = next.claim(&k).await.unwrap() else {
+        panic!("an intent without a result must be reported, not minted again")
+    };
+    assert!(!record.is_stale(), "a fresh intent may still be in flight");
+    assert_eq!(record.attempts, 1);
+
+    db.backdate(&t, TimeDelta::hours(1)).await;
+    let Claim::Pending(record) = next.claim(&k).await.unwrap() else {
+        panic!("a stale intent must still be reported, not minted again")
+    };
+    assert!(record.is_stale());
+    assert!(record.age() >= TimeDelta::minutes(59));
+    // Still pending on the next claim too: claims of a pending key write nothing.
+    assert!(matches!(next.claim(&k).await.unwrap(), Claim::Pending(_)));
+}
+
+async fn failed_attempt_may_be_retried(db: Db) {
+    let t = tenant("failed");
+    let k = key(&t, "int-fail");
+    let ledger = db.open().await;
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Mint(_)));
+    let record = ledger.record_failed(&k, "HTTP 401").await.unwrap();
+    assert_eq!(record.state, State::Failed);
+    assert_eq!(record.last_error.as_deref(), Some("HTTP 401"));
+
+    let other = db.open().await;
+    let Claim::Mint(ticket) = other.claim(&k).await.unwrap() else {
+        panic!("a failed attempt created nothing: the next claim mints")
+    };
+    assert_eq!(ticket.attempt, 2);
+    // The retry is in flight: a third claimer waits.
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Pending(_)));
+    let record = other.record_minted(&k, &minted("li-9")).await.unwrap();
+    assert_eq!((record.state, record.attempts), (State::Minted, 2));
+    assert_eq!(record.last_error, None);
+    // Only a pending attempt can fail.
+    assert!(ledger.record_failed(&k, "late").await.is_err());
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Minted(_)));
+}
+
+async fn deleted_is_reported(db: Db) {
+    let t = tenant("deleted");
+    let k = key(&t, "int-cancel");
+    let ledger = db.open().await;
+    // Nothing to delete yet.
+    assert!(ledger.mark_deleted(&k).await.is_err());
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Mint(_)));
+    // A pending session cannot be marked deleted: it may not exist.
+    assert!(ledger.mark_deleted(&k).await.is_err());
+    ledger.record_minted(&k, &minted("li-5")).await.unwrap();
+    let record = ledger.mark_deleted(&k).await.unwrap();
+    assert_eq!(record.state, State::Deleted);
+    ledger.mark_deleted(&k).await.unwrap();
+    let Claim::Deleted(record) = db.open().await.claim(&k).await.unwrap() else {
+        panic!("a deleted session must be reported as deleted")
+    };
+    assert_eq!(record.session_id.as_deref(), Some("li-5"));
+    assert_eq!(record.minted(), None);
+}
+
+async fn ledger_minter_mints_once_per_key_across_runs(db: Db) {
+    let t = tenant("minter");
+    let plan = panel();
+    let counting = Counting::default();
+
+    let run1 = LedgerMinter::new(counting.clone(), db.open().await, Vendor::Sandbox)
+        .with_tenant(t.clone());
+    let links1 = mint_all(&run1, &plan, 4).await.unwrap();
+    assert_eq!(counting.count(), plan.mints.len());
+
+    let run2 = LedgerMinter::new(counting.clone(), db.open().await, Vendor::Sandbox)
+        .with_tenant(t.clone());
+    let links2 = mint_all(&run2, &plan, 4).await.unwrap();
+    assert_eq!(counting.count(), plan.mints.len(), "run 2 minted again");
+    assert_eq!(links1, links2);
+
+    // The same keys at another vendor are other sessions.
+    let codesignal = LedgerMinter::new(counting.clone(), db.open().await, Vendor::CodeSignal)
+        .with_tenant(t.clone());
+    mint_all(&codesignal, &plan, 4).await.unwrap();
+    assert_eq!(counting.count(), 2 * plan.mints.len());
+}
+
+async fn concurrent_ledger_minters_mint_once(db: Db) {
+    let t = tenant("workers");
+    let plan = Arc::new(panel());
+    let counting = Counting {
+        delay: Duration::from_millis(100),
+        ..Counting::default()
+    };
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let minter = LedgerMinter::new(counting.clone(), db.open().await, Vendor::Sandbox)
+            .with_tenant(t.clone())
+            .with_wait(Duration::from_secs(20));
+        let plan = plan.clone();
+        workers.push(tokio::spawn(async move {
+            mint_all(&minter, &plan, 8).await.unwrap()
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.push(w.await.unwrap());
+    }
+    assert_eq!(counting.count(), plan.mints.len());
+    assert!(all.windows(2).all(|w| w[0] == w[1]), "workers disagree");
+}
+
+async fn ledger_minter_failures(db: Db) {
+    let t = tenant("minter-fail");
+    let plan = panel();
+    let one = invitoken::Plan {
+        mints: vec![plan.mints[0].clone()],
+    };
+    let ledger = db.open().await;
+
+    // A failure that created nothing: recorded as failed, and the next run mints.
+    let failing = Counting {
+        fail: true,
+        ..Counting::default()
+    };
+    let minter =
+        LedgerMinter::new(failing.clone(), ledger.clone(), Vendor::Sandbox).with_tenant(t.clone());
+    assert!(mint_all(&minter, &one, 1).await.is_err());
+    let k = LedgerKey::new(Vendor::Sandbox, one.mints[0].key.clone()).with_tenant(t.clone());
+    assert_eq!(ledger.get(&k).await.unwrap().unwrap().state, State::Failed);
+    let working = Counting::default();
+    let minter =
+        LedgerMinter::new(working.clone(), ledger.clone(), Vendor::Sandbox).with_tenant(t.clone());
+    mint_all(&minter, &one, 1).await.unwrap();
+    assert_eq!(working.count(), 1);
+
+    // An intent left by a crash: the minter waits, then fails saying the outcome is unknown,
+    // and never calls the inner minter.
+    let crashed = invitoken::Plan {
+        mints: vec![plan.mints[1].clone()],
+    };
+    let k = LedgerKey::new(Vendor::Sandbox, crashed.mints[0].key.clone()).with_tenant(t.clone());
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Mint(_)));
+    let counting = Counting::default();
+    let minter = LedgerMinter::new(counting.clone(), ledger.clone(), Vendor::Sandbox)
+        .with_tenant(t.clone())
+        .with_wait(Duration::from_millis(300));
+    let err = mint_all(&minter, &crashed, 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outcome is unknown"), "{err}");
+    assert!(err.contains("after waiting"), "{err}");
+    // Stale: fails at once, whatever the wait.
+    db.backdate(&t, TimeDelta::hours(2)).await;
+    let patient = LedgerMinter::new(counting.clone(), ledger.clone(), Vendor::Sandbox)
+        .with_tenant(t.clone())
+        .with_wait(Duration::from_secs(600));
+    let started = std::time::Instant::now();
+    let err = mint_all(&patient, &crashed, 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.contains("most likely stopped"), "{err}");
+    assert_eq!(counting.count(), 0);
+
+    // Deleted: not minted again implicitly.
+    let k = LedgerKey::new(Vendor::Sandbox, one.mints[0].key.clone()).with_tenant(t.clone());
+    ledger.mark_deleted(&k).await.unwrap();
+    let err = mint_all(&minter, &one, 1).await.unwrap_err().to_string();
+    assert!(err.contains("deleted"), "{err}");
+    assert_eq!(counting.count(), 0);
+}
+
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Db::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    if let Some(db) = super::Db::postgres(stringify!($case)) {
+                        super::$case(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    claim_mint_reuse_across_runs,
+    racing_claims_mint_once,
+    stale_pending_is_not_minted_again,
+    failed_attempt_may_be_retried,
+    deleted_is_reported,
+    ledger_minter_mints_once_per_key_across_runs,
+    concurrent_ledger_minters_mint_once,
+    ledger_minter_failures,
+);
+
+#[tokio::test]
+async fn bad_locations_are_refused() {
+    for location in ["mysql://localhost/x", "sqlite::memory:", ""] {
+        let err = Ledger::open(location).await.unwrap_err().to_string();
+        assert!(err.contains("cannot use"), "{location}: {err}");
+    }
+    // A plain path works, creating its folders.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/ledger.db");
+    Ledger::open(path.to_str().unwrap()).await.unwrap();
+    assert!(path.exists());
+}
