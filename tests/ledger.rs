@@ -56,7 +56,7 @@ impl Db {
         let location = self.location();
         match Ledger::open(&location).await {
             Ok(l) => l,
-            Err(e) => panic!("cannot open the ledger at {location}: {e}"),
+            Err(e) => panic!("{e}"),
         }
     }
 
@@ -407,6 +407,86 @@ async fn ledger_minter_failures(db: Db) {
     assert_eq!(counting.count(), 0);
 }
 
+/// Several processes (this test binary, run again as [`child_mints_panel`]) resolve the same
+/// plan at once against one ledger: one inner mint per key across all of them.
+async fn processes_mint_once(db: Db) {
+    let t = tenant("processes");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "child_mints_panel",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_LEDGER, db.location())
+                .env(CHILD_TENANT, &t)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut inner = 0;
+    let mut links = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut mine = Vec::new();
+        for line in stdout.lines() {
+            // libtest writes `test child_mints_panel ... ` before the test's own output.
+            if let Some((_, n)) = line.split_once("inner-mints=") {
+                inner += n.parse::<usize>().unwrap();
+            } else if let Some(url) = line.strip_prefix("link=") {
+                mine.push(url.to_owned());
+            }
+        }
+        assert_eq!(mine.len(), panel_plan().len(), "{stdout}");
+        links.push(mine);
+    }
+    assert_eq!(
+        inner,
+        panel_plan().len(),
+        "one mint per key across processes"
+    );
+    assert!(links.windows(2).all(|w| w[0] == w[1]), "processes disagree");
+}
+
+const CHILD_LEDGER: &str = "INVITOKEN_TEST_CHILD_LEDGER";
+const CHILD_TENANT: &str = "INVITOKEN_TEST_CHILD_TENANT";
+
+/// The child of [`processes_mint_once`]; does nothing when run as an ordinary test.
+#[test]
+fn child_mints_panel() {
+    let (Ok(location), Ok(tenant)) = (std::env::var(CHILD_LEDGER), std::env::var(CHILD_TENANT))
+    else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let counting = Counting {
+            delay: Duration::from_millis(100),
+            ..Counting::default()
+        };
+        let ledger = Ledger::open(&location).await.unwrap();
+        let minter = LedgerMinter::new(counting.clone(), ledger, Vendor::Sandbox)
+            .with_tenant(tenant)
+            .with_wait(Duration::from_secs(30));
+        let links = mint_all(&minter, &panel(), 8).await.unwrap();
+        println!("inner-mints={}", counting.count());
+        for link in links {
+            println!("link={}", link.url);
+        }
+    });
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -439,6 +519,7 @@ on_both!(
     ledger_minter_mints_once_per_key_across_runs,
     concurrent_ledger_minters_mint_once,
     ledger_minter_failures,
+    processes_mint_once,
 );
 
 #[tokio::test]

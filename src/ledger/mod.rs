@@ -588,10 +588,18 @@ impl Ledger {
             .connect_with(options)
             .await
             .map_err(|e| open(e.into()))?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
+        // SQLite's migrator takes no lock, and two processes opening a new file at once would
+        // both create the table: migrate inside one write transaction (the migrator's own
+        // transactions nest as savepoints), so the second waits and then finds it applied.
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| open(e.into()))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&mut *tx)
+            .await
+            .map_err(|e| open(e.into()))?;
+        tx.commit().await.map_err(|e| open(e.into()))?;
         Ok(Ledger {
             backend: Backend::Sqlite(pool),
             location,
