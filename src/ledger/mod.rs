@@ -14,16 +14,16 @@
 //! An intent is recorded (and committed) *before* the API is called, the result after:
 //!
 //! ```text
-//!                  claim: no row
-//!   (no row) ──────────────────────────────> pending ──record_minted──> minted ──mark_deleted──> deleted
-//!                                             │   ^                      │  ^                       │
-//!                              record_failed  │   │ claim (attempts+1)   │  └── claim: Minted       └── claim: Deleted
-//!                                             v   │                      │      (reuse, no write)       (never re-minted
-//!                                            failed                      │                               implicitly)
-//!                                                                        └── (reschedule/refresh: later stages)
-//!   pending, found by a claim ─────> Claim::Pending: another worker is minting, or a run died
-//!                                    between the API call and record_minted. Never minted
-//!                                    blindly again: wait for it, or reconcile by look-up.
+//!   claim, no record        record_minted            mark_deleted
+//!   ──────────────> pending ─────────────> minted ─────────────> deleted
+//!                    │  ^                    │                      │
+//!      record_failed │  │ claim              │ claim: Minted        │ claim: Deleted
+//!                    v  │ (attempts + 1)     │ (reuse, no write)    │ (never re-minted
+//!                   failed                                          │  implicitly)
+//!
+//!   claim of a pending record: Claim::Pending. Another worker is minting, or a run died
+//!   between the API call and record_minted: never minted blindly again; wait for it, or
+//!   reconcile by look-up.
 //! ```
 //!
 //! * `pending` → `minted`: the API answered with a session; [`Ledger::record_minted`].
