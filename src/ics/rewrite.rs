@@ -273,10 +273,16 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if content.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        // Names are short: a plain loop beats setting up a vectorised search.
+        // Names are short: a plain loop beats setting up a vectorised search, and it checks
+        // the name's characters on the way.
+        let mut name_ok = true;
         let name_end = content
             .iter()
-            .position(|&b| b == b';' || b == b':')
+            .position(|&b| {
+                name_ok &=
+                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b';' || b == b':';
+                b == b';' || b == b':'
+            })
             .unwrap_or(content.len());
         // A fold may fall inside the name (Mozilla writes `SUMMARY` CRLF ` :...`): such a line
         // is classified after unfolding, never skipped on its raw bytes.
@@ -297,7 +303,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             // An event's own properties are read later, and only if it holds a token.
             _ => !matches!(innermost, Some(Open::Calendar)),
         };
-        if seen_content && skip && !fold_in_name && is_content_line(content, name_end) {
+        if seen_content && skip && name_ok && is_content_line(content, name_end) {
             continue;
         }
         let unfolded = line::unfold(content);
@@ -596,6 +602,7 @@ enum Prop {
 }
 
 impl Prop {
+    #[inline]
     fn of(name: &[u8], options: &IcsOptions) -> Prop {
         use Prop::*;
         use ValueKind::{Html, Text, Uri};
@@ -636,13 +643,12 @@ impl Prop {
     }
 }
 
-/// A cheap check that a line is `NAME[;PARAMS]:VALUE`, its name ending at `name_end` (a `:`
-/// inside quoted parameters only is let through; [`Parts::split`] is exact).
+/// A cheap check that a line whose name (valid characters, ending at `name_end`) was already
+/// checked is `NAME[;PARAMS]:VALUE` (a `:` inside quoted parameters only is let through;
+/// [`Parts::split`] is exact).
+#[inline]
 fn is_content_line(content: &[u8], name_end: usize) -> bool {
     name_end > 0
-        && content[..name_end]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && (content.get(name_end) == Some(&b':')
             || memchr::memchr(b':', &content[name_end..]).is_some())
 }
