@@ -141,6 +141,10 @@ struct CodeSignalArgs {
     /// Requests to CodeSignal in flight at once.
     #[arg(long, default_value_t = invitoken::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
+    /// Record every session in this durable ledger (a SQLite file, or `postgres://...`) and
+    /// reuse what it holds, so a re-run, or another worker, never mints one session twice.
+    #[arg(long, env = "INVITOKEN_LEDGER", value_name = "PATH|URL")]
+    ledger: Option<String>,
     /// Requests started per second at most (0: no limit).
     #[arg(long, default_value_t = 25.0, value_name = "PER_SECOND")]
     rate_limit: f64,
@@ -481,19 +485,10 @@ fn resolve(
         .enable_all()
         .build()
         .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
-    let resolution = match config {
-        None => runtime.block_on(invitoken::resolve_with(
-            &request,
-            &SandboxMinter::default(),
-            &calendar,
-        )),
-        Some(config) => {
-            let minter = CodeSignalMinter::new(config)
-                .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-            runtime.block_on(invitoken::resolve_with(&request, &minter, &calendar))
-        }
-    }
-    .map_err(|e| template_failure(path, &request, e, color))?;
+    let minter = AnyMinter::new(config, codesignal.ledger.as_deref(), &runtime)?;
+    let resolution = runtime
+        .block_on(invitoken::resolve_with(&request, &minter, &calendar))
+        .map_err(|e| template_failure(path, &request, e, color))?;
     for link in resolution.links.iter().filter(|l| l.expires_too_soon()) {
         eprintln!(
             "warning: the link for {} expires at {}, before its last event ends at {}: \
@@ -551,28 +546,15 @@ fn batch(
         .build()
         .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
     let concurrency = codesignal.concurrency as usize;
-    let result = match config {
-        None => runtime.block_on(batch::run(
-            found,
-            destination,
-            options,
-            &SandboxMinter::default(),
-            concurrency,
-            &tick,
-        )),
-        Some(config) => {
-            let minter = CodeSignalMinter::new(config)
-                .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-            runtime.block_on(batch::run(
-                found,
-                destination,
-                options,
-                &minter,
-                concurrency,
-                &tick,
-            ))
-        }
-    };
+    let minter = AnyMinter::new(config, codesignal.ledger.as_deref(), &runtime)?;
+    let result = runtime.block_on(batch::run(
+        found,
+        destination,
+        options,
+        &minter,
+        concurrency,
+        &tick,
+    ));
     bar.finish_and_clear();
     let report = result.map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
     for file in &report.files {
@@ -608,4 +590,65 @@ fn batch(
         });
     }
     Ok(())
+}
+
+/// The minter a command runs with: the sandbox or CodeSignal, behind the durable ledger when
+/// `--ledger` is given. (The CodeSignal client's moka cache sits behind the ledger here: one
+/// ledger claim per key and run, then at most one create.)
+enum AnyMinter {
+    Sandbox(SandboxMinter),
+    CodeSignal(CodeSignalMinter),
+    SandboxLedger(invitoken::LedgerMinter<SandboxMinter>),
+    CodeSignalLedger(invitoken::LedgerMinter<CodeSignalMinter>),
+}
+
+impl AnyMinter {
+    fn new(
+        config: Option<CodeSignalConfig>,
+        ledger: Option<&str>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<AnyMinter, Failure> {
+        let ledger = match ledger {
+            None => None,
+            Some(location) => Some(
+                runtime
+                    .block_on(invitoken::Ledger::open(location))
+                    .map_err(|e| Failure::new(exit::USAGE, format!("the ledger: {e}")))?,
+            ),
+        };
+        let codesignal = match config {
+            None => None,
+            Some(config) => Some(
+                CodeSignalMinter::new(config)
+                    .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?,
+            ),
+        };
+        use invitoken::{LedgerMinter, Vendor};
+        Ok(match (codesignal, ledger) {
+            (None, None) => AnyMinter::Sandbox(SandboxMinter::default()),
+            (Some(m), None) => AnyMinter::CodeSignal(m),
+            (None, Some(l)) => AnyMinter::SandboxLedger(LedgerMinter::new(
+                SandboxMinter::default(),
+                l,
+                Vendor::Sandbox,
+            )),
+            (Some(m), Some(l)) => {
+                AnyMinter::CodeSignalLedger(LedgerMinter::new(m, l, Vendor::CodeSignal))
+            }
+        })
+    }
+}
+
+impl invitoken::Minter for AnyMinter {
+    async fn mint(
+        &self,
+        mint: &invitoken::PlannedMint,
+    ) -> Result<invitoken::Minted, invitoken::MintError> {
+        match self {
+            AnyMinter::Sandbox(m) => m.mint(mint).await,
+            AnyMinter::CodeSignal(m) => m.mint(mint).await,
+            AnyMinter::SandboxLedger(m) => m.mint(mint).await,
+            AnyMinter::CodeSignalLedger(m) => m.mint(mint).await,
+        }
+    }
 }

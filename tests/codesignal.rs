@@ -467,3 +467,59 @@ async fn the_cli_refuses_an_empty_or_malformed_key() {
     }
     assert_eq!(fake.received().len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_ledger_a_second_run_and_a_concurrent_one_mint_nothing_more() {
+    let fake = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let env = [("INVITOKEN_LEDGER", ledger.to_str().unwrap())];
+    let request = panel_in(3);
+    let links = |out: &std::process::Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["links"].clone()
+    };
+    let first = links(&cli(&fake, request.clone(), &env).await);
+    assert_eq!(fake.creates(), planned());
+    // Two more processes at once, on the same ledger file: both reuse every session.
+    let (a, b) = tokio::join!(
+        cli(&fake, request.clone(), &env),
+        cli(&fake, request.clone(), &env)
+    );
+    assert_eq!(links(&a), first);
+    assert_eq!(links(&b), first);
+    assert_eq!(fake.creates(), planned(), "no session minted twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_racing_on_a_fresh_ledger_mint_each_session_once() {
+    let fake = start().await;
+    fake.set_latency(Duration::from_millis(150));
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let env = [("INVITOKEN_LEDGER", ledger.to_str().unwrap())];
+    let request = panel_in(3);
+    let (a, b) = tokio::join!(
+        cli(&fake, request.clone(), &env),
+        cli(&fake, request.clone(), &env)
+    );
+    for out in [&a, &b] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let links = |out: &std::process::Output| {
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["links"].clone()
+    };
+    assert_eq!(links(&a), links(&b));
+    assert_eq!(fake.creates(), planned(), "one session per planned mint");
+}

@@ -576,6 +576,29 @@ impl Ledger {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open(e.into()))?;
         }
+        // Processes opening one new file at once contend for it (switching to WAL takes an
+        // exclusive lock, before the busy timeout is in force): retry while it is busy.
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(10);
+        let pool = loop {
+            match Self::open_sqlite_once(path).await {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+                Err(e) => return Err(open(e.into())),
+            }
+        };
+        Ok(Ledger {
+            backend: Backend::Sqlite(pool),
+            location,
+        })
+    }
+
+    /// One attempt at [`Ledger::open_sqlite`]: connect, then migrate under a write lock.
+    /// One attempt at [`Ledger::open_sqlite`]: connect, then migrate under a write lock.
+    async fn open_sqlite_once(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -588,24 +611,14 @@ impl Ledger {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
-            .await
-            .map_err(|e| open(e.into()))?;
+            .await?;
         // SQLite's migrator takes no lock, and two processes opening a new file at once would
         // both create the table: migrate inside one write transaction (the migrator's own
         // transactions nest as savepoints), so the second waits and then finds it applied.
-        let mut tx = pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| open(e.into()))?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&mut *tx)
-            .await
-            .map_err(|e| open(e.into()))?;
-        tx.commit().await.map_err(|e| open(e.into()))?;
-        Ok(Ledger {
-            backend: Backend::Sqlite(pool),
-            location,
-        })
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::migrate!("migrations/sqlite").run(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(pool)
     }
 
     async fn open_postgres(url: &str) -> Result<Ledger, LedgerError> {
@@ -852,5 +865,20 @@ fn redact(url: &str) -> String {
         }
         Ok(u) => u.to_string(),
         Err(_) => "a PostgreSQL URL that does not parse".to_owned(),
+    }
+}
+
+/// Whether SQLite said the database is busy or locked (another process holds it).
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+        sqlx::Error::Migrate(m) => match &**m {
+            sqlx::migrate::MigrateError::Execute(e) => is_busy(e),
+            _ => false,
+        },
+        _ => false,
     }
 }
