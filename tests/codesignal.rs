@@ -468,6 +468,17 @@ async fn the_cli_refuses_an_empty_or_malformed_key() {
     assert_eq!(fake.received().len(), 0);
 }
 
+/// The links a successful CLI run printed.
+fn links(out: &std::process::Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["links"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_ledger_a_second_run_and_a_concurrent_one_mint_nothing_more() {
     let fake = start().await;
@@ -475,16 +486,6 @@ async fn with_a_ledger_a_second_run_and_a_concurrent_one_mint_nothing_more() {
     let ledger = dir.path().join("ledger.sqlite3");
     let env = [("INVITOKEN_LEDGER", ledger.to_str().unwrap())];
     let request = panel_in(3);
-    let links = |out: &std::process::Output| {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        json["links"].clone()
-    };
     let first = links(&cli(&fake, request.clone(), &env).await);
     assert_eq!(fake.creates(), planned());
     // Two more processes at once, on the same ledger file: both reuse every session.
@@ -509,17 +510,6 @@ async fn two_processes_racing_on_a_fresh_ledger_mint_each_session_once() {
         cli(&fake, request.clone(), &env),
         cli(&fake, request.clone(), &env)
     );
-    for out in [&a, &b] {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let links = |out: &std::process::Output| {
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["links"].clone()
-    };
     assert_eq!(links(&a), links(&b));
     assert_eq!(fake.creates(), planned(), "one session per planned mint");
 }
