@@ -151,6 +151,22 @@ struct CodeSignalArgs {
 }
 
 impl CodeSignalArgs {
+    /// `None` for the sandbox, else the CodeSignal configuration, which must then exist.
+    fn choose(&self, sandbox: bool) -> Result<Option<CodeSignalConfig>, Failure> {
+        if sandbox {
+            return Ok(None);
+        }
+        match self.config()? {
+            Some(config) => Ok(Some(config)),
+            None => Err(Failure::new(
+                exit::USAGE,
+                "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass --api-key-file) to \
+                 an API key with the LiveInterview permission, or pass --sandbox to mint offline \
+                 links on sandbox.invitoken.invalid",
+            )),
+        }
+    }
+
     /// The client configuration, or `None` when no key is configured.
     fn config(&self) -> Result<Option<CodeSignalConfig>, Failure> {
         let raw = match &self.api_key_file {
@@ -455,15 +471,7 @@ fn resolve(
     ics: &IcsArgs,
     color: bool,
 ) -> Result<(), Failure> {
-    let config = if sandbox { None } else { codesignal.config()? };
-    if !sandbox && config.is_none() {
-        return Err(Failure::new(
-            exit::USAGE,
-            "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass --api-key-file) to \
-             an API key with the LiveInterview permission, or pass --sandbox to mint offline \
-             links on sandbox.invitoken.invalid",
-        ));
-    }
+    let config = codesignal.choose(sandbox)?;
     let (_, request) = load_request(path)?;
     let ics_failure = |dir: &Path, e: std::io::Error| {
         Failure::new(
@@ -480,11 +488,7 @@ fn resolve(
         sequence: ics.sequence,
         stamp: chrono::Utc::now(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
+    let runtime = runtime()?;
     let minter = AnyMinter::new(config, codesignal.ledger.as_deref(), &runtime)?;
     let resolution = runtime
         .block_on(invitoken::resolve_with(&request, &minter, &calendar))
@@ -517,14 +521,7 @@ fn batch(
     codesignal: &CodeSignalArgs,
 ) -> Result<(), Failure> {
     use invitoken::batch::{self, Status};
-    let config = if sandbox { None } else { codesignal.config()? };
-    if !sandbox && config.is_none() {
-        return Err(Failure::new(
-            exit::USAGE,
-            "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass --api-key-file), or \
-             pass --sandbox to mint offline links on sandbox.invitoken.invalid",
-        ));
-    }
+    let config = codesignal.choose(sandbox)?;
     let found = batch::discover(inputs).map_err(|e| Failure::new(exit::INPUT, e))?;
     let files = found.len();
     // Progress on a terminal only: one tick per file scanned and per file written.
@@ -540,11 +537,7 @@ fn batch(
         indicatif::ProgressBar::hidden()
     };
     let tick = || bar.inc(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))?;
+    let runtime = runtime()?;
     let concurrency = codesignal.concurrency as usize;
     let minter = AnyMinter::new(config, codesignal.ledger.as_deref(), &runtime)?;
     let result = runtime.block_on(batch::run(
@@ -590,6 +583,15 @@ fn batch(
         });
     }
     Ok(())
+}
+
+/// The runtime minting runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))
 }
 
 /// The minter a command runs with: the sandbox or CodeSignal, behind the durable ledger when
