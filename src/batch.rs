@@ -7,7 +7,7 @@
 //! nothing: if a mint fails, no file is written (without a durable ledger, a half-written batch
 //! would re-mint on the next run what it already showed nobody).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -124,8 +124,14 @@ pub struct FileReport {
 pub struct Report {
     /// One entry per input file, in input order.
     pub files: Vec<FileReport>,
-    /// Sessions minted for the whole batch.
+    /// Sessions the batch's live events use (minted now, or found in the ledger).
     pub minted: usize,
+    /// Keys whose tokens appear only in cancelled events (METHOD:CANCEL or STATUS:CANCELLED):
+    /// their sessions, if any exist, are to be deleted. The CLI does that through the ledger.
+    pub cancelled: Vec<MintKey>,
+    /// What was done with each cancelled key's session (filled by the caller that cancels).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cancellations: Vec<crate::ledger::Outcome>,
 }
 
 impl Report {
@@ -287,9 +293,23 @@ pub async fn run<M: Minter>(
             })
             .collect()
     });
+    let live: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+    let cancelled: BTreeSet<MintKey> = loaded
+        .iter()
+        .filter_map(|l| l.scanned.as_ref().ok())
+        .flat_map(|s| {
+            s.occurrences
+                .iter()
+                .filter(|o| o.event.is_some_and(|e| s.events[e].cancelled))
+                .map(|o| o.key.clone())
+        })
+        .filter(|k| !live.contains(k))
+        .collect();
     Ok(Report {
         files,
         minted: links.len(),
+        cancelled: cancelled.into_iter().collect(),
+        cancellations: Vec::new(),
     })
 }
 

@@ -25,11 +25,14 @@ mod request;
 mod resolve;
 
 pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
-pub use ledger::{Claim, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, Vendor};
+pub use ledger::{
+    Action, Claim, Intent, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, Outcome,
+    State, Vendor,
+};
 pub use mint::{
-    ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError, Link,
-    MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter, UrlError,
-    mint_all,
+    ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
+    Link, MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter,
+    Sessions, UrlError, mint_all,
 };
 pub use parse::{
     Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,

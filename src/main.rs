@@ -58,12 +58,8 @@ enum Command {
     Resolve {
         /// The scheduling request (JSON); `-` for stdin.
         request: PathBuf,
-        /// Mint offline with the embedded sandbox: stable links on `sandbox.invitoken.invalid`.
-        /// Always wins over a CodeSignal configuration.
-        #[arg(long)]
-        sandbox: bool,
         #[command(flatten)]
-        codesignal: CodeSignalArgs,
+        minting: MintArgs,
         #[command(flatten)]
         ics: IcsArgs,
     },
@@ -92,12 +88,108 @@ enum Command {
         /// The property naming the candidate (`;CN=name:mailto:email`).
         #[arg(long, default_value = "X-CANDIDATE", value_name = "NAME")]
         candidate_property: String,
-        /// Mint offline with the embedded sandbox.
+        #[command(flatten)]
+        minting: MintArgs,
+    },
+    /// Delete an interview's sessions (deleteLiveInterview) and record them deleted: the
+    /// interview's own and every event's, or one event's with --event. Prints what was done
+    /// with each, as JSON.
+    Cancel {
+        /// The interview whose sessions to delete.
+        #[arg(long, value_name = "ID")]
+        interview: String,
+        /// Only this event's sessions (the interview's own link stays).
+        #[arg(long, value_name = "ID")]
+        event: Option<String>,
+        /// The sandbox's sessions (nothing to delete remotely; recorded deleted).
         #[arg(long)]
         sandbox: bool,
         #[command(flatten)]
         codesignal: CodeSignalArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
     },
+    /// Extend the links of upcoming sessions that would expire before their last event ends
+    /// (CodeSignal links live at most 336 hours; interviews booked further ahead need this).
+    /// Run it daily. Prints each upcoming session's outcome as JSON.
+    Refresh {
+        /// The sandbox's sessions (they never expire; for trying the command).
+        #[arg(long)]
+        sandbox: bool,
+        #[command(flatten)]
+        codesignal: CodeSignalArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Print what the mint ledger knows, as JSON: every session's key, state, URL, expiry,
+    /// attempts and last error. For support; it never shows secrets.
+    Links {
+        /// Only this interview's sessions.
+        #[arg(long, value_name = "ID")]
+        interview: Option<String>,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+}
+
+/// How `resolve` and `batch` mint.
+#[derive(clap::Args)]
+struct MintArgs {
+    /// Mint offline with the embedded sandbox: stable links on `sandbox.invitoken.invalid`.
+    /// Always wins over a CodeSignal configuration.
+    #[arg(long)]
+    sandbox: bool,
+    /// Mint a new session for a key whose session was deleted (cancelled); without this such a
+    /// key fails the run.
+    #[arg(long)]
+    remint_deleted: bool,
+    #[command(flatten)]
+    codesignal: CodeSignalArgs,
+    #[command(flatten)]
+    ledger: LedgerArgs,
+}
+
+impl MintArgs {
+    fn vendors(&self, runtime: &tokio::runtime::Runtime) -> Result<Vendors, Failure> {
+        let config = self.codesignal.choose(self.sandbox)?;
+        Vendors::new(config, &self.ledger, self.remint_deleted, runtime)
+    }
+}
+
+/// The durable mint ledger every command that mints uses: a re-run, a reschedule or another
+/// worker gets the session already minted for a key, never a second one.
+#[derive(clap::Args)]
+struct LedgerArgs {
+    /// The mint ledger: a SQLite file, or `postgres://...` for several workers or machines.
+    /// Default: `$XDG_DATA_HOME/invitoken/ledger.sqlite3` (`~/.local/share/invitoken/...`).
+    #[arg(long, env = "INVITOKEN_LEDGER", value_name = "PATH|URL")]
+    ledger: Option<String>,
+    /// Seconds a worker holds an intent to mint without renewing it. After a crash the next run
+    /// reconciles the dead worker's intents once this has passed.
+    #[arg(long, env = "INVITOKEN_LEDGER_LEASE", default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    ledger_lease: u64,
+}
+
+impl LedgerArgs {
+    fn open(&self, runtime: &tokio::runtime::Runtime) -> Result<invitoken::Ledger, Failure> {
+        let location = match &self.ledger {
+            Some(location) => location.clone(),
+            None => invitoken::Ledger::default_path()
+                .ok_or_else(|| {
+                    Failure::new(
+                        exit::USAGE,
+                        "no place for the mint ledger: neither XDG_DATA_HOME nor HOME is set; \
+                         pass --ledger PATH (or set INVITOKEN_LEDGER)",
+                    )
+                })?
+                .display()
+                .to_string(),
+        };
+        runtime
+            .block_on(invitoken::Ledger::open(&location))
+            .map_err(|e| Failure::new(exit::USAGE, format!("the mint ledger: {e}")))
+    }
 }
 
 /// The `.ics` of each resolved invite (always in the JSON as `ics`).
@@ -141,10 +233,6 @@ struct CodeSignalArgs {
     /// Requests to CodeSignal in flight at once.
     #[arg(long, default_value_t = invitoken::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
     concurrency: u64,
-    /// Record every session in this durable ledger (a SQLite file, or `postgres://...`) and
-    /// reuse what it holds, so a re-run, or another worker, never mints one session twice.
-    #[arg(long, env = "INVITOKEN_LEDGER", value_name = "PATH|URL")]
-    ledger: Option<String>,
     /// Requests started per second at most (0: no limit).
     #[arg(long, default_value_t = 25.0, value_name = "PER_SECOND")]
     rate_limit: f64,
@@ -240,10 +328,22 @@ fn main() -> ExitCode {
         Command::Plan { request } => plan(&request, color),
         Command::Resolve {
             request,
+            minting,
+            ics,
+        } => resolve(&request, &minting, &ics, color),
+        Command::Cancel {
+            interview,
+            event,
             sandbox,
             codesignal,
-            ics,
-        } => resolve(&request, sandbox, &codesignal, &ics, color),
+            ledger,
+        } => cancel(&interview, event.as_deref(), sandbox, &codesignal, &ledger),
+        Command::Refresh {
+            sandbox,
+            codesignal,
+            ledger,
+        } => refresh(sandbox, &codesignal, &ledger),
+        Command::Links { interview, ledger } => links(interview.as_deref(), &ledger),
         Command::Batch {
             inputs,
             out,
@@ -252,8 +352,7 @@ fn main() -> ExitCode {
             interview_property,
             template_property,
             candidate_property,
-            sandbox,
-            codesignal,
+            minting,
         } => {
             let destination = match out {
                 Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
@@ -264,14 +363,7 @@ fn main() -> ExitCode {
                 template_property,
                 candidate_property,
             };
-            batch(
-                &inputs,
-                &destination,
-                &options,
-                report.as_deref(),
-                sandbox,
-                &codesignal,
-            )
+            batch(&inputs, &destination, &options, report.as_deref(), &minting)
         }
     };
     match result {
@@ -464,14 +556,9 @@ fn plan(path: &Path, color: bool) -> Result<(), Failure> {
     print_json(&plan)
 }
 
-fn resolve(
-    path: &Path,
-    sandbox: bool,
-    codesignal: &CodeSignalArgs,
-    ics: &IcsArgs,
-    color: bool,
-) -> Result<(), Failure> {
-    let config = codesignal.choose(sandbox)?;
+fn resolve(path: &Path, minting: &MintArgs, ics: &IcsArgs, color: bool) -> Result<(), Failure> {
+    // Configuration first: a missing key is reported before the request is read.
+    minting.codesignal.choose(minting.sandbox)?;
     let (_, request) = load_request(path)?;
     let ics_failure = |dir: &Path, e: std::io::Error| {
         Failure::new(
@@ -489,7 +576,7 @@ fn resolve(
         stamp: chrono::Utc::now(),
     };
     let runtime = runtime()?;
-    let minter = AnyMinter::new(config, codesignal.ledger.as_deref(), &runtime)?;
+    let minter = minting.vendors(&runtime)?.cached();
     let resolution = runtime
         .block_on(invitoken::resolve_with(&request, &minter, &calendar))
         .map_err(|e| template_failure(path, &request, e, color))?;
@@ -517,11 +604,10 @@ fn batch(
     destination: &invitoken::batch::Destination,
     options: &invitoken::ics::rewrite::IcsOptions,
     report_path: Option<&Path>,
-    sandbox: bool,
-    codesignal: &CodeSignalArgs,
+    minting: &MintArgs,
 ) -> Result<(), Failure> {
     use invitoken::batch::{self, Status};
-    let config = codesignal.choose(sandbox)?;
+    minting.codesignal.choose(minting.sandbox)?;
     let found = batch::discover(inputs).map_err(|e| Failure::new(exit::INPUT, e))?;
     let files = found.len();
     // Progress on a terminal only: one tick per file scanned and per file written.
@@ -538,8 +624,8 @@ fn batch(
     };
     let tick = || bar.inc(1);
     let runtime = runtime()?;
-    let concurrency = codesignal.concurrency as usize;
-    let minter = AnyMinter::new(config, codesignal.ledger.as_deref(), &runtime)?;
+    let concurrency = minting.codesignal.concurrency as usize;
+    let minter = minting.vendors(&runtime)?.cached();
     let result = runtime.block_on(batch::run(
         found,
         destination,
@@ -549,7 +635,33 @@ fn batch(
         &tick,
     ));
     bar.finish_and_clear();
-    let report = result.map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    let mut report = result.map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    // Sessions of cancelled events that exist are deleted (the files are written already, with
+    // those tokens removed).
+    for key in &report.cancelled {
+        match runtime.block_on(minter.inner().cancel_key(key)) {
+            Ok(Some(outcome)) => report.cancellations.push(outcome),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Failure::new(
+                    exit::MINT,
+                    format!("cancelling the session of {key}: {e}"),
+                ));
+            }
+        }
+    }
+    let cancel_failed = report
+        .cancellations
+        .iter()
+        .filter(|o| o.is_failure())
+        .count();
+    for o in report.cancellations.iter().filter(|o| o.is_failure()) {
+        eprintln!(
+            "error: cancelling the session of {}: {}",
+            o.key,
+            o.error.as_deref().unwrap_or("failed")
+        );
+    }
     for file in &report.files {
         for error in &file.errors {
             eprintln!("error: {}:{error}", file.path.display());
@@ -568,12 +680,24 @@ fn batch(
         })?;
     }
     let failed = report.count(&Status::Failed);
+    let deleted = report
+        .cancellations
+        .iter()
+        .filter(|o| o.action == invitoken::Action::Deleted)
+        .count();
     eprintln!(
-        "batch: {files} file(s): {} rewritten, {} unchanged, {failed} failed; {} session(s) minted",
+        "batch: {files} file(s): {} rewritten, {} unchanged, {failed} failed; {} session(s) \
+         in use, {deleted} deleted for cancelled events",
         report.count(&Status::Rewritten),
         report.count(&Status::Unchanged),
         report.minted
     );
+    if cancel_failed > 0 && failed == 0 {
+        return Err(Failure::new(
+            exit::MINT,
+            format!("{cancel_failed} session(s) of cancelled events could not be deleted"),
+        ));
+    }
     if failed > 0 {
         return Err(Failure {
             code: exit::INPUT,
@@ -594,63 +718,181 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))
 }
 
-/// The minter a command runs with: the sandbox or CodeSignal, behind the durable ledger when
-/// `--ledger` is given. (The CodeSignal client's moka cache sits behind the ledger here: one
-/// ledger claim per key and run, then at most one create.)
-enum AnyMinter {
-    Sandbox(SandboxMinter),
-    CodeSignal(CodeSignalMinter),
-    SandboxLedger(invitoken::LedgerMinter<SandboxMinter>),
-    CodeSignalLedger(invitoken::LedgerMinter<CodeSignalMinter>),
+/// The vendor a command works with, behind the durable ledger.
+enum Vendors {
+    Sandbox(invitoken::LedgerMinter<SandboxMinter>),
+    CodeSignal(Box<invitoken::LedgerMinter<CodeSignalMinter>>),
 }
 
-impl AnyMinter {
+/// Runs `$body` with `$m` bound to the ledger minter, whichever vendor it has.
+macro_rules! on_vendor {
+    ($vendors:expr, $m:ident => $body:expr) => {
+        match $vendors {
+            Vendors::Sandbox($m) => $body,
+            Vendors::CodeSignal($m) => $body,
+        }
+    };
+}
+
+impl Vendors {
+    /// The sandbox (`config` is `None`) or CodeSignal, behind the ledger `ledger` names.
     fn new(
         config: Option<CodeSignalConfig>,
-        ledger: Option<&str>,
+        ledger: &LedgerArgs,
+        remint_deleted: bool,
         runtime: &tokio::runtime::Runtime,
-    ) -> Result<AnyMinter, Failure> {
-        let ledger = match ledger {
-            None => None,
-            Some(location) => Some(
-                runtime
-                    .block_on(invitoken::Ledger::open(location))
-                    .map_err(|e| Failure::new(exit::USAGE, format!("the ledger: {e}")))?,
-            ),
-        };
-        let codesignal = match config {
-            None => None,
-            Some(config) => Some(
-                CodeSignalMinter::new(config)
-                    .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?,
-            ),
-        };
+    ) -> Result<Vendors, Failure> {
         use invitoken::{LedgerMinter, Vendor};
-        Ok(match (codesignal, ledger) {
-            (None, None) => AnyMinter::Sandbox(SandboxMinter::default()),
-            (Some(m), None) => AnyMinter::CodeSignal(m),
-            (None, Some(l)) => AnyMinter::SandboxLedger(LedgerMinter::new(
-                SandboxMinter::default(),
-                l,
-                Vendor::Sandbox,
-            )),
-            (Some(m), Some(l)) => {
-                AnyMinter::CodeSignalLedger(LedgerMinter::new(m, l, Vendor::CodeSignal))
+        let lease = std::time::Duration::from_secs(ledger.ledger_lease);
+        let ledger = ledger.open(runtime)?;
+        Ok(match config {
+            None => Vendors::Sandbox(
+                LedgerMinter::new(SandboxMinter::default(), ledger, Vendor::Sandbox)
+                    .with_lease(lease)
+                    .remint_deleted(remint_deleted),
+            ),
+            Some(config) => {
+                let client = CodeSignalMinter::new(config)
+                    .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+                Vendors::CodeSignal(Box::new(
+                    LedgerMinter::new(client, ledger, Vendor::CodeSignal)
+                        .with_lease(lease)
+                        .remint_deleted(remint_deleted),
+                ))
             }
         })
     }
+
+    /// Behind an in-process cache: one ledger read per key and run.
+    fn cached(self) -> invitoken::Cached<Vendors> {
+        invitoken::Cached::new(self, 1_000_000)
+    }
+
+    async fn cancel_key(
+        &self,
+        key: &invitoken::MintKey,
+    ) -> Result<Option<invitoken::Outcome>, invitoken::LedgerError> {
+        on_vendor!(self, m => m.cancel_key(key).await)
+    }
+
+    async fn cancel(
+        &self,
+        interview: &str,
+        event: Option<&str>,
+    ) -> Result<Vec<invitoken::Outcome>, invitoken::LedgerError> {
+        on_vendor!(self, m => m.cancel(interview, event).await)
+    }
+
+    async fn refresh(&self) -> Result<Vec<invitoken::Outcome>, invitoken::LedgerError> {
+        on_vendor!(self, m => m.refresh().await)
+    }
+
+    fn ledger(&self) -> &invitoken::Ledger {
+        on_vendor!(self, m => m.ledger())
+    }
 }
 
-impl invitoken::Minter for AnyMinter {
+impl invitoken::Minter for Vendors {
     async fn mint(
         &self,
         mint: &invitoken::PlannedMint,
     ) -> Result<invitoken::Minted, invitoken::MintError> {
-        match self {
-            AnyMinter::Sandbox(m) => m.mint(mint).await,
-            AnyMinter::CodeSignal(m) => m.mint(mint).await,
-            AnyMinter::SandboxLedger(m) => m.mint(mint).await,
-            AnyMinter::CodeSignalLedger(m) => m.mint(mint).await,
-        }
+        on_vendor!(self, m => m.mint(mint).await)
     }
+}
+
+fn cancel(
+    interview: &str,
+    event: Option<&str>,
+    sandbox: bool,
+    codesignal: &CodeSignalArgs,
+    ledger: &LedgerArgs,
+) -> Result<(), Failure> {
+    let config = codesignal.choose(sandbox)?;
+    let runtime = runtime()?;
+    let vendors = Vendors::new(config, ledger, false, &runtime)?;
+    let outcomes = runtime
+        .block_on(vendors.cancel(interview, event))
+        .map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    if outcomes.is_empty() {
+        return Err(Failure::new(
+            exit::INPUT,
+            format!(
+                "the mint ledger ({}) holds no session of interview `{interview}`{} for this \
+                 vendor; nothing was cancelled (`invitoken links` shows what it holds)",
+                vendors.ledger().location(),
+                event.map_or(String::new(), |e| format!(", event `{e}`"))
+            ),
+        ));
+    }
+    print_json(&outcomes)?;
+    lifecycle_summary("cancel", &outcomes)
+}
+
+fn refresh(sandbox: bool, codesignal: &CodeSignalArgs, ledger: &LedgerArgs) -> Result<(), Failure> {
+    let config = codesignal.choose(sandbox)?;
+    let runtime = runtime()?;
+    let vendors = Vendors::new(config, ledger, false, &runtime)?;
+    let outcomes = runtime
+        .block_on(vendors.refresh())
+        .map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    print_json(&outcomes)?;
+    let short: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.expires_at.zip(o.serves_until).is_some_and(|(e, s)| e < s))
+        .collect();
+    for o in &short {
+        eprintln!(
+            "note: the link for {} still expires before its last event ends ({}): it is booked \
+             more than 336 hours ahead; run refresh again later",
+            o.key,
+            o.serves_until
+                .expect("zipped")
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    lifecycle_summary("refresh", &outcomes)
+}
+
+/// One line on stderr per command; a failure exit when any session failed.
+fn lifecycle_summary(command: &str, outcomes: &[invitoken::Outcome]) -> Result<(), Failure> {
+    use invitoken::Action;
+    let count = |a: Action| outcomes.iter().filter(|o| o.action == a).count();
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.is_failure()).collect();
+    for o in &failed {
+        eprintln!(
+            "error: {}: {}",
+            o.key,
+            o.error.as_deref().unwrap_or("failed")
+        );
+    }
+    eprintln!(
+        "{command}: {} session(s): {} deleted, {} already deleted, {} never minted, {} extended, \
+         {} up to date, {} unresolved, {} failed",
+        outcomes.len(),
+        count(Action::Deleted),
+        count(Action::AlreadyDeleted),
+        count(Action::NothingMinted),
+        count(Action::Extended),
+        count(Action::UpToDate),
+        count(Action::Unresolved),
+        count(Action::Failed),
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::MINT,
+            format!("{} session(s) failed ({command})", failed.len()),
+        ))
+    }
+}
+
+fn links(interview: Option<&str>, ledger: &LedgerArgs) -> Result<(), Failure> {
+    let runtime = runtime()?;
+    let ledger = ledger.open(&runtime)?;
+    let records = runtime
+        .block_on(ledger.list(interview))
+        .map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    print_json(&records)
 }

@@ -1,6 +1,9 @@
 //! `invitoken batch` as a pipeline sees it: files written (or not), exit codes, the JSON report,
 //! diagnostics on stderr (issue "ICS: lossless batch reprocessing").
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -13,7 +16,8 @@ const SANDBOX: &str = "https://sandbox.invitoken.invalid/";
 
 fn invitoken() -> Command {
     let mut cmd = Command::cargo_bin("invitoken").unwrap();
-    cmd.env_remove("CODESIGNAL_API_KEY")
+    cmd.env("INVITOKEN_LEDGER", scratch::fresh_ledger())
+        .env_remove("CODESIGNAL_API_KEY")
         .env_remove("CODESIGNAL_ENDPOINT")
         .env("NO_COLOR", "1");
     cmd

@@ -1,5 +1,8 @@
 //! The command line as a pipeline sees it: exit codes, stdout JSON, diagnostics on stderr.
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{Value, json};
@@ -8,7 +11,9 @@ const PANEL: &str = include_str!("../fixtures/panel.json");
 
 fn invitoken() -> Command {
     let mut cmd = Command::cargo_bin("invitoken").unwrap();
-    cmd.env_remove("CODESIGNAL_API_KEY").env("NO_COLOR", "1");
+    cmd.env("INVITOKEN_LEDGER", scratch::fresh_ledger())
+        .env_remove("CODESIGNAL_API_KEY")
+        .env("NO_COLOR", "1");
     cmd
 }
 
@@ -194,7 +199,21 @@ fn interviewer_html_is_escaped_and_in_their_zone() {
 
 #[test]
 fn resolve_is_deterministic() {
-    assert_eq!(resolve_panel(), resolve_panel());
+    // Everything but each .ics's DTSTAMP (when it was made) is the same on every run.
+    let without_stamps = |v: Value| {
+        let text = v.to_string();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("DTSTAMP:") {
+            out.push_str(&rest[..at]);
+            rest = &rest[at + "DTSTAMP:20261125T090810Z".len()..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let first = without_stamps(resolve_panel());
+    assert!(first.contains("sandbox.invitoken.invalid") && !first.contains("DTSTAMP"));
+    assert_eq!(first, without_stamps(resolve_panel()));
 }
 
 #[test]

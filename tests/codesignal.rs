@@ -404,6 +404,7 @@ async fn cli(
     tokio::task::spawn_blocking(move || {
         let mut cmd = Command::cargo_bin("invitoken").unwrap();
         cmd.args(["resolve", "-"])
+            .env("INVITOKEN_LEDGER", support::scratch::fresh_ledger())
             .env("CODESIGNAL_ENDPOINT", endpoint)
             .env("CODESIGNAL_API_KEY", key)
             .env("CODESIGNAL_TIMEOUT", "2")

@@ -4,6 +4,9 @@
 //! With `INVITOKEN_ICS_OUT` set, every `.ics` made here is also written to that directory, so
 //! other parsers (Python's icalendar in CI) can read the same files.
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -429,7 +432,9 @@ fn bad_organizers_are_refused() {
 
 fn invitoken() -> Command {
     let mut cmd = Command::cargo_bin("invitoken").unwrap();
-    cmd.env_remove("CODESIGNAL_API_KEY").env("NO_COLOR", "1");
+    cmd.env("INVITOKEN_LEDGER", scratch::fresh_ledger())
+        .env_remove("CODESIGNAL_API_KEY")
+        .env("NO_COLOR", "1");
     cmd
 }
 

@@ -13,7 +13,7 @@ use chrono::{TimeDelta, Utc};
 use invitoken::ledger::State;
 use invitoken::{
     Claim, Ledger, LedgerKey, LedgerMinter, MintError, MintKey, Minted, Minter, PlannedMint,
-    Product, Request, SandboxMinter, Scope, Vendor, mint_all,
+    Product, Request, SandboxMinter, Scope, Sessions, Vendor, mint_all,
 };
 
 /// Where a case's ledger lives.
@@ -60,9 +60,12 @@ impl Db {
         }
     }
 
-    /// Moves every record of `tenant` back in time by `by`, as if written that long ago.
+    /// Moves every record of `tenant` back in time by `by`, as if written that long ago (leases
+    /// included: they ran out then).
     async fn backdate(&self, tenant: &str, by: TimeDelta) {
-        let sql = "UPDATE mint_records SET updated_at = $1 WHERE tenant = $2";
+        let sql = "UPDATE mint_records SET updated_at = $1, \
+                   lease_until = CASE WHEN lease_until IS NULL THEN NULL ELSE $1 END \
+                   WHERE tenant = $2";
         let at = Utc::now() - by;
         match self {
             Db::Sqlite(_) => {
@@ -110,6 +113,7 @@ fn key(tenant: &str, interview: &str) -> LedgerKey {
 fn minted(id: &str) -> Minted {
     Minted {
         url: format!("https://app.codesignal.com/live-interview/{id}"),
+        short_url: None,
         expires_at: Some(Utc::now() + TimeDelta::hours(10)),
         session_id: Some(id.to_owned()),
     }
@@ -127,11 +131,18 @@ fn panel() -> invitoken::Plan {
     }
 }
 
-/// A minter that counts its mints (and can take its time, so racers overlap).
+/// A minter that counts its mints (and can take its time, so racers overlap). Its look-up
+/// answers `found` when set, else the sandbox link (exact, as the sandbox's own look-up).
 #[derive(Clone, Default)]
 struct Counting {
     sandbox: SandboxMinter,
     mints: Arc<AtomicUsize>,
+    lookups: Arc<AtomicUsize>,
+    extends: Arc<AtomicUsize>,
+    deletes: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    found: Option<Vec<Minted>>,
+    /// What `extend` answers when asked (`None`: nothing to do).
+    extend_to: Option<chrono::DateTime<Utc>>,
     delay: Duration,
     fail: bool,
 }
@@ -139,6 +150,35 @@ struct Counting {
 impl Counting {
     fn count(&self) -> usize {
         self.mints.load(Ordering::SeqCst)
+    }
+}
+
+impl Sessions for Counting {
+    async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        match &self.found {
+            Some(found) => Ok(found.clone()),
+            None => Ok(vec![self.sandbox.mint(mint).await?]),
+        }
+    }
+
+    async fn extend(
+        &self,
+        _key: &MintKey,
+        _session_id: Option<&str>,
+        _expires_at: Option<chrono::DateTime<Utc>>,
+        _serves_until: chrono::DateTime<Utc>,
+    ) -> Result<Option<chrono::DateTime<Utc>>, MintError> {
+        self.extends.fetch_add(1, Ordering::SeqCst);
+        Ok(self.extend_to)
+    }
+
+    async fn delete(&self, _key: &MintKey, session_id: Option<&str>) -> Result<(), MintError> {
+        self.deletes
+            .lock()
+            .unwrap()
+            .push(session_id.map(str::to_owned));
+        Ok(())
     }
 }
 
@@ -368,14 +408,17 @@ async fn ledger_minter_failures(db: Db) {
     mint_all(&minter, &one, 1).await.unwrap();
     assert_eq!(working.count(), 1);
 
-    // An intent left by a crash: the minter waits, then fails saying the outcome is unknown,
-    // and never calls the inner minter.
+    // An intent in flight elsewhere (its lease is live): the minter waits, then fails saying
+    // the outcome is unknown, and never calls the inner minter.
     let crashed = invitoken::Plan {
         mints: vec![plan.mints[1].clone()],
     };
     let k = LedgerKey::new(Vendor::Sandbox, crashed.mints[0].key.clone()).with_tenant(t.clone());
     assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Mint(_)));
-    let counting = Counting::default();
+    let counting = Counting {
+        found: Some(vec![minted("li-x"), minted("li-y")]),
+        ..Counting::default()
+    };
     let minter = LedgerMinter::new(counting.clone(), ledger.clone(), Vendor::Sandbox)
         .with_tenant(t.clone())
         .with_wait(Duration::from_millis(300));
@@ -385,7 +428,14 @@ async fn ledger_minter_failures(db: Db) {
         .to_string();
     assert!(err.contains("outcome is unknown"), "{err}");
     assert!(err.contains("after waiting"), "{err}");
-    // Stale: fails at once, whatever the wait.
+    assert_eq!(
+        counting.lookups.load(Ordering::SeqCst),
+        0,
+        "a live intent is not reconciled"
+    );
+    // Stale (its worker died): taken over and reconciled by look-up at once, whatever the
+    // wait. Two unknown sessions of the candidate: which is ours cannot be told, so it fails
+    // and mints nothing.
     db.backdate(&t, TimeDelta::hours(2)).await;
     let patient = LedgerMinter::new(counting.clone(), ledger.clone(), Vendor::Sandbox)
         .with_tenant(t.clone())
@@ -396,8 +446,66 @@ async fn ledger_minter_failures(db: Db) {
         .unwrap_err()
         .to_string();
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(err.contains("most likely stopped"), "{err}");
+    assert!(err.contains("cannot be told"), "{err}");
+    assert!(err.contains("li-x") && err.contains("li-y"), "{err}");
     assert_eq!(counting.count(), 0);
+    assert_eq!(ledger.get(&k).await.unwrap().unwrap().state, State::Pending);
+
+    // One unknown session (and one the ledger already knows, recorded for another key): the
+    // lost one is adopted, nothing is minted.
+    db.backdate(&t, TimeDelta::hours(2)).await;
+    let known = ledger
+        .get(&LedgerKey::new(Vendor::Sandbox, one.mints[0].key.clone()).with_tenant(t.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(known.state, State::Minted);
+    let mut known_session = minted("li-known");
+    known_session.session_id = Some("li-known".to_owned());
+    let other = LedgerKey::new(
+        Vendor::Sandbox,
+        MintKey {
+            event_id: Some("evt-known".to_owned()),
+            ..crashed.mints[0].key.clone()
+        },
+    )
+    .with_tenant(t.clone());
+    assert!(matches!(
+        ledger.claim(&other).await.unwrap(),
+        Claim::Mint(_)
+    ));
+    ledger.record_minted(&other, &known_session).await.unwrap();
+    let adopting = Counting {
+        found: Some(vec![minted("li-lost"), known_session.clone()]),
+        ..Counting::default()
+    };
+    let minter =
+        LedgerMinter::new(adopting.clone(), ledger.clone(), Vendor::Sandbox).with_tenant(t.clone());
+    let links = mint_all(&minter, &crashed, 1).await.unwrap();
+    assert_eq!(links[0].url.as_str(), minted("li-lost").url);
+    assert_eq!(adopting.count(), 0, "adopted, not minted");
+    let record = ledger.get(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.session_id.as_deref()),
+        (State::Minted, Some("li-lost"))
+    );
+
+    // Nothing found: the dead worker made nothing, so the key is minted (once).
+    let lost = invitoken::Plan {
+        mints: vec![plan.mints[2].clone()],
+    };
+    let k = LedgerKey::new(Vendor::Sandbox, lost.mints[0].key.clone()).with_tenant(t.clone());
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Mint(_)));
+    db.backdate(&t, TimeDelta::hours(2)).await;
+    let empty = Counting {
+        found: Some(Vec::new()),
+        ..Counting::default()
+    };
+    let minter =
+        LedgerMinter::new(empty.clone(), ledger.clone(), Vendor::Sandbox).with_tenant(t.clone());
+    mint_all(&minter, &lost, 1).await.unwrap();
+    assert_eq!(empty.count(), 1);
+    assert_eq!(ledger.get(&k).await.unwrap().unwrap().attempts, 2);
 
     // Deleted: not minted again implicitly.
     let k = LedgerKey::new(Vendor::Sandbox, one.mints[0].key.clone()).with_tenant(t.clone());

@@ -42,6 +42,7 @@ impl Minter for Scripted {
             .entry(mint.key.clone())
             .or_default() += 1;
         Ok(Minted {
+            short_url: None,
             url: format!(
                 "{}/{}",
                 self.url,

@@ -1,30 +1,54 @@
-//! [`LedgerMinter`]: any [`Minter`] behind the durable ledger.
+//! [`LedgerMinter`]: any [`Minter`] behind the durable ledger, and the lifecycle commands
+//! (cancel, refresh) that work from what the ledger holds.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{Claim, Ledger, LedgerError, LedgerKey, MintRecord, STALE_AFTER, Vendor};
-use crate::mint::{ClientError, MintError, Minted, Minter};
-use crate::plan::PlannedMint;
+use super::{
+    Claim, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER, State,
+    Vendor,
+};
+use crate::mint::{ClientError, MintError, Minted, Minter, Sessions};
+use crate::plan::{MintKey, PlannedMint};
 
 /// How long a mint waits by default for another worker's intent on the same key to resolve:
 /// about as long as the CodeSignal client may take for one mint.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(150);
 
+/// How long a worker holds an intent without renewing it. It renews every third of that while
+/// its mint is in flight, so an intent whose lease ran out was left by a worker that died, and
+/// the next run reconciles it after at most this long.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
 /// Mints through `inner` at most once per key, across runs and processes sharing the ledger:
 ///
-/// 1. claim the key; a `minted` record is reused without calling `inner`;
-/// 2. told to mint: call `inner`, then record the session, or record the failure when it is
-///    known to have created nothing (a failure whose outcome is unknown leaves the intent
-///    `pending`, for a look-up to reconcile);
-/// 3. another worker's intent in flight: poll until it resolves, for at most the wait
-///    ([`with_wait`](LedgerMinter::with_wait)); a stale intent (older than [`STALE_AFTER`]) or
-///    one that does not resolve fails the mint, saying the outcome is unknown;
-/// 4. a deleted session fails the mint: minting a new one is an explicit decision.
+/// 1. A `minted` record is reused without calling `inner` (one read, no lock). When the key's
+///    last event now ends later than recorded (a reschedule), or the link expires before it,
+///    the session is extended ([`Sessions::extend`]) and the new expiry recorded.
+/// 2. Otherwise claim the key (write-ahead): told to mint, call `inner` while renewing the
+///    intent's lease, then record the session, or record the failure when it is known to have
+///    created nothing (a failure whose outcome is unknown leaves the intent `pending`).
+/// 3. Another worker's live intent on the key: poll until it resolves, for at most the wait
+///    ([`with_wait`](LedgerMinter::with_wait)).
+/// 4. A stale intent (its lease ran out: the worker died between the API call and recording
+///    the result) is taken over and reconciled with a look-up ([`Sessions::candidates`]): the one
+///    session no ledger record knows is adopted; none means nothing was made, and the key is
+///    minted; more than one, or other dead intents of the same candidate, cannot be told apart
+///    and fail the mint, saying so. It is never minted blindly.
+/// 5. A deleted session fails the mint unless [`remint_deleted`](LedgerMinter::remint_deleted)
+///    was asked for: minting a new one is an explicit decision.
 ///
-/// In a process, put the moka cache in front of this (one ledger round trip per key and run);
-/// the ledger is what the next run, or another worker, sees.
+/// For CodeSignal, one process takes at most one intent per candidate email at a time (a
+/// look-up by email could not tell two lost creates of one candidate apart).
+///
+/// Put a read-through cache ([`Cached`](crate::Cached)) in front of this: one ledger read per
+/// key and process; the ledger is what the next run, or another worker, sees.
 #[derive(Debug, Clone)]
 pub struct LedgerMinter<M> {
     inner: M,
@@ -32,9 +56,22 @@ pub struct LedgerMinter<M> {
     vendor: Vendor,
     tenant: String,
     wait: Duration,
+    lease: Duration,
+    remint_deleted: bool,
+    email_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
-impl<M: Minter> LedgerMinter<M> {
+/// What reconciling a stale intent decided.
+enum Reconciled {
+    /// The lost session was found and recorded.
+    Adopted(Minted),
+    /// Nothing was made: mint under this ticket.
+    Mint(MintTicket),
+    /// Someone else is at it: claim again later.
+    Later,
+}
+
+impl<M: Sessions> LedgerMinter<M> {
     /// `inner` behind `ledger`, its sessions recorded as `vendor`'s in the default tenant.
     pub fn new(inner: M, ledger: Ledger, vendor: Vendor) -> LedgerMinter<M> {
         LedgerMinter {
@@ -43,6 +80,9 @@ impl<M: Minter> LedgerMinter<M> {
             vendor,
             tenant: super::DEFAULT_TENANT.to_owned(),
             wait: DEFAULT_WAIT,
+            lease: DEFAULT_LEASE,
+            remint_deleted: false,
+            email_locks: Arc::default(),
         }
     }
 
@@ -58,6 +98,18 @@ impl<M: Minter> LedgerMinter<M> {
         self
     }
 
+    /// How long an intent is held without renewal ([`DEFAULT_LEASE`]); at least a second.
+    pub fn with_lease(mut self, lease: Duration) -> LedgerMinter<M> {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Whether a key whose session was deleted (cancelled) gets a new session.
+    pub fn remint_deleted(mut self, yes: bool) -> LedgerMinter<M> {
+        self.remint_deleted = yes;
+        self
+    }
+
     /// The minter behind the ledger.
     pub fn inner(&self) -> &M {
         &self.inner
@@ -70,6 +122,375 @@ impl<M: Minter> LedgerMinter<M> {
 
     fn key(&self, mint: &PlannedMint) -> LedgerKey {
         LedgerKey::new(self.vendor, mint.key.clone()).with_tenant(self.tenant.clone())
+    }
+
+    fn lease_delta(&self) -> TimeDelta {
+        TimeDelta::from_std(self.lease).unwrap_or(TimeDelta::seconds(30))
+    }
+
+    fn email_lock(&self, email: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.email_locks
+            .lock()
+            .expect("not poisoned")
+            .entry(email.to_ascii_lowercase())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `work` for the intent `ticket`, renewing its lease every third of the lease until
+    /// `work` is done. A renewal that fails is not fatal: the intent stays pending either way.
+    async fn leased<T>(&self, ticket: &MintTicket, work: impl Future<Output = T>) -> T {
+        let every = self.lease / 3;
+        let mut next = Instant::now() + every;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                () = tokio::time::sleep_until(next) => {
+                    next += every;
+                    let until = Utc::now() + self.lease_delta();
+                    let _ = self.ledger.renew(&ticket.key, ticket.attempt, until).await;
+                }
+            }
+        }
+    }
+
+    /// Mints `mint` under `ticket` and records the outcome.
+    async fn mint_leased(
+        &self,
+        ticket: &MintTicket,
+        mint: &PlannedMint,
+    ) -> Result<Minted, MintError> {
+        let key = &ticket.key;
+        match self.leased(ticket, self.inner.mint(mint)).await {
+            Ok(minted) => {
+                // If this fails the intent stays pending: the session exists, and only a
+                // look-up can pair it with the key again.
+                self.ledger
+                    .record_minted(key, &minted)
+                    .await
+                    .map_err(|e| ledger_failed(key, e))?;
+                Ok(minted)
+            }
+            Err(e) => {
+                if created_nothing(&e) {
+                    self.ledger
+                        .record_failed(key, &e.to_string())
+                        .await
+                        .map_err(|le| ledger_failed(key, le))?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A `minted` record for `mint`: extended if its link would expire before the (possibly
+    /// rescheduled) last event ends; the new end recorded.
+    async fn reuse(
+        &self,
+        key: &LedgerKey,
+        record: MintRecord,
+        mint: &PlannedMint,
+    ) -> Result<Minted, MintError> {
+        let mut minted = record
+            .minted()
+            .ok_or_else(|| failed(key, "the ledger's minted record has no URL".to_owned()))?;
+        let rescheduled = record.serves_until != Some(mint.serves_until);
+        let short = minted.expires_at.is_none_or(|e| e < mint.serves_until);
+        if !(rescheduled || short) {
+            return Ok(minted);
+        }
+        let extended = self
+            .inner
+            .extend(
+                &key.mint,
+                record.session_id.as_deref(),
+                minted.expires_at,
+                mint.serves_until,
+            )
+            .await?;
+        if extended.is_some() || rescheduled {
+            minted.expires_at = extended.or(minted.expires_at);
+            self.ledger
+                .update_expiry(key, minted.expires_at, mint.serves_until)
+                .await
+                .map_err(|e| ledger_failed(key, e))?;
+        }
+        Ok(minted)
+    }
+
+    /// Reconciles the stale intent `seen` of `mint` (see the type's docs, step 4).
+    async fn reconcile(
+        &self,
+        seen: &MintRecord,
+        mint: &PlannedMint,
+    ) -> Result<Reconciled, MintError> {
+        let key = &seen.key;
+        let by_email = self.vendor == Vendor::CodeSignal;
+        // A live intent of the same candidate may be a create in flight, whose session a
+        // look-up would show as nobody's: wait for it.
+        if by_email
+            && self
+                .others_pending(seen)
+                .await?
+                .iter()
+                .any(|r| !r.is_stale())
+        {
+            return Ok(Reconciled::Later);
+        }
+        let Some(ticket) = self
+            .ledger
+            .take_over(seen, self.lease_delta())
+            .await
+            .map_err(|e| ledger_failed(key, e))?
+        else {
+            return Ok(Reconciled::Later);
+        };
+        let found = self.leased(&ticket, self.inner.candidates(mint)).await?;
+        // Read after the look-up: a session made by another worker since is either recorded by
+        // now (and known below) or its intent is still pending (and seen here).
+        let others = if by_email {
+            self.others_pending(seen).await?
+        } else {
+            Vec::new()
+        };
+        if others.iter().any(|r| !r.is_stale()) {
+            // Our take-over's lease runs out and the next claim tries again.
+            return Ok(Reconciled::Later);
+        }
+        let mut unknown = Vec::new();
+        for candidate in found {
+            let known = match &candidate.session_id {
+                Some(id) => self
+                    .ledger
+                    .by_session(self.vendor, id)
+                    .await
+                    .map_err(|e| ledger_failed(key, e))?
+                    .is_some(),
+                None => false,
+            };
+            if !known {
+                unknown.push(candidate);
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(Reconciled::Mint(ticket));
+        }
+        if unknown.len() == 1 && others.is_empty() {
+            let minted = unknown.pop().expect("one");
+            let record = self
+                .ledger
+                .record_minted(key, &minted)
+                .await
+                .map_err(|e| ledger_failed(key, e))?;
+            // Its expiry is not in the look-up: extending sets one the ledger knows.
+            return self.reuse(key, record, mint).await.map(Reconciled::Adopted);
+        }
+        Err(failed(
+            key,
+            format!(
+                "the outcome is unknown: a run that died left {} intent(s) for this candidate \
+                 with no result ({}), and CodeSignal holds {} pending session(s) of the \
+                 candidate that no record knows ({}), so which was made for which key cannot be \
+                 told. Nothing is minted again: record the right session for each key, or \
+                 delete the extra sessions in CodeSignal, then run again",
+                others.len() + 1,
+                std::iter::once(seen)
+                    .chain(&others)
+                    .map(|r| r.key.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                unknown.len(),
+                unknown
+                    .iter()
+                    .map(|m| m.session_id.as_deref().unwrap_or(&m.url))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+
+    /// The other pending intents of `seen`'s candidate.
+    async fn others_pending(&self, seen: &MintRecord) -> Result<Vec<MintRecord>, MintError> {
+        Ok(self
+            .ledger
+            .pending_for(&self.tenant, self.vendor, &seen.candidate_email)
+            .await
+            .map_err(|e| ledger_failed(&seen.key, e))?
+            .into_iter()
+            .filter(|r| r.key != seen.key)
+            .collect())
+    }
+
+    /// Deletes the sessions of interview `interview` at the vendor (only event `event`'s, when
+    /// given) and records them deleted. Every record of those keys gets an outcome; none is
+    /// skipped silently.
+    pub async fn cancel(
+        &self,
+        interview: &str,
+        event: Option<&str>,
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        let records = self.records(Some(interview)).await?;
+        let mut outcomes = Vec::new();
+        for record in records {
+            if event.is_some() && record.key.mint.event_id.as_deref() != event {
+                continue;
+            }
+            outcomes.push(self.cancel_record(record).await);
+        }
+        Ok(outcomes)
+    }
+
+    /// Cancels the session of `key` if the ledger knows one: `None` when it has no record (no
+    /// session was ever asked for).
+    pub async fn cancel_key(&self, key: &MintKey) -> Result<Option<Outcome>, LedgerError> {
+        let key = LedgerKey::new(self.vendor, key.clone()).with_tenant(self.tenant.clone());
+        match self.ledger.get(&key).await? {
+            Some(record) => Ok(Some(self.cancel_record(record).await)),
+            None => Ok(None),
+        }
+    }
+
+    /// Cancels the session of one record.
+    pub async fn cancel_record(&self, record: MintRecord) -> Outcome {
+        let (action, error) = match record.state {
+            State::Deleted => (Action::AlreadyDeleted, None),
+            State::Pending => (
+                Action::Unresolved,
+                Some(format!(
+                    "an intent to mint it has no result yet ({} attempt(s)); if no worker is \
+                     minting it, run resolve again to reconcile it, then cancel",
+                    record.attempts
+                )),
+            ),
+            State::Failed | State::Minted => {
+                let deleted = if record.state == State::Minted {
+                    self.inner
+                        .delete(&record.key.mint, record.session_id.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())
+                } else {
+                    Ok(())
+                };
+                match deleted {
+                    Ok(()) => match self.ledger.mark_deleted(&record.key).await {
+                        Ok(_) if record.state == State::Failed => (Action::NothingMinted, None),
+                        Ok(_) => (Action::Deleted, None),
+                        Err(e) => (Action::Failed, Some(e.to_string())),
+                    },
+                    Err(e) => (Action::Failed, Some(e)),
+                }
+            }
+        };
+        Outcome::new(record, action, error)
+    }
+
+    /// Extends every upcoming session whose link would expire before its last event ends (plus
+    /// the grace period): what to run daily for interviews booked more than 14 days ahead.
+    pub async fn refresh(&self) -> Result<Vec<Outcome>, LedgerError> {
+        let now = Utc::now();
+        let mut outcomes = Vec::new();
+        for record in self.records(None).await? {
+            let upcoming = record.serves_until.is_some_and(|s| s > now);
+            if record.state != State::Minted || !upcoming {
+                continue;
+            }
+            let serves_until = record.serves_until.expect("upcoming");
+            let extended = self
+                .inner
+                .extend(
+                    &record.key.mint,
+                    record.session_id.as_deref(),
+                    record.expires_at,
+                    serves_until,
+                )
+                .await;
+            let outcome = match extended {
+                Ok(None) => Outcome::new(record, Action::UpToDate, None),
+                Ok(Some(at)) => match self
+                    .ledger
+                    .update_expiry(&record.key, Some(at), serves_until)
+                    .await
+                {
+                    Ok(updated) => Outcome::new(updated, Action::Extended, None),
+                    Err(e) => Outcome::new(record, Action::Failed, Some(e.to_string())),
+                },
+                Err(e) => Outcome::new(record, Action::Failed, Some(e.to_string())),
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// This minter's records (its vendor and tenant), of one interview or all.
+    async fn records(&self, interview: Option<&str>) -> Result<Vec<MintRecord>, LedgerError> {
+        Ok(self
+            .ledger
+            .list(interview)
+            .await?
+            .into_iter()
+            .filter(|r| r.key.vendor == self.vendor && r.key.tenant == self.tenant)
+            .collect())
+    }
+}
+
+/// What a lifecycle command did with one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Deleted at the vendor and recorded deleted.
+    Deleted,
+    /// It was deleted before.
+    AlreadyDeleted,
+    /// No session was ever made (the last attempt failed); recorded deleted so none is made.
+    NothingMinted,
+    /// An intent with no result: it cannot be acted on until reconciled.
+    Unresolved,
+    /// Its life was extended.
+    Extended,
+    /// It lives long enough (or cannot live longer yet).
+    UpToDate,
+    /// The vendor or the ledger failed; `error` says why.
+    Failed,
+}
+
+/// One session's outcome in `cancel` or `refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Which session.
+    #[serde(flatten)]
+    pub key: LedgerKey,
+    /// What was done.
+    pub action: Action,
+    /// Its vendor id.
+    pub session_id: Option<String>,
+    /// Its URL.
+    pub url: Option<String>,
+    /// When it expires (after the action).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The end of the last event it serves.
+    pub serves_until: Option<DateTime<Utc>>,
+    /// Why the action failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    fn new(record: MintRecord, action: Action, error: Option<String>) -> Outcome {
+        Outcome {
+            key: record.key,
+            action,
+            session_id: record.session_id,
+            url: record.url,
+            expires_at: record.expires_at,
+            serves_until: record.serves_until,
+            error,
+        }
+    }
+
+    /// Whether the action did not do what was asked.
+    pub fn is_failure(&self) -> bool {
+        matches!(self.action, Action::Failed | Action::Unresolved)
     }
 }
 
@@ -105,84 +526,77 @@ fn created_nothing(e: &MintError) -> bool {
     }
 }
 
-fn unresolved(key: &LedgerKey, record: &MintRecord, waited: Option<Duration>) -> MintError {
-    let age = record.age();
-    let why = match waited {
-        None => format!(
-            "older than {} min, so the run that recorded it most likely stopped between creating the session and recording it",
-            STALE_AFTER.num_minutes()
-        ),
-        Some(w) => format!(
-            "still unresolved after waiting {} s for the worker that recorded it",
-            w.as_secs()
-        ),
-    };
+fn unresolved(key: &LedgerKey, record: &MintRecord, waited: Duration) -> MintError {
     failed(
         key,
         format!(
-            "the outcome is unknown: the mint ledger ({}) holds an intent to mint this session from {} ({} s ago, attempt {}) with no result, {why}. \
-             It is not minted again, since that could make a second session: look up the candidate's live interviews in CodeSignal and record the one made for this key, \
-             or, if none exists, record the attempt as failed, then run again",
-            key_ledger_hint(record),
+            "the outcome is unknown: the mint ledger (vendor {}, tenant `{}`) holds an intent to \
+             mint this session from {} (attempt {}), still unresolved after waiting {} s for \
+             the worker that holds it{}. It is not minted again, since that could make a second \
+             session: run again once that worker is done (a dead worker's intent is reconciled \
+             after its lease runs out)",
+            record.key.vendor.as_str(),
+            record.key.tenant,
             record.updated_at.to_rfc3339(),
-            age.num_seconds(),
             record.attempts,
+            waited.as_secs(),
+            match record.lease_until {
+                Some(until) => format!(", whose lease runs until {}", until.to_rfc3339()),
+                None => format!(
+                    " (no lease: it counts as abandoned {} min after it was written)",
+                    STALE_AFTER.num_minutes()
+                ),
+            },
         ),
     )
 }
 
-fn key_ledger_hint(record: &MintRecord) -> String {
-    format!(
-        "vendor {}, tenant `{}`",
-        record.key.vendor.as_str(),
-        record.key.tenant
-    )
-}
-
-impl<M: Minter> Minter for LedgerMinter<M> {
+impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
+        // The warm path: one read, no lock.
+        if let Some(record) = self
+            .ledger
+            .get(&key)
+            .await
+            .map_err(|e| ledger_failed(&key, e))?
+            && record.state == State::Minted
+        {
+            return self.reuse(&key, record, mint).await;
+        }
+        let by_email = self.vendor == Vendor::CodeSignal;
+        let lock = by_email.then(|| self.email_lock(&mint.candidate_email));
+        let _one_intent_per_candidate = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let intent = Intent {
+            serves_until: Some(mint.serves_until),
+            lease: Some(self.lease_delta()),
+            candidate_email: &mint.candidate_email,
+        };
         let started = Instant::now();
         let mut poll = Duration::from_millis(50);
         loop {
             let claim = self
                 .ledger
-                .claim_serving(&key, Some(mint.serves_until))
+                .claim_with(&key, &intent)
                 .await
                 .map_err(|e| ledger_failed(&key, e))?;
-            match claim {
-                Claim::Minted(record) => {
-                    return record.minted().ok_or_else(|| {
-                        failed(&key, "the ledger's minted record has no URL".to_owned())
-                    });
-                }
-                Claim::Mint(_) => {
-                    return match self.inner.mint(mint).await {
-                        Ok(minted) => {
-                            // If this fails the intent stays pending: the session exists, and
-                            // only a look-up can pair it with the key again.
-                            self.ledger
-                                .record_minted(&key, &minted)
-                                .await
-                                .map_err(|e| ledger_failed(&key, e))?;
-                            Ok(minted)
-                        }
-                        Err(e) => {
-                            if created_nothing(&e) {
-                                self.ledger
-                                    .record_failed(&key, &e.to_string())
-                                    .await
-                                    .map_err(|le| ledger_failed(&key, le))?;
-                            }
-                            Err(e)
-                        }
-                    };
-                }
+            let ticket = match claim {
+                Claim::Minted(record) => return self.reuse(&key, record, mint).await,
+                Claim::Mint(ticket) => ticket,
+                Claim::Deleted(_) if self.remint_deleted => self
+                    .ledger
+                    .reopen(&key, &intent)
+                    .await
+                    .map_err(|e| ledger_failed(&key, e))?,
                 Claim::Deleted(record) => {
                     return Err(failed(
                         &key,
                         format!(
-                            "its session {} was deleted (cancelled) at {}; a new one is minted only when asked for explicitly",
+                            "its session {} was deleted (cancelled) at {}; a new one is minted \
+                             only when asked for explicitly (resolve --remint-deleted)",
                             record.session_id.as_deref().unwrap_or("(no id)"),
                             record.updated_at.to_rfc3339()
                         ),
@@ -190,16 +604,24 @@ impl<M: Minter> Minter for LedgerMinter<M> {
                 }
                 Claim::Pending(record) => {
                     if record.is_stale() {
-                        return Err(unresolved(&key, &record, None));
+                        match self.reconcile(&record, mint).await? {
+                            Reconciled::Adopted(minted) => return Ok(minted),
+                            Reconciled::Mint(ticket) => {
+                                return self.mint_leased(&ticket, mint).await;
+                            }
+                            Reconciled::Later => {}
+                        }
                     }
                     let waited = started.elapsed();
                     if waited >= self.wait {
-                        return Err(unresolved(&key, &record, Some(waited)));
+                        return Err(unresolved(&key, &record, waited));
                     }
                     tokio::time::sleep(poll.min(self.wait - waited)).await;
                     poll = (poll * 2).min(Duration::from_secs(1));
+                    continue;
                 }
-            }
+            };
+            return self.mint_leased(&ticket, mint).await;
         }
     }
 }

@@ -86,7 +86,7 @@ use crate::mint::Minted;
 use crate::parse::{Product, Scope};
 use crate::plan::MintKey;
 
-pub use minter::LedgerMinter;
+pub use minter::{Action, DEFAULT_LEASE, DEFAULT_WAIT, LedgerMinter, Outcome};
 
 /// The tenant of keys that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -238,10 +238,18 @@ pub struct MintRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// The end of the last event the link serves, as last claimed.
     pub serves_until: Option<DateTime<Utc>>,
-    /// How many times a mint was started for the key.
+    /// How many times the key's intent was taken: minting started, or a stale intent taken
+    /// over to be reconciled.
     pub attempts: i64,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
+    /// For a `pending` intent: until when its worker holds it. The worker renews the lease
+    /// while its mint is in flight, so a lease that ran out means the worker died. `None` for
+    /// intents recorded without one ([`STALE_AFTER`] after `updated_at` applies).
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The candidate's email the session is for (`""` if unknown): the handle of CodeSignal's
+    /// look-up, and what groups intents that one look-up could confuse.
+    pub candidate_email: String,
 }
 
 impl MintRecord {
@@ -250,10 +258,20 @@ impl MintRecord {
         (Utc::now() - self.updated_at).max(TimeDelta::zero())
     }
 
-    /// Whether this is a `pending` intent older than [`STALE_AFTER`]: left by a run that died
+    /// Whether this is a `pending` intent whose worker is gone: its lease ran out (or, without
+    /// a lease, it is older than [`STALE_AFTER`]). Such an intent was left by a run that died
     /// between calling the API and recording the result, not one still in flight.
     pub fn is_stale(&self) -> bool {
-        self.state == State::Pending && self.age() > STALE_AFTER
+        self.is_stale_at(Utc::now())
+    }
+
+    /// [`is_stale`](MintRecord::is_stale) as of `now`.
+    pub fn is_stale_at(&self, now: DateTime<Utc>) -> bool {
+        self.state == State::Pending
+            && match self.lease_until {
+                Some(until) => until < now,
+                None => now - self.updated_at > STALE_AFTER,
+            }
     }
 
     /// What was minted, for a `minted` row.
@@ -261,12 +279,26 @@ impl MintRecord {
         match (self.state, &self.url) {
             (State::Minted, Some(url)) => Some(Minted {
                 url: url.clone(),
+                short_url: self.short_url.clone(),
                 expires_at: self.expires_at,
                 session_id: self.session_id.clone(),
             }),
             _ => None,
         }
     }
+}
+
+/// What a claim records with the intent it may write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Intent<'a> {
+    /// The end of the last event the link serves (for refreshing links that would expire
+    /// too soon).
+    pub serves_until: Option<DateTime<Utc>>,
+    /// How long the intent is held before it counts as abandoned, unless renewed
+    /// ([`Ledger::renew`]); `None`: [`STALE_AFTER`] after it was written.
+    pub lease: Option<TimeDelta>,
+    /// The candidate's email (`""` if unknown).
+    pub candidate_email: &'a str,
 }
 
 /// The go-ahead to mint one key: the ledger holds this caller's `pending` intent.
@@ -370,7 +402,8 @@ impl std::fmt::Debug for Ledger {
 macro_rules! columns {
     () => {
         "tenant, vendor, product, scope, interview_id, event_id, template_id, state, session_id, \
-         url, short_url, created_at, updated_at, expires_at, serves_until, attempts, last_error"
+         url, short_url, created_at, updated_at, expires_at, serves_until, attempts, last_error, \
+         lease_until, candidate_email"
     };
 }
 
@@ -461,24 +494,31 @@ where
         serves_until: opt_time("serves_until")?,
         attempts: row.try_get::<i64, _>("attempts").map_err(corrupt)?,
         last_error: opt_text("last_error")?,
+        lease_until: opt_time("lease_until")?,
+        candidate_email: text("candidate_email")?,
     })
 }
 
 // The body of a claim inside its transaction `$tx`; `$lock` is appended to the SELECT.
 macro_rules! claim_in {
-    ($tx:ident, $lock:expr, $key:expr, $serves_until:expr, $now:expr) => {{
+    ($tx:ident, $lock:expr, $key:expr, $intent:expr, $now:expr) => {{
+        let intent: &Intent = $intent;
+        let lease_until = intent.lease.map(|l| $now + l);
         let inserted = bind_key!(
             sqlx::query(
                 "INSERT INTO mint_records (tenant, vendor, product, scope, interview_id, \
-                 event_id, template_id, state, created_at, updated_at, serves_until, attempts) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, 1) \
+                 event_id, template_id, state, created_at, updated_at, serves_until, attempts, \
+                 lease_until, candidate_email) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, 1, $10, $11) \
                  ON CONFLICT (tenant, vendor, product, scope, interview_id, event_id, \
                  template_id) DO NOTHING"
             ),
             $key
         )
         .bind($now)
-        .bind($serves_until)
+        .bind(intent.serves_until)
+        .bind(lease_until)
+        .bind(intent.candidate_email)
         .execute(&mut *$tx)
         .await
         .map_err(db("record a mint intent"))?
@@ -513,13 +553,16 @@ macro_rules! claim_in {
                 bind_key!(
                     sqlx::query(concat!(
                         "UPDATE mint_records SET state = 'pending', attempts = attempts + 1, \
-                         updated_at = $8, serves_until = COALESCE($9, serves_until) WHERE ",
+                         updated_at = $8, serves_until = COALESCE($9, serves_until), \
+                         lease_until = $10, candidate_email = $11 WHERE ",
                         key_is!()
                     )),
                     $key
                 )
                 .bind($now)
-                .bind($serves_until)
+                .bind(intent.serves_until)
+                .bind(lease_until)
+                .bind(intent.candidate_email)
                 .execute(&mut *$tx)
                 .await
                 .map_err(db("record a mint intent"))?;
@@ -682,6 +725,19 @@ impl Ledger {
         key: &LedgerKey,
         serves_until: Option<DateTime<Utc>>,
     ) -> Result<Claim, LedgerError> {
+        let intent = Intent {
+            serves_until,
+            ..Intent::default()
+        };
+        self.claim_with(key, &intent).await
+    }
+
+    /// [`claim`](Ledger::claim), writing `intent`'s details with the intent it records.
+    pub async fn claim_with(
+        &self,
+        key: &LedgerKey,
+        intent: &Intent<'_>,
+    ) -> Result<Claim, LedgerError> {
         // Fast path without a lock: a record that needs no write (the warm re-resolve) is
         // answered from one read. Only "no record" and `failed` take the lock below, which
         // reads again before it writes.
@@ -702,11 +758,11 @@ impl Ledger {
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(db("lock the ledger"))?;
-                claim_in!(tx, "", key, serves_until, now)
+                claim_in!(tx, "", key, intent, now)
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(db("begin a transaction"))?;
-                claim_in!(tx, " FOR UPDATE", key, serves_until, now)
+                claim_in!(tx, " FOR UPDATE", key, intent, now)
             }
         }
     }
@@ -721,7 +777,8 @@ impl Ledger {
         let row = on_pool!(self, pool => bind_key!(
             sqlx::query(concat!(
                 "UPDATE mint_records SET state = 'minted', url = $8, session_id = $9, \
-                 expires_at = $10, updated_at = $11, last_error = NULL WHERE ",
+                 expires_at = $10, updated_at = $11, short_url = $12, last_error = NULL, \
+                 lease_until = NULL WHERE ",
                 key_is!(),
                 " AND state = 'pending' RETURNING ",
                 columns!()
@@ -732,6 +789,7 @@ impl Ledger {
         .bind(minted.session_id.as_deref())
         .bind(minted.expires_at)
         .bind(now)
+        .bind(minted.short_url.as_deref())
         .fetch_optional(pool)
         .await
         .map_err(db("record a minted session"))?
@@ -770,17 +828,165 @@ impl Ledger {
         .await
     }
 
-    /// Records that the session of `key` was deleted at the vendor. Deleting a deleted one is a
-    /// no-op.
+    /// Records that the session of `key` was deleted at the vendor (or, for a `failed` key, that
+    /// its interview was cancelled before any session existed). Deleting a deleted one is a
+    /// no-op. A `pending` key cannot be deleted: its session may exist and be unknown.
     pub async fn mark_deleted(&self, key: &LedgerKey) -> Result<MintRecord, LedgerError> {
         self.transition(
             key,
             "mark as deleted",
             "state = 'deleted', updated_at = $9",
-            "state IN ('minted', 'deleted')",
+            "state IN ('minted', 'deleted', 'failed')",
             None,
         )
         .await
+    }
+
+    /// Extends the lease of the `pending` intent taken as `attempt` to `until`. `false` when the
+    /// intent is no longer that one (recorded, or taken over after the lease ran out).
+    pub async fn renew(
+        &self,
+        key: &LedgerKey,
+        attempt: i64,
+        until: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let done = on_pool!(self, pool => bind_key!(
+            sqlx::query(concat!(
+                "UPDATE mint_records SET lease_until = $8 WHERE ",
+                key_is!(),
+                " AND state = 'pending' AND attempts = $9"
+            )),
+            key
+        )
+        .bind(until)
+        .bind(attempt)
+        .execute(pool)
+        .await
+        .map_err(db("renew a lease"))?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Takes over the stale `pending` intent `seen` (as read, so nobody renewed or took it since)
+    /// for reconciling: attempts + 1, a new lease. `None` when someone else got there first.
+    pub async fn take_over(
+        &self,
+        seen: &MintRecord,
+        lease: TimeDelta,
+    ) -> Result<Option<MintTicket>, LedgerError> {
+        let now = Utc::now();
+        let done = on_pool!(self, pool => bind_key!(
+            sqlx::query(concat!(
+                "UPDATE mint_records SET attempts = attempts + 1, updated_at = $8, \
+                 lease_until = $9 WHERE ",
+                key_is!(),
+                " AND state = 'pending' AND attempts = $10 \
+                 AND lease_until IS NOT DISTINCT FROM $11 AND updated_at = $12"
+            )),
+            &seen.key
+        )
+        .bind(now)
+        .bind(now + lease)
+        .bind(seen.attempts)
+        .bind(seen.lease_until)
+        .bind(seen.updated_at)
+        .execute(pool)
+        .await
+        .map_err(db("take over a stale intent"))?
+        .rows_affected());
+        Ok((done == 1).then(|| MintTicket {
+            key: seen.key.clone(),
+            attempt: seen.attempts + 1,
+        }))
+    }
+
+    /// Turns the `deleted` record of `key` back into a `pending` intent (attempts + 1), to
+    /// mint a new session: only on the caller's explicit request.
+    pub async fn reopen(
+        &self,
+        key: &LedgerKey,
+        intent: &Intent<'_>,
+    ) -> Result<MintTicket, LedgerError> {
+        let now = Utc::now();
+        let record = self
+            .transition_with(
+                key,
+                "mint anew",
+                "state = 'pending', attempts = attempts + 1, updated_at = $9, url = NULL, \
+                 short_url = NULL, session_id = NULL, expires_at = NULL, \
+                 last_error = $8, lease_until = $10, serves_until = COALESCE($11, serves_until)",
+                "state = 'deleted'",
+                Some("replaces a deleted session"),
+                now,
+                &[intent.lease.map(|l| now + l), intent.serves_until],
+            )
+            .await?;
+        Ok(MintTicket {
+            key: key.clone(),
+            attempt: record.attempts,
+        })
+    }
+
+    /// Records a `minted` session's new expiry (after extending it) and the end of the last
+    /// event it serves.
+    pub async fn update_expiry(
+        &self,
+        key: &LedgerKey,
+        expires_at: Option<DateTime<Utc>>,
+        serves_until: DateTime<Utc>,
+    ) -> Result<MintRecord, LedgerError> {
+        let now = Utc::now();
+        self.transition_with(
+            key,
+            "record the new expiry of",
+            "expires_at = $10, serves_until = $11, updated_at = $9",
+            "state = 'minted'",
+            None,
+            now,
+            &[expires_at, Some(serves_until)],
+        )
+        .await
+    }
+
+    /// The `pending` intents of one candidate at `vendor` in `tenant` (what a look-up by email
+    /// could mistake for one another).
+    pub async fn pending_for(
+        &self,
+        tenant: &str,
+        vendor: Vendor,
+        candidate_email: &str,
+    ) -> Result<Vec<MintRecord>, LedgerError> {
+        on_pool!(self, pool => sqlx::query(concat!(
+            "SELECT ", columns!(), " FROM mint_records \
+             WHERE vendor = $1 AND candidate_email = $2 AND state = 'pending' AND tenant = $3"
+        ))
+        .bind(vendor.as_str())
+        .bind(candidate_email)
+        .bind(tenant)
+        .fetch_all(pool)
+        .await
+        .map_err(db("list pending intents"))?
+        .iter()
+        .map(record_from_row)
+        .collect())
+    }
+
+    /// The record holding the vendor's session `session_id`, in any tenant.
+    pub async fn by_session(
+        &self,
+        vendor: Vendor,
+        session_id: &str,
+    ) -> Result<Option<MintRecord>, LedgerError> {
+        on_pool!(self, pool => sqlx::query(concat!(
+            "SELECT ", columns!(), " FROM mint_records WHERE vendor = $1 AND session_id = $2"
+        ))
+        .bind(vendor.as_str())
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db("find a session"))?
+        .map(|row| record_from_row(&row))
+        .transpose())
     }
 
     // One conditional UPDATE: `set` may use $8 (text) and $9 (now); `from` says which states
@@ -793,6 +999,22 @@ impl Ledger {
         from: &str,
         text: Option<&str>,
     ) -> Result<MintRecord, LedgerError> {
+        self.transition_with(key, op, set, from, text, Utc::now(), &[])
+            .await
+    }
+
+    // `transition` with more times bound as $10, $11, ...
+    #[allow(clippy::too_many_arguments)]
+    async fn transition_with(
+        &self,
+        key: &LedgerKey,
+        op: &'static str,
+        set: &str,
+        from: &str,
+        text: Option<&str>,
+        now: DateTime<Utc>,
+        times: &[Option<DateTime<Utc>>],
+    ) -> Result<MintRecord, LedgerError> {
         let sql = format!(
             concat!(
                 "UPDATE mint_records SET {} WHERE ",
@@ -802,10 +1024,10 @@ impl Ledger {
             ),
             set, from
         );
-        let now = Utc::now();
-        let row = on_pool!(self, pool => bind_key!(sqlx::query(&sql), key)
-            .bind(text)
-            .bind(now)
+        let row = on_pool!(self, pool => times.iter().fold(
+            bind_key!(sqlx::query(&sql), key).bind(text).bind(now),
+            |q, t| q.bind(*t),
+        )
             .fetch_optional(pool)
             .await
             .map_err(db("update a mint record"))?

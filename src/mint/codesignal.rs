@@ -40,9 +40,9 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{MintError, Minted, Minter, SafeUrl};
+use super::{MintError, Minted, Minter, SafeUrl, Sessions};
 use crate::parse::Product;
-use crate::plan::PlannedMint;
+use crate::plan::{MintKey, PlannedMint};
 
 /// CodeSignal's GraphQL endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://app.codesignal.com/graphql";
@@ -59,6 +59,17 @@ const CREATE: &str = "mutation CreateLiveInterview($fields: LiveInterviewInput) 
 const FIND: &str = "query FindLiveInterviews($email: String, $first: Int, $offset: Int) {
   liveInterviews(candidateEmail: $email, first: $first, offset: $offset) { id url shortenedUrl status candidateEmail candidateName }
 }";
+
+const EDIT: &str = "mutation EditLiveInterview($id: ID!, $fields: LiveInterviewInput!) {
+  editLiveInterview(id: $id, interviewFields: $fields) { id status }
+}";
+
+const DELETE: &str = "mutation DeleteLiveInterview($id: ID!) {
+  deleteLiveInterview(id: $id)
+}";
+
+/// An extension that would add less than this is not worth a request.
+const MIN_GAIN: TimeDelta = TimeDelta::minutes(1);
 
 /// How many of a candidate's sessions one look-up reads.
 const LOOKUP_PAGE: i64 = 100;
@@ -278,6 +289,25 @@ struct CreateData {
 #[serde(rename_all = "camelCase")]
 struct FindData {
     live_interviews: Vec<Option<LiveInterview>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditData {
+    edit_live_interview: Option<Edited>,
+}
+
+#[derive(Deserialize)]
+struct Edited {
+    #[allow(dead_code)] // Read to check the answer's shape.
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteData {
+    #[allow(dead_code)] // Read to check the answer's shape.
+    delete_live_interview: String,
 }
 
 #[derive(Deserialize)]
@@ -630,38 +660,20 @@ impl CodeSignalMinter {
         Ok(())
     }
 
-    /// After a create whose outcome is unknown: the one pending session of this candidate
-    /// (email and name) that this process has not claimed, if there is exactly one.
-    async fn find_lost(&self, mint: &PlannedMint) -> Result<Option<LiveInterview>, String> {
+    /// The candidate's pending sessions (email, and name when the session has one), read with
+    /// retries: a query changes nothing, so any failure may be retried.
+    async fn pending_sessions(&self, mint: &PlannedMint) -> Result<Vec<LiveInterview>, String> {
         let variables = json!({ "email": mint.candidate_email, "first": LOOKUP_PAGE, "offset": 0 });
-        let started = Instant::now();
-        let mut attempts = 0;
-        let found = loop {
-            attempts += 1;
-            match self.post::<FindData>(FIND, variables.clone(), false).await {
-                Ok(found) => break found,
-                Err(Failure::Fatal(e)) => return Err(format!("the look-up failed: {e}")),
-                // A query changes nothing: any other failure may be retried.
-                Err(Failure::Retryable { reason, wait }) => {
-                    if self.pause(attempts, started, wait, &reason).await.is_err() {
-                        return Err(format!("the look-up failed: {reason}"));
-                    }
-                }
-                Err(Failure::Unknown { reason }) => {
-                    if self.pause(attempts, started, None, &reason).await.is_err() {
-                        return Err(format!("the look-up failed: {reason}"));
-                    }
-                }
-            }
-        };
-        let claimed = self.claimed.lock().expect("not poisoned").clone();
-        let unclaimed: Vec<LiveInterview> = found
+        let found: FindData = self
+            .idempotent(FIND, variables)
+            .await
+            .map_err(|e| format!("the look-up failed: {e}"))?;
+        Ok(found
             .live_interviews
             .into_iter()
             .flatten()
             .filter(|s| {
                 s.status == "pending"
-                    && !claimed.contains(&s.id)
                     && s.candidate_email
                         .as_deref()
                         .is_some_and(|e| e.eq_ignore_ascii_case(&mint.candidate_email))
@@ -669,6 +681,17 @@ impl CodeSignalMinter {
                         .as_deref()
                         .is_none_or(|n| n == mint.candidate_name)
             })
+            .collect())
+    }
+
+    /// After a create whose outcome is unknown: the one pending session of this candidate
+    /// (email and name) that this process has not claimed, if there is exactly one.
+    async fn find_lost(&self, mint: &PlannedMint) -> Result<Option<LiveInterview>, String> {
+        let found = self.pending_sessions(mint).await?;
+        let claimed = self.claimed.lock().expect("not poisoned").clone();
+        let unclaimed: Vec<LiveInterview> = found
+            .into_iter()
+            .filter(|s| !claimed.contains(&s.id))
             .collect();
         match unclaimed.len() {
             0 | 1 => Ok(unclaimed.into_iter().next()),
@@ -683,6 +706,94 @@ impl CodeSignalMinter {
         }
     }
 
+    /// A request that may be sent again whatever happened to it (a query, an edit to a fixed
+    /// value, a delete): retried on every failure but a final one.
+    async fn idempotent<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: Value,
+    ) -> Result<T, ClientError> {
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.post::<T>(query, variables.clone(), false).await {
+                Ok(found) => return Ok(found),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Retryable { reason, wait }) => {
+                    self.pause(attempts, started, wait, &reason).await?;
+                }
+                Err(Failure::Unknown { reason }) => {
+                    self.pause(attempts, started, None, &reason).await?;
+                }
+            }
+        }
+    }
+
+    /// Extends the session `id`, which expires at `expires_at` (`None`: unknown), to live until
+    /// `serves_until` plus the grace period, as far as CodeSignal allows from now
+    /// (`editLiveInterview` with a new `expirationTime`). `None` when it needs no extension or
+    /// cannot gain at least a minute, or its last event is over.
+    ///
+    /// `expirationTime` on an edit is taken to count from the edit, as on a create from the
+    /// create [inferred: CodeSignal's docs advise minting with the maximum and extending later,
+    /// which only works that way].
+    pub async fn extend_session(
+        &self,
+        id: &str,
+        expires_at: Option<DateTime<Utc>>,
+        serves_until: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, ClientError> {
+        let now = Utc::now();
+        let wanted = serves_until + self.config.grace;
+        if wanted <= now {
+            return Ok(None);
+        }
+        let (life, new_expiry) = self.expiration(now, serves_until);
+        if let Some(current) = expires_at
+            && (current >= wanted || new_expiry < current + MIN_GAIN)
+        {
+            return Ok(None);
+        }
+        let variables =
+            json!({ "id": id, "fields": { "expirationTime": life.num_milliseconds() } });
+        let edited: EditData = self.idempotent(EDIT, variables).await?;
+        match edited.edit_live_interview {
+            Some(_) => Ok(Some(new_expiry)),
+            None => Err(ClientError::GraphQl(vec![format!(
+                "editLiveInterview returned null for session {id}"
+            )])),
+        }
+    }
+
+    /// Deletes the session `id` (`deleteLiveInterview`). One CodeSignal no longer knows counts
+    /// as deleted.
+    pub async fn delete_session(&self, id: &str) -> Result<(), ClientError> {
+        match self
+            .idempotent::<DeleteData>(DELETE, json!({ "id": id }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ClientError::GraphQl(messages))
+                if messages
+                    .iter()
+                    .all(|m| m.to_ascii_lowercase().contains("not found")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The URL that goes into invites, and the shortened one.
+    fn urls(&self, session: LiveInterview) -> (String, Option<String>) {
+        if self.config.short_urls {
+            (session.shortened_url.clone(), Some(session.shortened_url))
+        } else {
+            (session.url, Some(session.shortened_url))
+        }
+    }
+
     fn claim(
         &self,
         session: LiveInterview,
@@ -692,17 +803,15 @@ impl CodeSignalMinter {
             .lock()
             .expect("not poisoned")
             .insert(session.id.clone());
-        let url = if self.config.short_urls {
-            session.shortened_url
-        } else {
-            session.url
-        };
+        let session_id = session.id.clone();
+        let (url, short_url) = self.urls(session);
         // Checked here too, so an unusable answer is a failure and is not cached.
         SafeUrl::parse(&url).map_err(ClientError::UnsafeUrl)?;
         Ok(Minted {
             url,
+            short_url,
             expires_at: Some(expires_at),
-            session_id: Some(session.id),
+            session_id: Some(session_id),
         })
     }
 }
@@ -716,6 +825,63 @@ impl Minter for CodeSignalMinter {
                 key: mint.key.to_string(),
                 source: (*e).clone(),
             })
+    }
+}
+
+fn codesignal_error(key: &MintKey) -> impl FnOnce(ClientError) -> MintError + '_ {
+    move |source| MintError::CodeSignal {
+        key: key.to_string(),
+        source,
+    }
+}
+
+fn no_session(key: &MintKey) -> MintError {
+    MintError::Failed {
+        key: key.to_string(),
+        message: "the ledger records no CodeSignal session id for it".to_owned(),
+    }
+}
+
+impl Sessions for CodeSignalMinter {
+    async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
+        let found = self
+            .pending_sessions(mint)
+            .await
+            .map_err(|detail| MintError::Failed {
+                key: mint.key.to_string(),
+                message: detail,
+            })?;
+        Ok(found
+            .into_iter()
+            .map(|session| {
+                let session_id = Some(session.id.clone());
+                let (url, short_url) = self.urls(session);
+                Minted {
+                    url,
+                    short_url,
+                    expires_at: None,
+                    session_id,
+                }
+            })
+            .collect())
+    }
+
+    async fn extend(
+        &self,
+        key: &MintKey,
+        session_id: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+        serves_until: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MintError> {
+        let id = session_id.ok_or_else(|| no_session(key))?;
+        self.extend_session(id, expires_at, serves_until)
+            .await
+            .map_err(codesignal_error(key))
+    }
+
+    async fn delete(&self, key: &MintKey, session_id: Option<&str>) -> Result<(), MintError> {
+        let id = session_id.ok_or_else(|| no_session(key))?;
+        self.delete_session(id).await.map_err(codesignal_error(key))
     }
 }
 

@@ -4,6 +4,7 @@
 //! client mints real sessions. Whatever a minter returns goes through [`SafeUrl`] before it can
 //! reach an invite, so a hostile or broken API cannot inject text into one.
 
+mod cached;
 mod codesignal;
 mod sandbox;
 mod url;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use crate::plan::{MintKey, Plan, PlannedMint};
 
+pub use cached::Cached;
 pub use codesignal::{
     ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
     MAX_EXPIRATION, MIN_EXPIRATION,
@@ -28,8 +30,11 @@ pub use url::{SafeUrl, UrlError};
 /// What a minter made for one session, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Minted {
-    /// The session's URL as the API returned it.
+    /// The session's URL as the API returned it (the shortened one when so configured): what
+    /// goes into invites.
     pub url: String,
+    /// The vendor's shortened URL, if it gives one.
+    pub short_url: Option<String>,
     /// When the session expires, if the minter knows.
     pub expires_at: Option<DateTime<Utc>>,
     /// The session's id at the vendor, if it has one.
@@ -42,6 +47,38 @@ pub struct Minted {
 pub trait Minter: Send + Sync {
     /// Mints the session of `mint`.
     fn mint(&self, mint: &PlannedMint) -> impl Future<Output = Result<Minted, MintError>> + Send;
+}
+
+/// What the ledger's lifecycle needs from a vendor beyond minting: finding a session whose
+/// create lost its reply, extending a session's life, and deleting it.
+pub trait Sessions: Minter {
+    /// Sessions at the vendor that a create for `mint` whose outcome is unknown could have made
+    /// (for CodeSignal: the candidate's pending sessions). The ledger removes those it knows;
+    /// exactly one left is the lost one, none means nothing was made.
+    fn candidates(
+        &self,
+        mint: &PlannedMint,
+    ) -> impl Future<Output = Result<Vec<Minted>, MintError>> + Send;
+
+    /// Extends the life of the session `session_id` of `key`, which expires at `expires_at`,
+    /// to cover the end of the last event it serves (`serves_until`) as far as the vendor allows.
+    /// `Ok(None)`: nothing to do (it lives long enough, or cannot live longer, or never
+    /// expires); `Ok(Some(t))`: it now expires at `t`.
+    fn extend(
+        &self,
+        key: &MintKey,
+        session_id: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+        serves_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, MintError>> + Send;
+
+    /// Deletes the session `session_id` of `key` at the vendor. A session already gone counts
+    /// as deleted.
+    fn delete(
+        &self,
+        key: &MintKey,
+        session_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), MintError>> + Send;
 }
 
 /// Why a mint failed.

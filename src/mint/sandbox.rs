@@ -3,9 +3,11 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{MintError, Minted, Minter};
+use chrono::{DateTime, Utc};
+
+use super::{MintError, Minted, Minter, Sessions};
 use crate::parse::{Product, Scope};
-use crate::plan::PlannedMint;
+use crate::plan::{MintKey, PlannedMint};
 
 /// Host of sandbox links: `.invalid` is reserved (RFC 2606), so no one can mistake a sandbox
 /// link for a real session, and no resolver will ever answer for it.
@@ -73,8 +75,31 @@ impl Minter for SandboxMinter {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         Ok(Minted {
             url: self.url(mint),
+            short_url: None,
             expires_at: None,
             session_id: None,
         })
+    }
+}
+
+/// Sandbox links are derived, not made: the one "session" a lost mint could have made is the
+/// derived link itself, they never expire, and there is nothing to delete.
+impl Sessions for SandboxMinter {
+    async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
+        Ok(vec![self.mint(mint).await?])
+    }
+
+    async fn extend(
+        &self,
+        _key: &MintKey,
+        _session_id: Option<&str>,
+        _expires_at: Option<DateTime<Utc>>,
+        _serves_until: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MintError> {
+        Ok(None)
+    }
+
+    async fn delete(&self, _key: &MintKey, _session_id: Option<&str>) -> Result<(), MintError> {
+        Ok(())
     }
 }
