@@ -866,17 +866,24 @@ fn lifecycle_summary(command: &str, outcomes: &[invitoken::Outcome]) -> Result<(
             o.error.as_deref().unwrap_or("failed")
         );
     }
+    let counts: Vec<String> = [
+        (Action::Deleted, "deleted"),
+        (Action::AlreadyDeleted, "already deleted"),
+        (Action::NothingMinted, "never minted"),
+        (Action::Extended, "extended"),
+        (Action::UpToDate, "up to date"),
+        (Action::Unresolved, "unresolved"),
+        (Action::Failed, "failed"),
+    ]
+    .into_iter()
+    .filter(|(a, _)| count(*a) > 0)
+    .map(|(a, name)| format!("{} {name}", count(a)))
+    .collect();
     eprintln!(
-        "{command}: {} session(s): {} deleted, {} already deleted, {} never minted, {} extended, \
-         {} up to date, {} unresolved, {} failed",
+        "{command}: {} session(s){}{}",
         outcomes.len(),
-        count(Action::Deleted),
-        count(Action::AlreadyDeleted),
-        count(Action::NothingMinted),
-        count(Action::Extended),
-        count(Action::UpToDate),
-        count(Action::Unresolved),
-        count(Action::Failed),
+        if counts.is_empty() { "" } else { ": " },
+        counts.join(", ")
     );
     if failed.is_empty() {
         Ok(())
