@@ -132,6 +132,8 @@ pub struct Report {
     /// What was done with each cancelled key's session (filled by the caller that cancels).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cancellations: Vec<crate::ledger::Outcome>,
+    /// Temp files of an interrupted earlier run removed from the folders written to.
+    pub leftovers_removed: usize,
 }
 
 impl Report {
@@ -283,6 +285,11 @@ pub async fn run<M: Minter>(
     let plan = plan(&loaded);
     let links: Vec<Link> = mint_all(minter, &plan, concurrency).await?;
     let urls: HashMap<&MintKey, &str> = links.iter().map(|l| (&l.key, l.url.as_str())).collect();
+    let targets: BTreeSet<PathBuf> = loaded
+        .iter()
+        .filter_map(|l| target(l, destination).parent().map(Path::to_path_buf))
+        .collect();
+    let leftovers_removed = targets.iter().map(|d| sweep_leftovers(d)).sum();
     let files = tokio::task::block_in_place(|| {
         loaded
             .par_iter()
@@ -310,6 +317,7 @@ pub async fn run<M: Minter>(
         minted: links.len(),
         cancelled: cancelled.into_iter().collect(),
         cancellations: Vec::new(),
+        leftovers_removed,
     })
 }
 
@@ -357,10 +365,7 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
             url: urls.get(key).map(|u| u.to_string()),
         });
     }
-    let target = match destination {
-        Destination::Dir(dir) => dir.join(&l.input.relative),
-        Destination::InPlace => l.input.path.clone(),
-    };
+    let target = target(l, destination);
     let write = match (&bytes, destination) {
         (None, Destination::InPlace) => {
             report.status = Status::Unchanged;
@@ -385,6 +390,39 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
     report
 }
 
+/// Where the result of `l` goes.
+fn target(l: &Loaded, destination: &Destination) -> PathBuf {
+    match destination {
+        Destination::Dir(dir) => dir.join(&l.input.relative),
+        Destination::InPlace => l.input.path.clone(),
+    }
+}
+
+/// The names [`write_atomically`] gives its temp files.
+const TEMP_PREFIX: &str = ".invitoken-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes the temp files a run killed mid-write (SIGKILL, power loss) left in `dir`, where
+/// nothing removes them otherwise. Only names of [`write_atomically`]'s pattern, and only
+/// regular files, are touched. A batch writing into the same folder at this moment would see
+/// its rename fail (and report that file as failed, original untouched), never a partial file.
+fn sweep_leftovers(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(TEMP_PREFIX)
+                && name.ends_with(TEMP_SUFFIX)
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Writes `bytes` to `target` through a temp file in the same directory and a rename: readers
 /// see the old file or the new one, never part of one. Keeps an existing file's permissions.
 pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -394,8 +432,8 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::Builder::new()
-        .prefix(".invitoken-")
-        .suffix(".tmp")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;

@@ -679,6 +679,12 @@ fn batch(
             )
         })?;
     }
+    if report.leftovers_removed > 0 {
+        eprintln!(
+            "note: removed {} temporary file(s) an interrupted earlier run left in the output folders",
+            report.leftovers_removed
+        );
+    }
     let failed = report.count(&Status::Failed);
     let deleted = report
         .cancellations

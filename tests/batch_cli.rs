@@ -674,3 +674,45 @@ fn batch_over_the_corpus_copies_every_file_it_reads_and_lists_the_others() {
         failed.len()
     );
 }
+
+#[test]
+fn temp_files_of_a_killed_run_are_removed_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // What a run killed between creating its temp file and renaming it leaves behind, beside
+    // files that are not ours.
+    let leftover = out.join(".invitoken-Ab3dE9.tmp");
+    std::fs::write(&leftover, "BEGIN:VCALENDAR\r\nPARTIAL").unwrap();
+    let theirs = [out.join(".other-tool.tmp"), out.join("invitoken-notes.tmp")];
+    for p in &theirs {
+        std::fs::write(p, "keep").unwrap();
+    }
+    let report = dir.path().join("report.json");
+    let run = batch(&[
+        CANDIDATE,
+        INTERVIEWER,
+        "--out",
+        s(&out),
+        "--sandbox",
+        "--report",
+        s(&report),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!leftover.exists());
+    for p in &theirs {
+        assert_eq!(std::fs::read_to_string(p).unwrap(), "keep");
+    }
+    assert_eq!(read_json(&report)["leftovers_removed"], 1);
+    assert!(
+        run.stderr.contains("removed 1 temporary file"),
+        "{}",
+        run.stderr
+    );
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n.starts_with(".invitoken-"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
