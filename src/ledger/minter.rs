@@ -1,9 +1,7 @@
 //! [`LedgerMinter`]: any [`Minter`] behind the durable ledger, and the lifecycle commands
 //! (cancel, refresh) that work from what the ledger holds.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +12,7 @@ use super::{
     Claim, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER, State,
     Vendor,
 };
-use crate::mint::{ClientError, MintError, Minted, Minter, Sessions};
+use crate::mint::{ClientError, EmailLocks, MintError, Minted, Minter, Sessions};
 use crate::plan::{MintKey, PlannedMint};
 
 /// How long a mint waits by default for another worker's intent on the same key to resolve:
@@ -58,7 +56,7 @@ pub struct LedgerMinter<M> {
     wait: Duration,
     lease: Duration,
     remint_deleted: bool,
-    email_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    email_locks: EmailLocks,
 }
 
 /// What reconciling a stale intent decided.
@@ -82,7 +80,7 @@ impl<M: Sessions> LedgerMinter<M> {
             wait: DEFAULT_WAIT,
             lease: DEFAULT_LEASE,
             remint_deleted: false,
-            email_locks: Arc::default(),
+            email_locks: EmailLocks::default(),
         }
     }
 
@@ -126,15 +124,6 @@ impl<M: Sessions> LedgerMinter<M> {
 
     fn lease_delta(&self) -> TimeDelta {
         TimeDelta::from_std(self.lease).unwrap_or(TimeDelta::seconds(30))
-    }
-
-    fn email_lock(&self, email: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.email_locks
-            .lock()
-            .expect("not poisoned")
-            .entry(email.to_ascii_lowercase())
-            .or_default()
-            .clone()
     }
 
     /// Runs `work` for the intent `ticket`, renewing its lease every third of the lease until
@@ -565,7 +554,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             return self.reuse(&key, record, mint).await;
         }
         let by_email = self.vendor == Vendor::CodeSignal;
-        let lock = by_email.then(|| self.email_lock(&mint.candidate_email));
+        let lock = by_email.then(|| self.email_locks.of(&mint.candidate_email));
         let _one_intent_per_candidate = match &lock {
             Some(lock) => Some(lock.lock().await),
             None => None,

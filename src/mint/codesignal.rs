@@ -27,8 +27,8 @@
 //! The API key is a [`secrecy`] secret: it is sent as a header marked sensitive and never
 //! appears in `Debug`, `Display`, errors or logs.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{MintError, Minted, Minter, SafeUrl, Sessions};
+use super::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
 use crate::parse::Product;
 use crate::plan::{MintKey, PlannedMint};
 
@@ -350,7 +350,7 @@ pub struct CodeSignalMinter {
     in_flight: Semaphore,
     pace: Option<Pace>,
     /// One lock per candidate email: at most one create per email in flight.
-    email_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    email_locks: EmailLocks,
     /// Sessions this process made or adopted: never adopted again for another key.
     claimed: Mutex<HashSet<String>>,
     /// Requests sent, for reports and tests.
@@ -401,7 +401,7 @@ impl CodeSignalMinter {
             cache: moka::future::Cache::builder().max_capacity(100_000).build(),
             in_flight: Semaphore::new(config.concurrency.max(1)),
             pace,
-            email_locks: Mutex::default(),
+            email_locks: EmailLocks::default(),
             claimed: Mutex::default(),
             calls: Default::default(),
             config,
@@ -571,18 +571,9 @@ impl CodeSignalMinter {
         ceiling.mul_f64(fastrand::f64())
     }
 
-    fn email_lock(&self, email: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.email_locks
-            .lock()
-            .expect("not poisoned")
-            .entry(email.to_ascii_lowercase())
-            .or_default()
-            .clone()
-    }
-
     /// Makes (or, after a lost reply, finds) the one session of `mint`.
     async fn create(&self, mint: &PlannedMint) -> Result<Minted, ClientError> {
-        let lock = self.email_lock(&mint.candidate_email);
+        let lock = self.email_locks.of(&mint.candidate_email);
         let _one_create_per_email = lock.lock().await;
         let (life, expires_at) = self.expiration(Utc::now(), mint.serves_until);
         let mut fields = json!({

@@ -9,8 +9,10 @@ mod codesignal;
 mod sandbox;
 mod url;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -39,6 +41,24 @@ pub struct Minted {
     pub expires_at: Option<DateTime<Utc>>,
     /// The session's id at the vendor, if it has one.
     pub session_id: Option<String>,
+}
+
+/// One async lock per candidate email (case-insensitive), made on first use: what keeps at most
+/// one create (or one ledger intent) per candidate in flight, so a look-up by email can tell a
+/// lost session apart. Cloning shares the locks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EmailLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl EmailLocks {
+    /// The lock of `email`.
+    pub(crate) fn of(&self, email: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .entry(email.to_ascii_lowercase())
+            .or_default()
+            .clone()
+    }
 }
 
 /// Makes one session per planned mint.
