@@ -460,8 +460,10 @@ async fn ledger_minter_failures(db: Db) {
         .unwrap()
         .unwrap();
     assert_eq!(known.state, State::Minted);
-    let mut known_session = minted("li-known");
-    known_session.session_id = Some("li-known".to_owned());
+    // Session ids are unique per run: a PostgreSQL database keeps earlier runs' records, and
+    // a session known to any record is not adopted.
+    let (lost_id, known_id) = (format!("li-lost-{t}"), format!("li-known-{t}"));
+    let known_session = minted(&known_id);
     let other = LedgerKey::new(
         Vendor::Sandbox,
         MintKey {
@@ -476,18 +478,18 @@ async fn ledger_minter_failures(db: Db) {
     ));
     ledger.record_minted(&other, &known_session).await.unwrap();
     let adopting = Counting {
-        found: Some(vec![minted("li-lost"), known_session.clone()]),
+        found: Some(vec![minted(&lost_id), known_session.clone()]),
         ..Counting::default()
     };
     let minter =
         LedgerMinter::new(adopting.clone(), ledger.clone(), Vendor::Sandbox).with_tenant(t.clone());
     let links = mint_all(&minter, &crashed, 1).await.unwrap();
-    assert_eq!(links[0].url.as_str(), minted("li-lost").url);
+    assert_eq!(links[0].url.as_str(), minted(&lost_id).url);
     assert_eq!(adopting.count(), 0, "adopted, not minted");
     let record = ledger.get(&k).await.unwrap().unwrap();
     assert_eq!(
         (record.state, record.session_id.as_deref()),
-        (State::Minted, Some("li-lost"))
+        (State::Minted, Some(lost_id.as_str()))
     );
 
     // Nothing found: the dead worker made nothing, so the key is minted (once).
@@ -513,6 +515,128 @@ async fn ledger_minter_failures(db: Db) {
     let err = mint_all(&minter, &one, 1).await.unwrap_err().to_string();
     assert!(err.contains("deleted"), "{err}");
     assert_eq!(counting.count(), 0);
+}
+
+/// Reschedule, cancel, re-mint on request and refresh, as the ledger records them.
+async fn lifecycle_through_the_ledger_minter(db: Db) {
+    let t = tenant("lifecycle");
+    let ledger = db.open().await;
+    let plan = panel();
+    let minter = |c: &Counting| {
+        LedgerMinter::new(c.clone(), ledger.clone(), Vendor::CodeSignal).with_tenant(t.clone())
+    };
+    let first = Counting::default();
+    let links = mint_all(&minter(&first), &plan, 4).await.unwrap();
+    assert_eq!(first.count(), 7);
+    assert_eq!(
+        first.extends.load(Ordering::SeqCst),
+        0,
+        "fresh links are not extended"
+    );
+
+    // Rescheduled two days later: the same links, each extended, the new end recorded.
+    let mut later = plan.clone();
+    for m in &mut later.mints {
+        m.serves_until += TimeDelta::days(2);
+    }
+    let far = Utc::now() + TimeDelta::days(400);
+    let moved = Counting {
+        extend_to: Some(far),
+        ..Counting::default()
+    };
+    let again = mint_all(&minter(&moved), &later, 4).await.unwrap();
+    let urls = |l: &[invitoken::Link]| l.iter().map(|l| l.url.to_string()).collect::<Vec<_>>();
+    assert_eq!(urls(&again), urls(&links));
+    assert_eq!(moved.count(), 0);
+    assert_eq!(moved.extends.load(Ordering::SeqCst), 7);
+    let records = ledger.list(Some("int-42")).await.unwrap();
+    let ours: Vec<_> = records.iter().filter(|r| r.key.tenant == t).collect();
+    assert_eq!(ours.len(), 7);
+    for r in &ours {
+        let planned = later.mints.iter().find(|m| m.key == r.key.mint).unwrap();
+        assert_eq!(r.serves_until, Some(planned.serves_until));
+        assert_eq!(r.expires_at.map(|e| e.timestamp()), Some(far.timestamp()));
+    }
+    // Once more: they live long enough now, so nothing is asked of the vendor.
+    let quiet = Counting::default();
+    mint_all(&minter(&quiet), &later, 4).await.unwrap();
+    assert_eq!(
+        (quiet.count(), quiet.extends.load(Ordering::SeqCst)),
+        (0, 0)
+    );
+
+    // Cancel one event, then the rest.
+    let cancelling = Counting::default();
+    let outcomes = minter(&cancelling)
+        .cancel("int-42", Some("evt-1"))
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.action == invitoken::Action::Deleted)
+    );
+    assert_eq!(cancelling.deletes.lock().unwrap().len(), 2);
+    let outcomes = minter(&cancelling).cancel("int-42", None).await.unwrap();
+    let count = |a| outcomes.iter().filter(|o| o.action == a).count();
+    assert_eq!(
+        (
+            count(invitoken::Action::Deleted),
+            count(invitoken::Action::AlreadyDeleted)
+        ),
+        (5, 2)
+    );
+    assert_eq!(cancelling.deletes.lock().unwrap().len(), 7);
+
+    // Deleted: refused without the flag, re-minted with it (a new session per key).
+    let refused = Counting::default();
+    let err = mint_all(&minter(&refused), &later, 4)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--remint-deleted"), "{err}");
+    assert_eq!(refused.count(), 0);
+    let remint = Counting::default();
+    mint_all(&minter(&remint).remint_deleted(true), &later, 4)
+        .await
+        .unwrap();
+    assert_eq!(remint.count(), 7);
+    for r in ledger
+        .list(Some("int-42"))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.key.tenant == t)
+    {
+        assert_eq!((r.state, r.attempts), (State::Minted, 2), "{r:?}");
+    }
+
+    // Refresh: upcoming links are offered to the vendor; extended ones are recorded.
+    let soon = Utc::now() + TimeDelta::days(3);
+    let refreshing = Counting {
+        extend_to: Some(soon),
+        ..Counting::default()
+    };
+    let outcomes = minter(&refreshing).refresh().await.unwrap();
+    assert_eq!(outcomes.len(), 7);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.action == invitoken::Action::Extended)
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.expires_at.map(|e| e.timestamp()) == Some(soon.timestamp()))
+    );
+    let nothing = Counting::default();
+    let outcomes = minter(&nothing).refresh().await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.action == invitoken::Action::UpToDate)
+    );
 }
 
 /// Several processes (this test binary, run again as [`child_mints_panel`]) resolve the same
@@ -627,6 +751,7 @@ on_both!(
     ledger_minter_mints_once_per_key_across_runs,
     concurrent_ledger_minters_mint_once,
     ledger_minter_failures,
+    lifecycle_through_the_ledger_minter,
     processes_mint_once,
 );
 
