@@ -126,8 +126,10 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// Sessions the batch's live events use (minted now, or found in the ledger).
     pub minted: usize,
-    /// Keys whose tokens appear only in cancelled events (METHOD:CANCEL or STATUS:CANCELLED):
-    /// their sessions, if any exist, are to be deleted. The CLI does that through the ledger.
+    /// Event keys whose tokens appear only in cancelled events (METHOD:CANCEL or
+    /// STATUS:CANCELLED): their sessions, if any exist, are to be deleted. The CLI does that
+    /// through the ledger. Interview keys are never among them: the interview's link may serve
+    /// events this batch does not hold.
     pub cancelled: Vec<MintKey>,
     /// What was done with each cancelled key's session (filled by the caller that cancels).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -310,7 +312,9 @@ pub async fn run<M: Minter>(
                 .filter(|o| o.event.is_some_and(|e| s.events[e].cancelled))
                 .map(|o| o.key.clone())
         })
-        .filter(|k| !live.contains(k))
+        // An event's cancellation ends its own sessions only: the interview's link serves
+        // events this batch may not hold (cancel those with `invitoken cancel --interview`).
+        .filter(|k| k.scope == Scope::Event && !live.contains(k))
         .collect();
     Ok(Report {
         files,
@@ -356,7 +360,7 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
     };
     if removed > 0 {
         report.notes.push(format!(
-            "{removed} token(s) of cancelled events removed: their sessions were never minted"
+            "{removed} token(s) of cancelled events removed (no link goes out for a cancelled event)"
         ));
     }
     for (key, _) in rewrite::keys(&s.occurrences) {

@@ -641,7 +641,11 @@ fn batch(
     for key in &report.cancelled {
         match runtime.block_on(minter.inner().cancel_key(key)) {
             Ok(Some(outcome)) => report.cancellations.push(outcome),
-            Ok(None) => {}
+            Ok(None) => eprintln!(
+                "note: {key} is cancelled, and the mint ledger records no session for it: \
+                 nothing to delete (if one was minted under another interview id, name it with \
+                 `invitoken links` and cancel it with `invitoken cancel`)"
+            ),
             Err(e) => {
                 return Err(Failure::new(
                     exit::MINT,

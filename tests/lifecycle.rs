@@ -6,9 +6,6 @@
 //! what the ledger says (`invitoken links`): a reschedule reuses and extends, `refresh` extends
 //! what is due, `cancel` deletes exactly what it names, a cancelled `.ics` event deletes its own
 //! session and nothing else, and no command ever prints the API key.
-//!
-//! Two `#[ignore]`d tests state what a batch should do and does not yet (see their docs); run
-//! them with `cargo test --test lifecycle -- --ignored`.
 
 mod support;
 
@@ -492,8 +489,9 @@ async fn a_reschedule_reuses_every_session_and_extends_exactly_those_that_need_i
     let ledger = lab.links("int-42").await;
     assert_eq!(time(&ledger["evt-1/live"]["expires_at"]), new_end + GRACE);
 
-    // evt-2 an hour earlier: its links live long enough already; no request, and the ledger
-    // records the new end (the expiry stays).
+    // evt-2 an hour earlier: its links live long enough already; no request. What a link serves
+    // only grows (a batch of some events, or an earlier time, must not cut a link short), so
+    // the ledger keeps the later end and the expiry.
     let earlier = [nudged[0], nudged[1] - TimeDelta::hours(1), nudged[2]];
     let expiry = time(&ledger["evt-2/live"]["expires_at"]);
     let mark = lab.mark();
@@ -508,7 +506,7 @@ async fn a_reschedule_reuses_every_session_and_extends_exactly_those_that_need_i
     let ledger = lab.links("int-42").await;
     assert_eq!(
         time(&ledger["evt-2/live"]["serves_until"]),
-        earlier[1] + TimeDelta::hours(1)
+        nudged[1] + TimeDelta::hours(1)
     );
     assert_eq!(time(&ledger["evt-2/live"]["expires_at"]), expiry);
     assert_eq!(lab.fake.creates(), 7);
@@ -1100,12 +1098,11 @@ async fn a_cancelled_ics_event_deletes_its_own_session_and_keeps_the_panels() {
     assert_eq!(lab.status(&id[&ics_key(Some(a))]), "pending");
 }
 
-/// Known bug (src/batch.rs `run`, the `cancelled` set): a key counts as cancelled when no live
-/// event *of the same batch* uses it, so a batch holding only one event's cancellation deletes
-/// the panel's link that the interview's other events (resolved in an earlier batch) still
-/// show; re-sending one of those events then fails (exit 3) for a deleted session.
+/// A batch holding only one event's cancellation deletes that event's session, never the
+/// panel's link, which the interview's other events (resolved in an earlier batch) still show:
+/// re-sending one of those events still works. (Was a bug: the interview key counted as
+/// cancelled when no live event of the same batch used it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a cancellation batched alone deletes the panel link other events still use"]
 async fn a_cancellation_batched_alone_keeps_the_panel_link() {
     let lab = Lab::new().await;
     let base = minute() + TimeDelta::days(3);
@@ -1141,12 +1138,10 @@ async fn a_cancellation_batched_alone_keeps_the_panel_link() {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
-/// Known bug (src/batch.rs `plan` with src/ledger/minter.rs `reuse`): the panel link's
-/// `serves_until` is the last end among the events *of this batch*, and `reuse` records it as a
-/// reschedule; so re-sending only the first event shortens what the ledger says the panel link
-/// serves, and `refresh` then extends it only to that event's end, not the last event's.
+/// Re-sending only the first event of a panel does not shorten what the ledger says the panel
+/// link serves, so `refresh` extends it to the last event's end. (Was a bug: a batch's
+/// `serves_until`, the last end among its own events, was recorded as a reschedule.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a batch of some events shortens the panel link's serves_until"]
 async fn a_batch_of_some_events_keeps_what_the_panel_link_serves() {
     let lab = Lab::new().await;
     // a ten days ahead, c sixteen: the panel link is clamped to 336 hours.

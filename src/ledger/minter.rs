@@ -184,9 +184,14 @@ impl<M: Sessions> LedgerMinter<M> {
         let mut minted = record
             .minted()
             .ok_or_else(|| failed(key, "the ledger's minted record has no URL".to_owned()))?;
-        let rescheduled = record.serves_until != Some(mint.serves_until);
-        let short = minted.expires_at.is_none_or(|e| e < mint.serves_until);
-        if !(rescheduled || short) {
+        // What the link serves only grows: a batch holding some of an interview's events, or a
+        // reschedule to an earlier time, must not cut short a link other events still use.
+        let serves_until = record
+            .serves_until
+            .map_or(mint.serves_until, |s| s.max(mint.serves_until));
+        let later = record.serves_until != Some(serves_until);
+        let short = minted.expires_at.is_none_or(|e| e < serves_until);
+        if !(later || short) {
             return Ok(minted);
         }
         let extended = self
@@ -195,13 +200,13 @@ impl<M: Sessions> LedgerMinter<M> {
                 &key.mint,
                 record.session_id.as_deref(),
                 minted.expires_at,
-                mint.serves_until,
+                serves_until,
             )
             .await?;
-        if extended.is_some() || rescheduled {
+        if extended.is_some() || later {
             minted.expires_at = extended.or(minted.expires_at);
             self.ledger
-                .update_expiry(key, minted.expires_at, mint.serves_until)
+                .update_expiry(key, minted.expires_at, serves_until)
                 .await
                 .map_err(|e| ledger_failed(key, e))?;
         }
@@ -585,7 +590,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                         &key,
                         format!(
                             "its session {} was deleted (cancelled) at {}; a new one is minted \
-                             only when asked for explicitly (resolve --remint-deleted)",
+                             only when asked for explicitly (--remint-deleted)",
                             record.session_id.as_deref().unwrap_or("(no id)"),
                             record.updated_at.to_rfc3339()
                         ),
