@@ -445,5 +445,9 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         temp.as_file().set_permissions(meta.permissions())?;
     }
     temp.persist(target).map_err(|e| e.error)?;
+    // The rename is in the folder's entries: sync them too, so that after a power cut the
+    // folder holds the new file, not the old one (or, for a new file, none).
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }

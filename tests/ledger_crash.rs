@@ -547,15 +547,10 @@ enum KillAt {
 /// a session made but not recorded (the kill fell between the two), `None` when the batch ended
 /// before the kill could land (possible only for [`KillAt::Writing`]).
 ///
-/// `strict_temps`: no temp file may remain under the output, ever. Without it, temp files the
-/// dead run left are tolerated (and reported) if they are the writer's hidden
-/// `.invitoken-*.tmp` ones, and the completed run must leave none of its own.
-async fn crash_then_complete(
-    ledger: &str,
-    kill_at: KillAt,
-    strict_temps: bool,
-    label: &str,
-) -> Option<usize> {
+/// Temp files the dead run left are tolerated (and reported) if they are the writer's hidden
+/// `.invitoken-*.tmp` ones; after the completing run none may remain (a batch removes those of
+/// an interrupted run from the folders it writes to).
+async fn crash_then_complete(ledger: &str, kill_at: KillAt, label: &str) -> Option<usize> {
     let interviews = interviews();
     let planned = planned(&interviews);
     let fake = FakeCodeSignal::start(FakeConfig {
@@ -662,26 +657,19 @@ async fn crash_then_complete(
         .into_iter()
         .filter(|p| is_temp(p))
         .collect();
-    if strict_temps {
+    for p in &left {
+        let name = p.file_name().unwrap().to_string_lossy();
         assert!(
-            left.is_empty(),
-            "{label}: the dead run left temp files: {left:?}"
+            name.starts_with(".invitoken-") && name.ends_with(".tmp"),
+            "{label}: {} is not the writer's temp file",
+            p.display()
         );
-    } else {
-        for p in &left {
-            let name = p.file_name().unwrap().to_string_lossy();
-            assert!(
-                name.starts_with(".invitoken-") && name.ends_with(".tmp"),
-                "{label}: {} is not the writer's temp file",
-                p.display()
-            );
-        }
-        if !left.is_empty() {
-            eprintln!(
-                "{label}: NOTE the dead run left {} temp file(s) under the output: {left:?}",
-                left.len()
-            );
-        }
+    }
+    if !left.is_empty() {
+        eprintln!(
+            "{label}: NOTE the dead run left {} temp file(s) under the output: {left:?}",
+            left.len()
+        );
     }
 
     // The ledger as the kill left it.
@@ -747,18 +735,18 @@ async fn crash_then_complete(
     // Every file written whole, each token a session of the fake, one URL per key.
     let by_key = check_outputs(&w.out, &expected, &interviews, &sessions, true);
     assert_eq!(by_key.len(), planned, "{label}: {by_key:#?}");
-    // No temp file anywhere in the work folder (the report is written atomically too), but
-    // those the dead run left when they are tolerated.
+    // No temp file anywhere in the work folder (the report is written atomically too): not
+    // even those the dead run left, which this run removed.
     let temps: Vec<PathBuf> = files_under(w.out.parent().unwrap())
         .into_iter()
         .filter(|p| is_temp(p))
-        .filter(|p| {
-            strict_temps
-                || !p
-                    .strip_prefix("out")
-                    .is_ok_and(|p| left.contains(&p.to_path_buf()))
-        })
         .collect();
+    if !left.is_empty() {
+        assert!(
+            stderr.contains(&format!("removed {} temporary file(s)", left.len())),
+            "{label}: the dead run's temp files were removed without a note"
+        );
+    }
     assert!(temps.is_empty(), "{label}: temp files remain: {temps:?}");
     let lookups = fake
         .received()
@@ -834,7 +822,7 @@ async fn a_batch_killed_while_minting_completes_on_the_next_run_with_one_session
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.sqlite3");
         let label = format!("sqlite #{i}");
-        lost += crash_then_complete(ledger.to_str().unwrap(), kill_at, true, &label)
+        lost += crash_then_complete(ledger.to_str().unwrap(), kill_at, &label)
             .await
             .expect("a kill while minting always lands");
     }
@@ -845,36 +833,13 @@ async fn a_batch_killed_while_minting_completes_on_the_next_run_with_one_session
     );
 }
 
-/// Killed while writing: every file present is whole, and the next run completes. The temp
-/// files the dead run left are tolerated here (see the ignored test below).
+/// Killed while writing: every file present is whole, and the next run completes, removing the
+/// temp files the dead run left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_killed_while_writing_leaves_whole_files_and_completes_on_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger.sqlite3");
-    crash_then_complete(
-        ledger.to_str().unwrap(),
-        KillAt::Writing,
-        false,
-        "sqlite writing",
-    )
-    .await;
-}
-
-/// The same, with no temp file allowed to remain. It fails today: `write_atomically`
-/// (src/batch.rs) leaves its `.invitoken-*.tmp` file when the process dies between creating it
-/// and the rename, and no later run removes it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "known: a batch killed while writing leaves .invitoken-*.tmp files that no run removes"]
-async fn a_batch_killed_while_writing_leaves_no_temp_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger.sqlite3");
-    crash_then_complete(
-        ledger.to_str().unwrap(),
-        KillAt::Writing,
-        true,
-        "sqlite writing, strict",
-    )
-    .await;
+    crash_then_complete(ledger.to_str().unwrap(), KillAt::Writing, "sqlite writing").await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1059,7 +1024,7 @@ async fn four_processes_on_one_postgres_ledger_mint_each_session_once() {
 async fn a_batch_killed_while_minting_on_postgres_completes_on_the_next_run() {
     with_fresh_postgres("killed_batch", |url| async move {
         let planned = planned(&interviews());
-        crash_then_complete(&url, KillAt::HeldReply(planned / 3), true, "postgres").await;
+        crash_then_complete(&url, KillAt::HeldReply(planned / 3), "postgres").await;
     })
     .await;
 }
