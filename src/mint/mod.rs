@@ -210,17 +210,25 @@ pub async fn mint_all<M: Minter>(
     concurrency: usize,
 ) -> Result<Vec<Link>, MintError> {
     let failed = AtomicBool::new(false);
-    // The futures are built eagerly (not in a `map` closure kept inside the stream) so the
-    // returned future is `Send` for any borrow of the plan and can be handed to `tokio::spawn`.
-    let mints: Vec<_> = plan
-        .mints
-        .iter()
-        .map(|mint| mint_one(minter, mint, &failed))
-        .collect();
-    let results: Vec<Option<Result<Link, MintError>>> = futures::stream::iter(mints)
-        .buffered(concurrency.max(1))
-        .collect()
-        .await;
+    // At most `concurrency` mint futures exist at a time (a ledger-backed one is kilobytes, and
+    // a batch may plan hundreds of thousands), each made when a slot frees up. A plain loop
+    // rather than a `map` closure kept in a stream: the returned future stays `Send` for any
+    // borrow of the plan, so it can be handed to `tokio::spawn`.
+    let mut planned = plan.mints.iter();
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut results = Vec::with_capacity(plan.mints.len());
+    loop {
+        while in_flight.len() < concurrency.max(1) {
+            match planned.next() {
+                Some(mint) => in_flight.push_back(mint_one(minter, mint, &failed)),
+                None => break,
+            }
+        }
+        match in_flight.next().await {
+            Some(result) => results.push(result),
+            None => break,
+        }
+    }
     let mut links = Vec::with_capacity(results.len());
     let mut first_error = None;
     for result in results.into_iter().flatten() {

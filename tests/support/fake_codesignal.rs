@@ -962,11 +962,15 @@ impl ObjectValue for Root<'_> {
                     return Err(field_error("The fake holds too many sessions"));
                 }
                 let mut n = state.next_id;
-                while state.sessions.iter().any(|s| s.id == format!("li-{n}")) {
+                // Ids seeded by a test may be taken: the next free one (each formatted once).
+                let id = loop {
+                    let id = format!("li-{n}");
+                    if !state.sessions.iter().any(|s| s.id == id) {
+                        break id;
+                    }
                     n += 1;
-                }
+                };
                 state.next_id = n + 1;
-                let id = format!("li-{n}");
                 let mut session = Session {
                     url: format!("https://app.codesignal.com/live-interview/{id}"),
                     shortened_url: format!("https://codesignal.co/{}", short_code(n)),
