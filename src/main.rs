@@ -809,6 +809,10 @@ impl invitoken::Minter for Vendors {
     ) -> Result<invitoken::Minted, invitoken::MintError> {
         on_vendor!(self, m => m.mint(mint).await)
     }
+
+    async fn prepare(&self, plan: &invitoken::Plan) {
+        on_vendor!(self, m => m.prepare(plan).await)
+    }
 }
 
 fn cancel(

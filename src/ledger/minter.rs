@@ -1,7 +1,9 @@
 //! [`LedgerMinter`]: any [`Minter`] behind the durable ledger, and the lifecycle commands
 //! (cancel, refresh) that work from what the ledger holds.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,7 +15,7 @@ use super::{
     Vendor,
 };
 use crate::mint::{ClientError, EmailLocks, MintError, Minted, Minter, Sessions};
-use crate::plan::{MintKey, PlannedMint};
+use crate::plan::{MintKey, Plan, PlannedMint};
 
 /// How long a mint waits by default for another worker's intent on the same key to resolve:
 /// about as long as the CodeSignal client may take for one mint.
@@ -57,6 +59,8 @@ pub struct LedgerMinter<M> {
     lease: Duration,
     remint_deleted: bool,
     email_locks: EmailLocks,
+    /// Minted records read ahead by [`Minter::prepare`], taken by the first mint of each key.
+    read_ahead: Arc<Mutex<HashMap<LedgerKey, MintRecord>>>,
 }
 
 /// What reconciling a stale intent decided.
@@ -81,6 +85,7 @@ impl<M: Sessions> LedgerMinter<M> {
             lease: DEFAULT_LEASE,
             remint_deleted: false,
             email_locks: EmailLocks::default(),
+            read_ahead: Arc::default(),
         }
     }
 
@@ -548,12 +553,17 @@ fn unresolved(key: &LedgerKey, record: &MintRecord, waited: Duration) -> MintErr
 impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
-        // The warm path: one read, no lock.
-        if let Some(record) = self
-            .ledger
-            .get(&key)
-            .await
-            .map_err(|e| ledger_failed(&key, e))?
+        // The warm path: read ahead by `prepare`, or one read; no lock.
+        let ahead = self.read_ahead.lock().expect("not poisoned").remove(&key);
+        let record = match ahead {
+            Some(record) => Some(record),
+            None => self
+                .ledger
+                .get(&key)
+                .await
+                .map_err(|e| ledger_failed(&key, e))?,
+        };
+        if let Some(record) = record
             && record.state == State::Minted
         {
             return self.reuse(&key, record, mint).await;
@@ -616,6 +626,28 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                 }
             };
             return self.mint_leased(&ticket, mint).await;
+        }
+    }
+
+    /// Reads the plan's minted records in bulk. A record read here is what a per-key read would
+    /// have said at this moment; states only leave `minted` for `deleted`, which a cancel racing
+    /// this run could do either way.
+    async fn prepare(&self, plan: &Plan) {
+        let ids: BTreeSet<&str> = plan
+            .mints
+            .iter()
+            .map(|m| m.key.interview_id.as_str())
+            .collect();
+        let ids: Vec<&str> = ids.into_iter().collect();
+        let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
+            return;
+        };
+        let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+        let mut ahead = self.read_ahead.lock().expect("not poisoned");
+        for record in records {
+            if planned.contains(&record.key.mint) {
+                ahead.insert(record.key.clone(), record);
+            }
         }
     }
 }

@@ -42,4 +42,8 @@ impl<M: Minter> Minter for Cached<M> {
             .await
             .map_err(|e| (*e).clone())
     }
+
+    async fn prepare(&self, plan: &crate::plan::Plan) {
+        self.inner.prepare(plan).await;
+    }
 }

@@ -67,6 +67,14 @@ impl EmailLocks {
 pub trait Minter: Send + Sync {
     /// Mints the session of `mint`.
     fn mint(&self, mint: &PlannedMint) -> impl Future<Output = Result<Minted, MintError>> + Send;
+
+    /// Called by [`mint_all`] before the plan's mints: a chance to read ahead in bulk what the
+    /// mints will need (the ledger reads the plan's minted records in a few queries instead of
+    /// one per key). Errors are not fatal: each mint then reads for itself.
+    fn prepare(&self, plan: &Plan) -> impl Future<Output = ()> + Send {
+        let _ = plan;
+        async {}
+    }
 }
 
 /// What the ledger's lifecycle needs from a vendor beyond minting: finding a session whose
@@ -209,6 +217,7 @@ pub async fn mint_all<M: Minter>(
     plan: &Plan,
     concurrency: usize,
 ) -> Result<Vec<Link>, MintError> {
+    minter.prepare(plan).await;
     let failed = AtomicBool::new(false);
     // At most `concurrency` mint futures exist at a time (a ledger-backed one is kilobytes, and
     // a batch may plan hundreds of thousands), each made when a slot frees up. A plain loop
