@@ -291,8 +291,9 @@ impl<M: Sessions> LedgerMinter<M> {
                 "the outcome is unknown: a run that died left {} intent(s) for this candidate \
                  with no result ({}), and CodeSignal holds {} pending session(s) of the \
                  candidate that no record knows ({}), so which was made for which key cannot be \
-                 told. Nothing is minted again: record the right session for each key, or \
-                 delete the extra sessions in CodeSignal, then run again",
+                 told. Nothing is minted again: delete in CodeSignal those of them invitoken made (none \
+                 has reached an invite; one made there by hand is not ours to delete), then run \
+                 again and each key is minted once",
                 others.len() + 1,
                 std::iter::once(seen)
                     .chain(&others)
