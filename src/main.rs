@@ -761,7 +761,9 @@ impl Vendors {
                     .with_lease(lease)
                     .remint_deleted(remint_deleted),
             ),
-            Some(config) => {
+            Some(mut config) => {
+                // A lost reply is settled by the ledger, which knows every recorded session.
+                config.adopt_lost = false;
                 let client = CodeSignalMinter::new(config)
                     .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
                 Vendors::CodeSignal(Box::new(

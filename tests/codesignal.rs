@@ -514,3 +514,87 @@ async fn two_processes_racing_on_a_fresh_ledger_mint_each_session_once() {
     assert_eq!(links(&a), links(&b));
     assert_eq!(fake.creates(), planned(), "one session per planned mint");
 }
+
+/// Lost replies through the CLI, where the ledger settles them: a create that was not executed
+/// (HTTP 502) must not adopt the candidate's session another interview recorded, and a create
+/// that was executed (reply lost) is adopted, not made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_settles_lost_replies_without_taking_another_keys_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let env = [("INVITOKEN_LEDGER", ledger.to_str().unwrap())];
+    let fake = start().await;
+    let urls = |out: &std::process::Output| -> Vec<String> {
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = cli(&fake, panel_in(1), &env).await;
+    assert_eq!(first.status.code(), Some(0));
+    let first = urls(&first);
+    // Its events are cancelled: the candidate has one pending session left, the interview's
+    // own, recorded for int-42 (a look-up that ignored the ledger would take it).
+    for event in ["evt-1", "evt-2", "evt-3"] {
+        let out = Command::cargo_bin("invitoken")
+            .unwrap()
+            .args(["cancel", "--interview", "int-42", "--event", event])
+            .env("INVITOKEN_LEDGER", &ledger)
+            .env("CODESIGNAL_ENDPOINT", fake.endpoint())
+            .env("CODESIGNAL_API_KEY", fake.api_key())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pending = fake
+        .sessions()
+        .iter()
+        .filter(|s| s.status == "pending")
+        .count();
+    assert_eq!(pending, 1);
+
+    // The same candidate's second interview; its first create fails with 502 (not executed,
+    // outcome unknown to the client). The look-up sees only the first interview's sessions,
+    // all recorded: nothing is adopted, the create is sent again.
+    let mut second = panel_in(2);
+    second["interview"]["id"] = json!("int-43");
+    fake.push_fault(Op::Create, Fault::Status(502));
+    let out = cli(&fake, second.clone(), &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let second_urls = urls(&out);
+    assert!(
+        second_urls.iter().all(|u| !first.contains(u)),
+        "a session of int-42 was taken for int-43: {second_urls:?}"
+    );
+    assert_eq!(fake.creates(), 2 * planned());
+
+    // A third interview whose first create is executed but its reply lost: adopted.
+    let mut third = panel_in(3);
+    third["interview"]["id"] = json!("int-44");
+    fake.push_fault(Op::Create, Fault::LoseReply);
+    let out = cli(&fake, third, &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let third_urls = urls(&out);
+    assert_eq!(
+        fake.creates(),
+        3 * planned(),
+        "the lost session was made again"
+    );
+    let mut all: Vec<&String> = first
+        .iter()
+        .chain(&second_urls)
+        .chain(&third_urls)
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 3 * planned(), "two keys share a session");
+}

@@ -26,6 +26,12 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(150);
 /// the next run reconciles it after at most this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
+/// How many times one mint may settle an unknown outcome by look-up and send its create again.
+const MAX_SETTLES: usize = 3;
+
+/// How long a worker waits after a create with an unknown outcome before looking it up.
+const SETTLE_PAUSE: Duration = Duration::from_secs(1);
+
 /// Mints through `inner` at most once per key, across runs and processes sharing the ledger:
 ///
 /// 1. A `minted` record is reused without calling `inner` (one read, no lock). When the key's
@@ -156,26 +162,50 @@ impl<M: Sessions> LedgerMinter<M> {
         mint: &PlannedMint,
     ) -> Result<Minted, MintError> {
         let key = &ticket.key;
-        match self.leased(ticket, self.inner.mint(mint)).await {
-            Ok(minted) => {
-                // If this fails the intent stays pending: the session exists, and only a
-                // look-up can pair it with the key again.
-                self.ledger
-                    .record_minted(key, &minted)
-                    .await
-                    .map_err(|e| ledger_failed(key, e))?;
-                Ok(minted)
-            }
-            Err(e) => {
-                if created_nothing(&e) {
+        // An unknown outcome is settled at once by look-up (this worker holds the intent); a
+        // look-up that finds nothing lets the create be sent again, a few times at most.
+        for _ in 0..MAX_SETTLES {
+            match self.leased(ticket, self.inner.mint(mint)).await {
+                Ok(minted) => {
+                    // If this fails the intent stays pending: the session exists, and only a
+                    // look-up can pair it with the key again.
                     self.ledger
-                        .record_failed(key, &e.to_string())
+                        .record_minted_as(ticket, &minted)
+                        .await
+                        .map_err(|e| ledger_failed(key, e))?;
+                    return Ok(minted);
+                }
+                Err(e) if created_nothing(&e) => {
+                    self.ledger
+                        .record_failed_as(ticket, &e.to_string())
                         .await
                         .map_err(|le| ledger_failed(key, le))?;
+                    return Err(e);
                 }
-                Err(e)
+                // An answer that may not go into an invite (a hostile URL, a body off the
+                // schema) is not looked past: the intent stays pending, the mint fails.
+                Err(e) if !outcome_unknown(&e) => return Err(e),
+                Err(e) => {
+                    // Give a create that timed out a moment to land before looking.
+                    tokio::time::sleep(SETTLE_PAUSE).await;
+                    let settled = self.settle(ticket, mint).await;
+                    match settled {
+                        Ok(Reconciled::Adopted(minted)) => return Ok(minted),
+                        Ok(Reconciled::Mint(_)) => continue,
+                        // Another worker of the candidate is minting: the next run settles it.
+                        Ok(Reconciled::Later) => return Err(e),
+                        Err(settle) => return Err(failed(key, format!("{e}; then {settle}"))),
+                    }
+                }
             }
         }
+        Err(failed(
+            key,
+            format!(
+                "{MAX_SETTLES} creates had an unknown outcome and the look-up found none of \
+                 them; the intent stays pending for the next run to look up again"
+            ),
+        ))
     }
 
     /// A `minted` record for `mint`: extended if its link would expire before the (possibly
@@ -245,6 +275,24 @@ impl<M: Sessions> LedgerMinter<M> {
         else {
             return Ok(Reconciled::Later);
         };
+        self.settle(&ticket, mint).await
+    }
+
+    /// Decides the intent `ticket` holds, whose create's outcome is unknown, by look-up.
+    async fn settle(
+        &self,
+        ticket: &MintTicket,
+        mint: &PlannedMint,
+    ) -> Result<Reconciled, MintError> {
+        let key = &ticket.key;
+        let seen = &self
+            .ledger
+            .get(key)
+            .await
+            .map_err(|e| ledger_failed(key, e))?
+            .ok_or_else(|| failed(key, "its intent vanished from the ledger".to_owned()))?;
+        let by_email = self.vendor == Vendor::CodeSignal;
+        let ticket = ticket.clone();
         let found = self.leased(&ticket, self.inner.candidates(mint)).await?;
         // Read after the look-up: a session made by another worker since is either recorded by
         // now (and known below) or its intent is still pending (and seen here).
@@ -279,7 +327,7 @@ impl<M: Sessions> LedgerMinter<M> {
             let minted = unknown.pop().expect("one");
             let record = self
                 .ledger
-                .record_minted(key, &minted)
+                .record_minted_as(&ticket, &minted)
                 .await
                 .map_err(|e| ledger_failed(key, e))?;
             // Its expiry is not in the look-up: extending sets one the ledger knows.
@@ -288,8 +336,8 @@ impl<M: Sessions> LedgerMinter<M> {
         Err(failed(
             key,
             format!(
-                "the outcome is unknown: a run that died left {} intent(s) for this candidate \
-                 with no result ({}), and CodeSignal holds {} pending session(s) of the \
+                "the outcome is unknown: {} intent(s) for this candidate have no result \
+                 (a create's reply was lost, or its run died) ({}), and CodeSignal holds {} pending session(s) of the \
                  candidate that no record knows ({}), so which was made for which key cannot be \
                  told. Nothing is minted again: delete in CodeSignal those of them invitoken made (none \
                  has reached an invite; one made there by hand is not ours to delete), then run \
@@ -373,7 +421,11 @@ impl<M: Sessions> LedgerMinter<M> {
                     Ok(())
                 };
                 match deleted {
-                    Ok(()) => match self.ledger.mark_deleted(&record.key).await {
+                    Ok(()) => match if record.state == State::Failed {
+                        self.ledger.cancel_failed(&record.key).await
+                    } else {
+                        self.ledger.mark_deleted(&record.key).await
+                    } {
                         Ok(_) if record.state == State::Failed => (Action::NothingMinted, None),
                         Ok(_) => (Action::Deleted, None),
                         Err(e) => (Action::Failed, Some(e.to_string())),
@@ -526,6 +578,17 @@ fn created_nothing(e: &MintError) -> bool {
     }
 }
 
+/// Whether `e` says a create may or may not have made a session (a lost reply).
+fn outcome_unknown(e: &MintError) -> bool {
+    matches!(
+        e,
+        MintError::CodeSignal {
+            source: ClientError::OutcomeUnknown { .. },
+            ..
+        }
+    )
+}
+
 fn unresolved(key: &LedgerKey, record: &MintRecord, waited: Duration) -> MintError {
     failed(
         key,
@@ -575,10 +638,12 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
+        // Lower case, as the look-up and the locks compare emails.
+        let email = mint.candidate_email.to_ascii_lowercase();
         let intent = Intent {
             serves_until: Some(mint.serves_until),
             lease: Some(self.lease_delta()),
-            candidate_email: &mint.candidate_email,
+            candidate_email: &email,
         };
         let started = Instant::now();
         let mut poll = Duration::from_millis(50);

@@ -773,16 +773,41 @@ impl Ledger {
         key: &LedgerKey,
         minted: &Minted,
     ) -> Result<MintRecord, LedgerError> {
+        self.record_minted_if(key, None, minted).await
+    }
+
+    /// [`record_minted`](Ledger::record_minted) for the intent `ticket` took: refused if the
+    /// intent was taken over since (its worker lost the lease), so a late result never
+    /// overwrites the new holder's.
+    pub async fn record_minted_as(
+        &self,
+        ticket: &MintTicket,
+        minted: &Minted,
+    ) -> Result<MintRecord, LedgerError> {
+        self.record_minted_if(&ticket.key, Some(ticket.attempt), minted)
+            .await
+    }
+
+    async fn record_minted_if(
+        &self,
+        key: &LedgerKey,
+        attempt: Option<i64>,
+        minted: &Minted,
+    ) -> Result<MintRecord, LedgerError> {
         let now = Utc::now();
-        let row = on_pool!(self, pool => bind_key!(
-            sqlx::query(concat!(
+        let sql = format!(
+            concat!(
                 "UPDATE mint_records SET state = 'minted', url = $8, session_id = $9, \
                  expires_at = $10, updated_at = $11, short_url = $12, last_error = NULL, \
                  lease_until = NULL WHERE ",
                 key_is!(),
-                " AND state = 'pending' RETURNING ",
+                " AND state = 'pending'{} RETURNING ",
                 columns!()
-            )),
+            ),
+            attempt.map_or(String::new(), |a| format!(" AND attempts = {a}"))
+        );
+        let row = on_pool!(self, pool => bind_key!(
+            sqlx::query(&sql),
             key
         )
         .bind(minted.url.as_str())
@@ -824,6 +849,36 @@ impl Ledger {
             "state = 'failed', last_error = $8, updated_at = $9",
             "state = 'pending'",
             Some(error),
+        )
+        .await
+    }
+
+    /// [`record_failed`](Ledger::record_failed) for the intent `ticket` took (refused if it was
+    /// taken over since).
+    pub async fn record_failed_as(
+        &self,
+        ticket: &MintTicket,
+        error: &str,
+    ) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            &ticket.key,
+            "record a failed attempt for",
+            "state = 'failed', last_error = $8, updated_at = $9",
+            &format!("state = 'pending' AND attempts = {}", ticket.attempt),
+            Some(error),
+        )
+        .await
+    }
+
+    /// Records that a `failed` key (no session was ever made) was cancelled; refused if it
+    /// changed since it was read (a session may exist now).
+    pub async fn cancel_failed(&self, key: &LedgerKey) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            key,
+            "mark as cancelled",
+            "state = 'deleted', updated_at = $9",
+            "state = 'failed'",
+            None,
         )
         .await
     }

@@ -165,6 +165,11 @@ pub struct CodeSignalConfig {
     pub max_retry_time: Duration,
     /// First backoff; doubled each retry, with full jitter.
     pub backoff: Duration,
+    /// After a create whose outcome is unknown, look the candidate's sessions up and adopt the
+    /// lost one (`true`, for use on its own), or fail at once with
+    /// [`ClientError::OutcomeUnknown`] and leave that to the caller (`false`: the mint ledger,
+    /// which knows every session any run recorded, reconciles it).
+    pub adopt_lost: bool,
 }
 
 impl CodeSignalConfig {
@@ -181,6 +186,7 @@ impl CodeSignalConfig {
             max_attempts: 6,
             max_retry_time: Duration::from_secs(120),
             backoff: Duration::from_millis(250),
+            adopt_lost: true,
         }
     }
 }
@@ -534,6 +540,25 @@ impl CodeSignalMinter {
         let response: GraphQlResponse =
             serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
         if !response.errors.is_empty() {
+            // A create that answered a session beside its errors was executed.
+            if create
+                && response
+                    .data
+                    .as_ref()
+                    .is_some_and(|d| d.get("createLiveInterview").is_some_and(|v| !v.is_null()))
+            {
+                return Err(Failure::Unknown {
+                    reason: format!(
+                        "the create answered a session and errors: {}",
+                        response
+                            .errors
+                            .iter()
+                            .map(|e| e.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                });
+            }
             let rate_limited = response.errors.iter().any(|e| {
                 e.message.to_ascii_lowercase().contains("rate limit")
                     || e.extensions.as_ref().is_some_and(|x| {
@@ -591,6 +616,8 @@ impl CodeSignalMinter {
         let variables = json!({ "fields": fields });
         let started = Instant::now();
         let mut attempts = 0;
+        // The last create whose outcome was unknown, if any.
+        let mut unknown: Option<String> = None;
         loop {
             attempts += 1;
             let last = match self
@@ -609,15 +636,31 @@ impl CodeSignalMinter {
                 }
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Retryable { reason, wait }) => {
-                    self.pause(attempts, started, wait, &reason).await?;
+                    self.pause(attempts, started, wait, &reason)
+                        .await
+                        .map_err(|e| unknown_if(e, &unknown, mint))?;
                     continue;
                 }
                 Err(Failure::Unknown { reason }) => reason,
             };
+            if !self.config.adopt_lost {
+                return Err(ClientError::OutcomeUnknown {
+                    email: mint.candidate_email.clone(),
+                    reason: last,
+                    detail: "not looked up here: the mint ledger reconciles it".to_owned(),
+                });
+            }
             // The create may have gone through: look before sending it again.
             match self.find_lost(mint).await {
                 Ok(Some(session)) => return self.claim(session, expires_at),
-                Ok(None) => self.pause(attempts, started, None, &last).await?,
+                Ok(None) => {
+                    // A create that timed out may still land after the look-up: giving up now
+                    // is an unknown outcome, not "nothing was made".
+                    unknown = Some(last.clone());
+                    self.pause(attempts, started, None, &last)
+                        .await
+                        .map_err(|e| unknown_if(e, &unknown, mint))?
+                }
                 Err(detail) => {
                     return Err(ClientError::OutcomeUnknown {
                         email: mint.candidate_email.clone(),
@@ -816,6 +859,19 @@ impl Minter for CodeSignalMinter {
                 key: mint.key.to_string(),
                 source: (*e).clone(),
             })
+    }
+}
+
+/// Giving up after a create whose outcome was unknown: say so, rather than "gave up" (which
+/// the ledger reads as "nothing was made").
+fn unknown_if(e: ClientError, unknown: &Option<String>, mint: &PlannedMint) -> ClientError {
+    match (e, unknown) {
+        (ClientError::GaveUp { last, .. }, Some(reason)) => ClientError::OutcomeUnknown {
+            email: mint.candidate_email.clone(),
+            reason: reason.clone(),
+            detail: format!("the look-up found no session, but it may still land; then: {last}"),
+        },
+        (e, _) => e,
     }
 }
 
