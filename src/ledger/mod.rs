@@ -983,7 +983,7 @@ impl Ledger {
     }
 
     /// Records a `minted` session's new expiry (after extending it) and the end of the last
-    /// event it serves.
+    /// event it serves; either only moves later.
     pub async fn update_expiry(
         &self,
         key: &LedgerKey,
@@ -994,7 +994,11 @@ impl Ledger {
         self.transition_with(
             key,
             "record the new expiry of",
-            "expires_at = $10, serves_until = $11, updated_at = $9",
+            // Never backwards: a worker acting on an older read must not undo a later one.
+            "expires_at = CASE WHEN expires_at IS NULL OR expires_at < $10 THEN $10 \
+             ELSE expires_at END, \
+             serves_until = CASE WHEN serves_until IS NULL OR serves_until < $11 THEN $11 \
+             ELSE serves_until END, updated_at = $9",
             "state = 'minted'",
             None,
             now,
