@@ -16,30 +16,34 @@
 //! ```text
 //!   claim, no record        record_minted            mark_deleted
 //!   ──────────────> pending ─────────────> minted ─────────────> deleted
-//!                    │  ^                    │                      │
-//!      record_failed │  │ claim              │ claim: Minted        │ claim: Deleted
-//!                    v  │ (attempts + 1)     │ (reuse, no write)    │ (never re-minted
-//!                   failed                                          │  implicitly)
-//!
-//!   claim of a pending record: Claim::Pending. Another worker is minting, or a run died
-//!   between the API call and record_minted: never minted blindly again; wait for it, or
-//!   reconcile by look-up.
+//!                  │ ^  │ ^                  │                     │  │
+//!    record_failed │ │  │ │ take_over        │ claim: Minted       │  │ reopen
+//!                  v │  └─┘ (lease ran out:  │ (reuse; extend and  │  │ (--remint-deleted)
+//!                 failed     attempts + 1)   │  update_expiry on   │  v
+//!                  │  claim                  │  a reschedule)      │ pending
+//!                  └──────> pending          │                     │
+//!                  cancel_failed ────────────┴─────────> deleted <─┘
 //! ```
 //!
-//! * `pending` → `minted`: the API answered with a session; [`Ledger::record_minted`].
+//! * `pending` holds a lease (`lease_until`) its worker renews ([`Ledger::renew`]) while the
+//!   API call is in flight. Results are recorded only by the intent's holder
+//!   ([`Ledger::record_minted_as`], [`Ledger::record_failed_as`] check `attempts`).
+//! * `pending` → `minted`: the API answered with a session, or a look-up found the session a
+//!   lost reply made.
 //! * `pending` → `failed`: the API call is known to have created **nothing** (refused key,
-//!   validation error, retries exhausted on failures that did not execute);
-//!   [`Ledger::record_failed`]. A later claim turns `failed` back into `pending` (attempts + 1)
-//!   and is told to mint.
-//! * `pending` stays `pending` when the outcome is unknown (a timeout after sending, a crash, a
-//!   database error after the API answered): the next claim gets [`Claim::Pending`] with the
-//!   record, whose [`MintRecord::age`] says how old the intent is. A young one is probably
-//!   another worker still minting; an old one ([`MintRecord::is_stale`]) was left by a crash and
-//!   must be reconciled with the CodeSignal look-up (`liveInterviews(candidateEmail:)`) before
-//!   anything is minted again.
+//!   validation error, retries exhausted on failures that did not execute). A later claim turns
+//!   `failed` back into `pending` (attempts + 1) and is told to mint.
+//! * `pending` stays `pending` when the outcome is unknown (a lost reply, a crash, a database
+//!   error after the API answered). Its holder settles a lost reply at once by look-up; an
+//!   intent whose lease ran out ([`MintRecord::is_stale`]: its worker died) is taken over by
+//!   the next claimer ([`Ledger::take_over`], a compare-and-swap on attempts and lease) and
+//!   settled the same way: the candidate's sessions (`liveInterviews(candidateEmail:)`) minus
+//!   those any record holds ([`Ledger::by_session`]); one left is adopted, none means nothing
+//!   was made (mint), more, or other dead intents of the candidate, fail without minting. A
+//!   live intent of another worker is waited for. See [`LedgerMinter`].
 //! * `minted` → `deleted`: the session was deleted at CodeSignal (cancel);
-//!   [`Ledger::mark_deleted`]. A claim then gets [`Claim::Deleted`]: minting anew is the
-//!   caller's explicit decision.
+//!   [`Ledger::mark_deleted`]. A claim then gets [`Claim::Deleted`]: minting anew
+//!   ([`Ledger::reopen`]) is the caller's explicit decision.
 //!
 //! # Racing workers
 //!
