@@ -6,7 +6,7 @@
 //! adds DTSTAMP/UID to VTIMEZONE and VALARM, can emit 76-octet lines, and parses LF-only files in
 //! quadratic time; `calcard` normalises values. (Its text escaping of SUMMARY, DESCRIPTION and
 //! X-ALT-DESC was right in 0.17.17 when [`invite`] was written; see there for what it got wrong
-//! when building invites.) So [`line`] is a byte-level content-line scanner of our own, on
+//! when building invites.) So [`line`](mod@line) is a byte-level content-line scanner of our own, on
 //! memchr: lines without tokens are copied byte for byte, folds, line endings, BOM and odd bytes
 //! included, and only a line holding a token is unfolded, rewritten and folded again.
 

@@ -112,8 +112,8 @@ pub struct Occurrence {
     pub token: Token,
     /// The event it belongs to (index into [`Scanned::events`]), if inside a VEVENT.
     pub event: Option<usize>,
-    /// The session it needs, with the interview id as this file says (see
-    /// [`Scanned::interview_of`]).
+    /// The session it needs, with the interview id as this file says (a batch then makes the
+    /// copies of one event agree on it).
     pub key: MintKey,
     /// The line it is on.
     pub line: usize,
