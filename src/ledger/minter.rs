@@ -229,23 +229,37 @@ impl<M: Sessions> LedgerMinter<M> {
         if !(later || short) {
             return Ok(minted);
         }
+        if let Some(updated) = self.extend_record(&record, serves_until).await? {
+            minted.expires_at = updated.expires_at;
+        }
+        Ok(minted)
+    }
+
+    /// Asks the vendor to extend `record`'s session to cover `serves_until` (plus its grace) and
+    /// records the new expiry, and `serves_until` when it moved later. `None`: nothing changed.
+    async fn extend_record(
+        &self,
+        record: &MintRecord,
+        serves_until: DateTime<Utc>,
+    ) -> Result<Option<MintRecord>, MintError> {
+        let key = &record.key;
         let extended = self
             .inner
             .extend(
                 &key.mint,
                 record.session_id.as_deref(),
-                minted.expires_at,
+                record.expires_at,
                 serves_until,
             )
             .await?;
-        if extended.is_some() || later {
-            minted.expires_at = extended.or(minted.expires_at);
-            self.ledger
-                .update_expiry(key, minted.expires_at, serves_until)
-                .await
-                .map_err(|e| ledger_failed(key, e))?;
+        if extended.is_none() && record.serves_until == Some(serves_until) {
+            return Ok(None);
         }
-        Ok(minted)
+        self.ledger
+            .update_expiry(key, extended.or(record.expires_at), serves_until)
+            .await
+            .map(Some)
+            .map_err(|e| ledger_failed(key, e))
     }
 
     /// Reconciles the stale intent `seen` of `mint` (see the type's docs, step 4).
@@ -448,25 +462,9 @@ impl<M: Sessions> LedgerMinter<M> {
                 continue;
             }
             let serves_until = record.serves_until.expect("upcoming");
-            let extended = self
-                .inner
-                .extend(
-                    &record.key.mint,
-                    record.session_id.as_deref(),
-                    record.expires_at,
-                    serves_until,
-                )
-                .await;
-            let outcome = match extended {
+            let outcome = match self.extend_record(&record, serves_until).await {
                 Ok(None) => Outcome::new(record, Action::UpToDate, None),
-                Ok(Some(at)) => match self
-                    .ledger
-                    .update_expiry(&record.key, Some(at), serves_until)
-                    .await
-                {
-                    Ok(updated) => Outcome::new(updated, Action::Extended, None),
-                    Err(e) => Outcome::new(record, Action::Failed, Some(e.to_string())),
-                },
+                Ok(Some(updated)) => Outcome::new(updated, Action::Extended, None),
                 Err(e) => Outcome::new(record, Action::Failed, Some(e.to_string())),
             };
             outcomes.push(outcome);
