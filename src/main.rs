@@ -150,8 +150,17 @@ struct MintArgs {
 }
 
 impl MintArgs {
-    fn vendors(&self, runtime: &tokio::runtime::Runtime) -> Result<Vendors, Failure> {
-        let config = self.codesignal.choose(self.sandbox)?;
+    /// The CodeSignal configuration, or `None` for the sandbox: checked before any input is read.
+    fn config(&self) -> Result<Option<CodeSignalConfig>, Failure> {
+        self.codesignal.choose(self.sandbox)
+    }
+
+    /// The minter for `config` (from [`MintArgs::config`]) behind the ledger.
+    fn vendors(
+        &self,
+        config: Option<CodeSignalConfig>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Vendors, Failure> {
         Vendors::new(config, &self.ledger, self.remint_deleted, runtime)
     }
 }
@@ -558,7 +567,7 @@ fn plan(path: &Path, color: bool) -> Result<(), Failure> {
 
 fn resolve(path: &Path, minting: &MintArgs, ics: &IcsArgs, color: bool) -> Result<(), Failure> {
     // Configuration first: a missing key is reported before the request is read.
-    minting.codesignal.choose(minting.sandbox)?;
+    let config = minting.config()?;
     let (_, request) = load_request(path)?;
     let ics_failure = |dir: &Path, e: std::io::Error| {
         Failure::new(
@@ -576,7 +585,7 @@ fn resolve(path: &Path, minting: &MintArgs, ics: &IcsArgs, color: bool) -> Resul
         stamp: chrono::Utc::now(),
     };
     let runtime = runtime()?;
-    let minter = minting.vendors(&runtime)?.cached();
+    let minter = minting.vendors(config, &runtime)?.cached();
     let resolution = runtime
         .block_on(invitoken::resolve_with(&request, &minter, &calendar))
         .map_err(|e| template_failure(path, &request, e, color))?;
@@ -607,7 +616,7 @@ fn batch(
     minting: &MintArgs,
 ) -> Result<(), Failure> {
     use invitoken::batch::{self, Status};
-    minting.codesignal.choose(minting.sandbox)?;
+    let config = minting.config()?;
     let found = batch::discover(inputs).map_err(|e| Failure::new(exit::INPUT, e))?;
     let files = found.len();
     // Progress on a terminal only: one tick per file scanned and per file written.
@@ -625,7 +634,7 @@ fn batch(
     let tick = || bar.inc(1);
     let runtime = runtime()?;
     let concurrency = minting.codesignal.concurrency as usize;
-    let minter = minting.vendors(&runtime)?.cached();
+    let minter = minting.vendors(config, &runtime)?.cached();
     let result = runtime.block_on(batch::run(
         found,
         destination,
