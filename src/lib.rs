@@ -23,6 +23,7 @@ mod plan;
 mod render;
 mod request;
 mod resolve;
+mod util;
 
 pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
 pub use ledger::{
@@ -48,6 +49,7 @@ pub use request::{
     Request, RequestError, Templates,
 };
 pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_with};
+pub use util::{MAX_SHOWN, redact_url, shown, shown_with};
 
 /// The README's Rust examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]

@@ -669,7 +669,7 @@ impl Ledger {
     }
 
     async fn open_postgres(url: &str) -> Result<Ledger, LedgerError> {
-        let location = redact(url);
+        let location = crate::util::redact_url(url);
         let open = |e: Box<dyn std::error::Error + Send + Sync>| LedgerError::Open {
             location: location.clone(),
             source: Arc::from(e),
@@ -1173,18 +1173,6 @@ impl Ledger {
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
-    }
-}
-
-/// `url` without its password, for messages.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "a PostgreSQL URL that does not parse".to_owned(),
     }
 }
 

@@ -1,0 +1,3 @@
+//! Regressions: batch_tokens.
+#![allow(unused_imports)]
+use crate::support;

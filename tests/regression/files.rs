@@ -1,0 +1,3 @@
+//! Regressions: files.
+#![allow(unused_imports)]
+use crate::support;

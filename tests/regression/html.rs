@@ -1,0 +1,3 @@
+//! Regressions: html.
+#![allow(unused_imports)]
+use crate::support;

@@ -1,0 +1,3 @@
+//! Regressions: request.
+#![allow(unused_imports)]
+use crate::support;

@@ -1,0 +1,3 @@
+//! Regressions: secrets.
+#![allow(unused_imports)]
+use crate::support;

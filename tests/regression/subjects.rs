@@ -1,0 +1,3 @@
+//! Regressions: subjects.
+#![allow(unused_imports)]
+use crate::support;
