@@ -124,7 +124,10 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Discovery, DiscoverError> {
         }
         let mut here = Vec::new();
         // The root is followed when it is a symlink (it was named); nothing under it is.
-        for entry in walkdir::WalkDir::new(input).follow_links(false).min_depth(1) {
+        for entry in walkdir::WalkDir::new(input)
+            .follow_links(false)
+            .min_depth(1)
+        {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(input).to_path_buf();
                 unreadable(&path, e.into())
@@ -153,7 +156,9 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Discovery, DiscoverError> {
                     }
                     Ok(m) => m,
                     Err(e) if is_ics => {
-                        skipped.push(skip(format!("a symbolic link that cannot be followed: {e}")));
+                        skipped.push(skip(format!(
+                            "a symbolic link that cannot be followed: {e}"
+                        )));
                         continue;
                     }
                     Err(_) => continue,
@@ -326,28 +331,33 @@ pub fn check_report_path(
     Ok(())
 }
 
-/// `path` made absolute, with the symlinks of its longest existing ancestor resolved (the rest
-/// does not exist, so it holds no symlink).
+/// `path` made absolute, with the symlinks of its longest existing ancestor resolved. The rest
+/// does not exist, so it holds no symlink, and its `..` parts are taken lexically, as
+/// `create_dir_all` and the kernel will take them once it exists.
 fn resolved(path: &Path) -> PathBuf {
     let Ok(absolute) = std::path::absolute(path) else {
         return path.to_path_buf();
     };
     let mut missing = Vec::new();
-    let mut at = absolute.as_path();
+    let mut at = absolute.clone();
     loop {
-        if let Ok(real) = std::fs::canonicalize(at) {
+        if let Ok(real) = std::fs::canonicalize(&at) {
             let mut out = real;
             for part in missing.iter().rev() {
-                out.push(part);
+                if part == ".." {
+                    out.pop();
+                } else {
+                    out.push(part);
+                }
             }
             return out;
         }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_owned());
-                at = parent;
-            }
-            _ => return absolute,
+        match at.components().next_back() {
+            Some(last) => missing.push(last.as_os_str().to_owned()),
+            None => return absolute,
+        }
+        if !at.pop() {
+            return absolute;
         }
     }
 }
@@ -715,8 +725,7 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
         let now = std::fs::metadata(&target).map(|m| Stamp::of(&target, &m));
         if now.ok() != l.stamp {
             report.errors.push(
-                "changed on disk since it was read: not rewritten (run the batch again)"
-                    .to_owned(),
+                "changed on disk since it was read: not rewritten (run the batch again)".to_owned(),
             );
             return report;
         }
