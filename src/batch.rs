@@ -127,6 +127,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Discovery, DiscoverError> {
         for entry in walkdir::WalkDir::new(input)
             .follow_links(false)
             .min_depth(1)
+            .sort_by_file_name()
         {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(input).to_path_buf();

@@ -751,11 +751,18 @@ fn batch(
         );
     }
     for file in &report.files {
+        let path = invitoken::shown(&file.path.display().to_string()).into_owned();
         for error in &file.errors {
-            eprintln!("error: {}:{error}", file.path.display());
+            // `path:line:col: ...` for a located error, `path: ...` for one about the file.
+            let gap = if error.starts_with(|c: char| c.is_ascii_digit()) {
+                ""
+            } else {
+                " "
+            };
+            eprintln!("error: {path}:{gap}{error}");
         }
         for note in &file.notes {
-            eprintln!("note: {}: {note}", file.path.display());
+            eprintln!("note: {path}: {note}");
         }
     }
     if let Some(path) = report_path {

@@ -165,6 +165,8 @@ fn fifo_named_ics_hung_batch_and_check() {
     let (temp, dir) = invites();
     let fifo = dir.join("x.ics");
     mkfifo(&fifo);
+    // A hostile name cannot write to the terminal through the note.
+    mkfifo(&dir.join("\u{1b}[2J\rerror: fake.ics"));
     let out = temp.path().join("out");
     let report = temp.path().join("report.json");
     let r = batch(&[&dir, p("--out"), &out, p("--report"), &report]);
@@ -175,11 +177,19 @@ fn fifo_named_ics_hung_batch_and_check() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains("\\u{1b}[2J\\rerror: fake.ics: skipped: a FIFO"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains('\u{1b}') && !r.stderr.contains('\r'));
     assert_eq!(listing(&out), ["candidate.ics", "interviewer-grace.ics"]);
     let report = read_json(&report);
     assert_eq!(report["files"].as_array().unwrap().len(), 2);
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 2);
     assert!(
-        report["skipped"][0]["path"]
+        report["skipped"][1]["path"]
             .as_str()
             .unwrap()
             .ends_with("x.ics")
