@@ -18,7 +18,7 @@ use crate::ics::rewrite::{self, IcsOptions, Problem, Scanned, Value};
 use crate::mint::{Link, MintError, Minter, mint_all};
 use crate::parse::Scope;
 use crate::plan::{MintKey, Plan, PlannedMint};
-use crate::util::fs::{FileId, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::util::fs::{FileId, sweep_leftovers};
 use crate::util::shown;
 
 pub use crate::util::fs::write_atomically;
@@ -759,25 +759,4 @@ fn target(l: &Loaded, destination: &Destination) -> PathBuf {
         Destination::Dir(dir) => dir.join(&l.input.relative),
         Destination::InPlace => l.input.real.clone(),
     }
-}
-
-/// Removes the temp files a run killed mid-write (SIGKILL, power loss) left in `dir`, where
-/// nothing removes them otherwise. Only names of [`write_atomically`]'s pattern, and only
-/// regular files, are touched. A batch writing into the same folder at this moment would see
-/// its rename fail (and report that file as failed, original untouched), never a partial file.
-fn sweep_leftovers(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with(TEMP_PREFIX)
-                && name.ends_with(TEMP_SUFFIX)
-                && e.file_type().is_ok_and(|t| t.is_file())
-        })
-        .filter(|e| std::fs::remove_file(e.path()).is_ok())
-        .count()
 }

@@ -653,6 +653,8 @@ pub fn write_ics_files(
         path: dir.to_path_buf(),
         source,
     })?;
+    // What a run killed mid-write left here (temp files, the backups of a rollback).
+    crate::util::fs::sweep_leftovers(dir);
     let files: Vec<(PathBuf, &[u8])> = invites
         .iter()
         .zip(file_names(invites))

@@ -309,8 +309,8 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// removed, if new). Nothing is left behind on an error path.
 ///
 /// "None" holds against errors, not crashes: a process killed between two renames leaves some
-/// targets new and some old (each one whole), plus temp files that
-/// [`TEMP_PREFIX`]-aware sweeps remove.
+/// targets new and some old (each one whole), plus temp files that the next write into the
+/// folder sweeps away ([`sweep_leftovers`]).
 pub fn write_all_or_nothing(files: &[(PathBuf, &[u8])]) -> Result<(), WriteError> {
     // A folder where a file should be cannot be renamed over: found before anything is staged.
     for (target, _) in files {
@@ -373,6 +373,27 @@ fn roll_back(done: Vec<(PathBuf, Option<tempfile::NamedTempFile<()>>)>) {
             None => std::fs::remove_file(&target),
         };
     }
+}
+
+/// Removes the temp files a run killed mid-write (SIGKILL, power loss) left in `dir`, where
+/// nothing removes them otherwise. Only names of [`write_atomically`]'s pattern, and only
+/// regular files, are touched. A batch writing into the same folder at this moment would see
+/// its rename fail (and report that file as failed, original untouched), never a partial file.
+pub(crate) fn sweep_leftovers(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(TEMP_PREFIX)
+                && name.ends_with(TEMP_SUFFIX)
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 #[cfg(test)]

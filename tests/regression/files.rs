@@ -364,6 +364,8 @@ fn blocked_ics_dir_target_left_some_files_written() {
     // One invite's file name is taken by a folder; an earlier run's candidate.ics is there.
     std::fs::create_dir(dir.join("interviewer-evt-2-edsger.ics")).unwrap();
     std::fs::write(dir.join("candidate.ics"), "old").unwrap();
+    // A temp file a killed run left: swept, whatever happens next.
+    std::fs::write(dir.join(".invitoken-killed.tmp"), "half").unwrap();
     let r = run(invitoken()
         .args(["resolve", "fixtures/panel.json", "--sandbox", "--ics-dir"])
         .arg(&dir));
