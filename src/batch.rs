@@ -492,15 +492,12 @@ fn load(
                 Ok((bytes, meta)) => {
                     let mut scanned = rewrite::scan(&bytes, options)
                         .map_err(|problems| problems.iter().map(Problem::to_string).collect());
+                    let changes = scanned.as_ref().is_ok_and(|s| !s.is_unchanged());
                     if *destination == Destination::InPlace
-                        && meta.permissions().readonly()
-                        && scanned.as_ref().is_ok_and(|s| !s.is_unchanged())
+                        && changes
+                        && let Some(why) = not_replaceable(&meta)
                     {
-                        scanned = Err(vec![
-                            "read-only (no write permission bit): not rewritten, so its tokens \
-                             stay unresolved; make it writable (chmod u+w) or use --out"
-                                .to_owned(),
-                        ]);
+                        scanned = Err(vec![why]);
                     }
                     Loaded {
                         stamp: Some(Stamp::of(&input.real, &meta)),
@@ -514,6 +511,31 @@ fn load(
             loaded
         })
         .collect()
+}
+
+/// Why `--in-place` must not replace the file `meta` describes, if it must not: it is read-only
+/// (its owner said so), or it has other hard links (a new file under this name would leave the
+/// other names with the old text, tokens and all).
+fn not_replaceable(meta: &std::fs::Metadata) -> Option<String> {
+    if meta.permissions().readonly() {
+        return Some(
+            "read-only (no write permission bit): not rewritten, so its tokens stay unresolved; \
+             make it writable (chmod u+w) or use --out"
+                .to_owned(),
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Some(format!(
+                "has {} hard links: replacing it would leave the other names with its tokens \
+                 unresolved; not rewritten (use --out, or remove the other links)",
+                meta.nlink()
+            ));
+        }
+    }
+    None
 }
 
 /// The bytes of `input`, if it is still the regular file [`discover`] found and within the cap.

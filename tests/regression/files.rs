@@ -441,6 +441,23 @@ fn read_only_file_was_replaced_in_place() {
 }
 
 #[test]
+fn in_place_split_a_hard_linked_file() {
+    let (temp, dir) = invites();
+    let path = dir.join("candidate.ics");
+    let original = std::fs::read(&path).unwrap();
+    let other = temp.path().join("other-name.ics");
+    std::fs::hard_link(&path, &other).unwrap();
+    let r = batch(&[&dir, p("--in-place")]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("has 2 hard links"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        std::fs::metadata(&other).unwrap().ino()
+    );
+}
+
+#[test]
 fn in_place_replaced_a_symlink_with_a_copy() {
     let temp = tempfile::tempdir().unwrap();
     let real_dir = temp.path().join("real");
