@@ -274,6 +274,48 @@ pub enum ReportPathError {
     },
 }
 
+/// `--out` would replace an input: that is `--in-place` without its care for links, read-only
+/// files and hard links.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--out {} would write {} over the input {}: give another folder, or use --in-place",
+    shown(&dir.display().to_string()),
+    shown(&target.display().to_string()),
+    shown(&input.display().to_string())
+)]
+pub struct OutOverInput {
+    /// The `--out` folder.
+    pub dir: PathBuf,
+    /// The mirror path that is an input.
+    pub target: PathBuf,
+    /// The input it would replace.
+    pub input: PathBuf,
+}
+
+/// Refuses an `--out` folder where a mirrored path is one of the inputs (the folder is an
+/// input folder, or a symlink to one), compared with symlinks resolved and by device and inode.
+pub fn check_out_dir(dir: &Path, inputs: &[Input]) -> Result<(), OutOverInput> {
+    let by_path: HashMap<&Path, &Input> = inputs.iter().map(|i| (i.real.as_path(), i)).collect();
+    let by_id: HashMap<FileId, &Input> = inputs.iter().map(|i| (i.id, i)).collect();
+    for input in inputs {
+        let target = dir.join(&input.relative);
+        let id = std::fs::metadata(&target)
+            .ok()
+            .map(|m| FileId::of(&target, &m));
+        let hit = by_path
+            .get(resolved(&target).as_path())
+            .or_else(|| id.and_then(|id| by_id.get(&id)));
+        if let Some(hit) = hit {
+            return Err(OutOverInput {
+                dir: dir.to_path_buf(),
+                target,
+                input: hit.path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a `--report` path that is an input, a file the batch writes, a folder, or an `.ics`
 /// name under an input folder. Paths are compared with symlinks resolved, and existing files by
 /// device and inode, so `./x/../in.ics`, a symlink or a hard link cannot sneak past.

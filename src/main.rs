@@ -685,7 +685,12 @@ fn batch(
             s.reason
         );
     }
-    // Before anything is minted or written: a report would replace the file it names.
+    // Before anything is minted or written: an output or a report would replace the input it
+    // names.
+    if let batch::Destination::Dir(dir) = destination {
+        batch::check_out_dir(dir, &discovery.inputs)
+            .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    }
     if let Some(report) = report_path {
         batch::check_report_path(report, inputs, &discovery.inputs, destination)
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;

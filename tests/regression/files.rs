@@ -441,6 +441,24 @@ fn read_only_file_was_replaced_in_place() {
 }
 
 #[test]
+fn out_folder_over_the_inputs_replaced_them_like_in_place_without_its_care() {
+    let (temp, dir) = invites();
+    let candidate = dir.join("candidate.ics");
+    let original = std::fs::read(&candidate).unwrap();
+    std::os::unix::fs::symlink(&dir, temp.path().join("alias")).unwrap();
+    for out in [dir.clone(), temp.path().join("alias"), dir.join("sub/..")] {
+        let r = batch(&[&dir, p("--out"), &out]);
+        assert_eq!(r.code, 2, "{out:?}: {}", r.stderr);
+        assert!(r.stderr.contains("use --in-place"), "{}", r.stderr);
+        assert_eq!(std::fs::read(&candidate).unwrap(), original);
+    }
+    // A file named as an input, with --out its own folder.
+    let r = batch(&[&candidate, p("--out"), &dir]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(std::fs::read(&candidate).unwrap(), original);
+}
+
+#[test]
 fn in_place_split_a_hard_linked_file() {
     let (temp, dir) = invites();
     let path = dir.join("candidate.ics");
