@@ -8,7 +8,6 @@
 //! would re-mint on the next run what it already showed nobody).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -19,63 +18,391 @@ use crate::ics::rewrite::{self, IcsOptions, Problem, Scanned, Value};
 use crate::mint::{Link, MintError, Minter, mint_all};
 use crate::parse::Scope;
 use crate::plan::{MintKey, Plan, PlannedMint};
+use crate::util::fs::{FileId, sweep_leftovers};
+use crate::util::shown;
+
+pub use crate::util::fs::write_atomically;
 
 /// One input file and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
-    /// Where it is read from.
+    /// Where it is read from (as found: a symlink stays a symlink here).
     pub path: PathBuf,
     /// Its path relative to the input it was found under: its place in the output directory.
     pub relative: PathBuf,
+    /// The file itself (device and inode): each real file is read once.
+    pub id: FileId,
+    /// Its real path, symlinks resolved: what `--in-place` replaces (a symlink's target, never
+    /// the link).
+    pub real: PathBuf,
+}
+
+/// A file [`discover`] passed over, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path found.
+    pub path: PathBuf,
+    /// Why it is not read.
+    pub reason: String,
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Discovery {
+    /// The files to read, each real file once, in a stable order.
+    pub inputs: Vec<Input>,
+    /// Entries of the input folders that look like inputs but are not read: FIFOs, devices,
+    /// sockets, symlinks to folders (never followed) and second names of a file already found.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Why the inputs could not be listed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoverError {
+    /// An input, or a folder under one, cannot be read.
+    #[error("{}: {source}", shown(&path.display().to_string()))]
+    Unreadable {
+        /// The input or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An input named on the command line is not a regular file or a folder.
+    #[error(
+        "{} is {kind}: only regular files and folders are read",
+        shown(&path.display().to_string())
+    )]
+    NotRegular {
+        /// The input.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Two inputs would be written to one output path.
+    #[error(
+        "{} and {} would both be written as {}: give them in separate runs",
+        shown(&first.display().to_string()),
+        shown(&second.display().to_string()),
+        shown(&relative.display().to_string())
+    )]
+    Collision {
+        /// The first input.
+        first: PathBuf,
+        /// The second one.
+        second: PathBuf,
+        /// Their shared relative path.
+        relative: PathBuf,
+    },
 }
 
 /// Finds the `.ics` files of `inputs`: files as given, folders recursively (`*.ics`, any
-/// case), in a stable order. Two inputs that would land on one output path are an error.
-pub fn discover(inputs: &[PathBuf]) -> Result<Vec<Input>, String> {
+/// case), in a stable order. Only regular files are taken: a FIFO, socket or device under a
+/// folder is skipped with a reason, and named as an input it is an error. A symlink to a file is
+/// followed; a symlink to a folder is not (so `..` links cannot loop). A file reached under two
+/// names (symlinks, hard links, an input given twice) is taken once. Two inputs that would land on
+/// one output path are an error.
+pub fn discover(inputs: &[PathBuf]) -> Result<Discovery, DiscoverError> {
+    let unreadable = |path: &Path, source| DiscoverError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     for input in inputs {
-        let meta = std::fs::metadata(input).map_err(|e| format!("{}: {e}", input.display()))?;
-        if meta.is_dir() {
-            let mut stack = vec![input.clone()];
-            let mut here = Vec::new();
-            while let Some(dir) = stack.pop() {
-                let entries =
-                    std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                for entry in entries {
-                    let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if path
-                        .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("ics"))
-                    {
-                        let relative = path.strip_prefix(input).unwrap_or(&path).to_path_buf();
-                        here.push(Input { path, relative });
-                    }
-                }
-            }
-            here.sort_by(|a, b| a.path.cmp(&b.path));
-            found.extend(here);
-        } else {
+        let meta = std::fs::metadata(input).map_err(|e| unreadable(input, e))?;
+        if meta.is_file() {
             let name = input.file_name().map(PathBuf::from).unwrap_or_default();
-            found.push(Input {
+            found.push((input.clone(), name, meta));
+            continue;
+        }
+        if !meta.is_dir() {
+            return Err(DiscoverError::NotRegular {
                 path: input.clone(),
-                relative: name,
+                kind: crate::util::fs::kind(&meta),
+            });
+        }
+        let mut here = Vec::new();
+        // The root is followed when it is a symlink (it was named); nothing under it is.
+        for entry in walkdir::WalkDir::new(input)
+            .follow_links(false)
+            .min_depth(1)
+            .sort_by_file_name()
+        {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(input).to_path_buf();
+                unreadable(&path, e.into())
+            })?;
+            let path = entry.path();
+            let is_ics = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("ics"));
+            let t = entry.file_type();
+            if t.is_dir() {
+                continue;
+            }
+            let skip = |reason: String| Skipped {
+                path: path.to_path_buf(),
+                reason,
+            };
+            let meta = if t.is_symlink() {
+                match std::fs::metadata(path) {
+                    Ok(m) if m.is_dir() => {
+                        skipped.push(skip(
+                            "a symbolic link to a folder: not followed (name the folder as an \
+                             input to read it)"
+                                .into(),
+                        ));
+                        continue;
+                    }
+                    Ok(m) => m,
+                    Err(e) if is_ics => {
+                        skipped.push(skip(format!(
+                            "a symbolic link that cannot be followed: {e}"
+                        )));
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            } else {
+                match entry.metadata() {
+                    Ok(m) => m,
+                    Err(e) => return Err(unreadable(path, e.into())),
+                }
+            };
+            if !is_ics {
+                continue;
+            }
+            if !meta.is_file() {
+                skipped.push(skip(format!(
+                    "{}, not a regular file: not read",
+                    crate::util::fs::kind(&meta)
+                )));
+                continue;
+            }
+            let relative = path.strip_prefix(input).unwrap_or(path).to_path_buf();
+            here.push((path.to_path_buf(), relative, meta));
+        }
+        here.sort_by(|a, b| a.0.cmp(&b.0));
+        found.extend(here);
+    }
+    let mut first: HashMap<FileId, PathBuf> = HashMap::new();
+    let mut taken = Vec::with_capacity(found.len());
+    for (path, relative, meta) in found {
+        let id = FileId::of(&path, &meta);
+        if let Some(other) = first.get(&id) {
+            skipped.push(Skipped {
+                reason: format!(
+                    "the same file as {}: read once",
+                    shown(&other.display().to_string())
+                ),
+                path,
+            });
+            continue;
+        }
+        first.insert(id, path.clone());
+        let real = std::fs::canonicalize(&path).map_err(|e| unreadable(&path, e))?;
+        taken.push(Input {
+            path,
+            relative,
+            id,
+            real,
+        });
+    }
+    let mut seen = HashMap::new();
+    for input in &taken {
+        if let Some(other) = seen.insert(&input.relative, &input.path) {
+            return Err(DiscoverError::Collision {
+                first: other.clone(),
+                second: input.path.clone(),
+                relative: input.relative.clone(),
             });
         }
     }
-    let mut seen = HashMap::new();
-    for input in &found {
-        if let Some(other) = seen.insert(&input.relative, &input.path) {
-            return Err(format!(
-                "{} and {} would both be written as {}: give them in separate runs",
-                other.display(),
-                input.path.display(),
-                input.relative.display()
-            ));
+    Ok(Discovery {
+        inputs: taken,
+        skipped,
+    })
+}
+
+/// Why `--report` cannot go where it was asked to.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportPathError {
+    /// It is an input of the batch.
+    #[error(
+        "the report {} is the input {}: choose a report path outside the batch's files",
+        shown(&report.display().to_string()),
+        shown(&input.display().to_string())
+    )]
+    Input {
+        /// The report path.
+        report: PathBuf,
+        /// The input it is.
+        input: PathBuf,
+    },
+    /// The batch writes there.
+    #[error(
+        "the report {} is where the batch writes {}: choose a report path outside the batch's files",
+        shown(&report.display().to_string()),
+        shown(&input.display().to_string())
+    )]
+    Output {
+        /// The report path.
+        report: PathBuf,
+        /// The input whose result goes there.
+        input: PathBuf,
+    },
+    /// An `.ics` name under an input folder: a later batch over the folder would read it.
+    #[error(
+        "the report {} is an .ics name under the input folder {}: a batch over that folder \
+         would read it; choose a report path outside it or not ending in .ics",
+        shown(&report.display().to_string()),
+        shown(&folder.display().to_string())
+    )]
+    InInputFolder {
+        /// The report path.
+        report: PathBuf,
+        /// The input folder.
+        folder: PathBuf,
+    },
+    /// A folder.
+    #[error("the report {} is a folder: name a file", shown(&report.display().to_string()))]
+    Folder {
+        /// The report path.
+        report: PathBuf,
+    },
+}
+
+/// `--out` would replace an input: that is `--in-place` without its care for links, read-only
+/// files and hard links.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--out {} would write {} over the input {}: give another folder, or use --in-place",
+    shown(&dir.display().to_string()),
+    shown(&target.display().to_string()),
+    shown(&input.display().to_string())
+)]
+pub struct OutOverInput {
+    /// The `--out` folder.
+    pub dir: PathBuf,
+    /// The mirror path that is an input.
+    pub target: PathBuf,
+    /// The input it would replace.
+    pub input: PathBuf,
+}
+
+/// Refuses an `--out` folder where a mirrored path is one of the inputs (the folder is an
+/// input folder, or a symlink to one), compared with symlinks resolved and by device and inode.
+pub fn check_out_dir(dir: &Path, inputs: &[Input]) -> Result<(), OutOverInput> {
+    let by_path: HashMap<&Path, &Input> = inputs.iter().map(|i| (i.real.as_path(), i)).collect();
+    let by_id: HashMap<FileId, &Input> = inputs.iter().map(|i| (i.id, i)).collect();
+    for input in inputs {
+        let target = dir.join(&input.relative);
+        let id = std::fs::metadata(&target)
+            .ok()
+            .map(|m| FileId::of(&target, &m));
+        let hit = by_path
+            .get(resolved(&target).as_path())
+            .or_else(|| id.and_then(|id| by_id.get(&id)));
+        if let Some(hit) = hit {
+            return Err(OutOverInput {
+                dir: dir.to_path_buf(),
+                target,
+                input: hit.path.clone(),
+            });
         }
     }
-    Ok(found)
+    Ok(())
+}
+
+/// Refuses a `--report` path that is an input, a file the batch writes, a folder, or an `.ics`
+/// name under an input folder. Paths are compared with symlinks resolved, and existing files by
+/// device and inode, so `./x/../in.ics`, a symlink or a hard link cannot sneak past.
+pub fn check_report_path(
+    report: &Path,
+    given: &[PathBuf],
+    inputs: &[Input],
+    destination: &Destination,
+) -> Result<(), ReportPathError> {
+    let at = resolved(report);
+    let id = std::fs::metadata(report).ok().map(|m| {
+        if m.is_dir() {
+            Err(())
+        } else {
+            Ok(FileId::of(report, &m))
+        }
+    });
+    if let Some(Err(())) = id {
+        return Err(ReportPathError::Folder {
+            report: report.to_path_buf(),
+        });
+    }
+    let id = id.and_then(Result::ok);
+    for input in inputs {
+        if Some(input.id) == id || at == input.real {
+            return Err(ReportPathError::Input {
+                report: report.to_path_buf(),
+                input: input.path.clone(),
+            });
+        }
+        let written = match destination {
+            Destination::Dir(dir) => dir.join(&input.relative),
+            Destination::InPlace => input.real.clone(),
+        };
+        let written_id = std::fs::metadata(&written)
+            .ok()
+            .map(|m| FileId::of(&written, &m));
+        if resolved(&written) == at || (id.is_some() && written_id == id) {
+            return Err(ReportPathError::Output {
+                report: report.to_path_buf(),
+                input: input.path.clone(),
+            });
+        }
+    }
+    let is_ics = report
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ics"));
+    for folder in given.iter().filter(|g| g.is_dir()) {
+        if is_ics && at.starts_with(resolved(folder)) {
+            return Err(ReportPathError::InInputFolder {
+                report: report.to_path_buf(),
+                folder: folder.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute, with the symlinks of its longest existing ancestor resolved. The rest
+/// does not exist, so it holds no symlink, and its `..` parts are taken lexically, as
+/// `create_dir_all` and the kernel will take them once it exists.
+fn resolved(path: &Path) -> PathBuf {
+    let Ok(absolute) = std::path::absolute(path) else {
+        return path.to_path_buf();
+    };
+    let mut missing = Vec::new();
+    let mut at = absolute.clone();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&at) {
+            let mut out = real;
+            for part in missing.iter().rev() {
+                if part == ".." {
+                    out.pop();
+                } else {
+                    out.push(part);
+                }
+            }
+            return out;
+        }
+        match at.components().next_back() {
+            Some(last) => missing.push(last.as_os_str().to_owned()),
+            None => return absolute,
+        }
+        if !at.pop() {
+            return absolute;
+        }
+    }
 }
 
 /// What happened to one file.
@@ -136,6 +463,9 @@ pub struct Report {
     pub cancellations: Vec<crate::ledger::Outcome>,
     /// Temp files of an interrupted earlier run removed from the folders written to.
     pub leftovers_removed: usize,
+    /// Entries of the input folders not read (filled by the caller, from [`Discovery`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 impl Report {
@@ -158,24 +488,61 @@ pub enum Destination {
 struct Loaded {
     input: Input,
     bytes: Vec<u8>,
+    /// The file as it was read; `--in-place` replaces it only if it is still that file.
+    stamp: Option<Stamp>,
     scanned: Result<Scanned, Vec<String>>,
 }
 
-/// Reads and scans every input, in parallel.
-fn load(inputs: Vec<Input>, options: &IcsOptions, progress: &(dyn Fn() + Sync)) -> Vec<Loaded> {
+/// What identifies one version of a file: which file, its size and its modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    id: FileId,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path, meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            id: FileId::of(path, meta),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// Reads every input (regular files only, at most `max_size` bytes each) and scans it, in
+/// parallel. In place, a read-only file that would change fails here, before anything is minted
+/// for it.
+fn load(
+    inputs: Vec<Input>,
+    options: &IcsOptions,
+    max_size: u64,
+    destination: &Destination,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<Loaded> {
     inputs
         .into_par_iter()
         .map(|input| {
-            let loaded = match std::fs::read(&input.path) {
+            let loaded = match read_input(&input, max_size) {
                 Err(e) => Loaded {
                     input,
                     bytes: Vec::new(),
-                    scanned: Err(vec![format!("cannot read it: {e}")]),
+                    stamp: None,
+                    scanned: Err(vec![e]),
                 },
-                Ok(bytes) => {
-                    let scanned = rewrite::scan(&bytes, options)
+                Ok((bytes, meta)) => {
+                    let mut scanned = rewrite::scan(&bytes, options)
                         .map_err(|problems| problems.iter().map(Problem::to_string).collect());
+                    let changes = scanned.as_ref().is_ok_and(|s| !s.is_unchanged());
+                    if *destination == Destination::InPlace
+                        && changes
+                        && let Some(why) = not_replaceable(&meta)
+                    {
+                        scanned = Err(vec![why]);
+                    }
                     Loaded {
+                        stamp: Some(Stamp::of(&input.real, &meta)),
                         input,
                         bytes,
                         scanned,
@@ -186,6 +553,50 @@ fn load(inputs: Vec<Input>, options: &IcsOptions, progress: &(dyn Fn() + Sync)) 
             loaded
         })
         .collect()
+}
+
+/// Why `--in-place` must not replace the file `meta` describes, if it must not: it is read-only
+/// (its owner said so), or it has other hard links (a new file under this name would leave the
+/// other names with the old text, tokens and all).
+fn not_replaceable(meta: &std::fs::Metadata) -> Option<String> {
+    if meta.permissions().readonly() {
+        return Some(
+            "read-only (no write permission bit): not rewritten, so its tokens stay unresolved; \
+             make it writable (chmod u+w) or use --out"
+                .to_owned(),
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Some(format!(
+                "has {} hard links: replacing it would leave the other names with its tokens \
+                 unresolved; not rewritten (use --out, or remove the other links)",
+                meta.nlink()
+            ));
+        }
+    }
+    None
+}
+
+/// The bytes of `input`, if it is still the regular file [`discover`] found and within the cap.
+fn read_input(input: &Input, max_size: u64) -> Result<(Vec<u8>, std::fs::Metadata), String> {
+    use crate::util::fs::ReadError;
+    match crate::util::fs::read_regular(&input.path, max_size) {
+        Ok(r) if FileId::of(&input.real, &r.meta) != input.id => Err(
+            "replaced by another file while the batch ran: not read (run the batch again)"
+                .to_owned(),
+        ),
+        Ok(r) => Ok((r.bytes, r.meta)),
+        Err(ReadError::NotRegular { kind, .. }) => {
+            Err(format!("{kind}, not a regular file: not read"))
+        }
+        Err(ReadError::TooLarge { cap, .. }) => Err(format!(
+            "larger than the limit of {cap} bytes: not read (raise it with --max-file-size)"
+        )),
+        Err(ReadError::Io { source, .. }) => Err(format!("cannot read it: {source}")),
+    }
 }
 
 /// Copies of one event must agree on its interview: a copy without `X-INTERVIEW-ID` takes the
@@ -272,17 +683,21 @@ pub enum BatchError {
     Mint(#[from] MintError),
 }
 
-/// Runs a batch: scans `inputs`, mints each key once with `minter`, writes to `destination`.
-/// `progress` is called once per file scanned and once per file written.
+/// Runs a batch: scans `inputs` (each at most `max_size` bytes), mints each key once with
+/// `minter`, writes to `destination`. `progress` is called once per file scanned and once per
+/// file written.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<M: Minter>(
     inputs: Vec<Input>,
     destination: &Destination,
     options: &IcsOptions,
+    max_size: u64,
     minter: &M,
     concurrency: usize,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Report, BatchError> {
-    let mut loaded = tokio::task::block_in_place(|| load(inputs, options, progress));
+    let mut loaded =
+        tokio::task::block_in_place(|| load(inputs, options, max_size, destination, progress));
     reconcile(&mut loaded, options);
     let plan = plan(&loaded);
     let links: Vec<Link> = mint_all(minter, &plan, concurrency).await?;
@@ -322,6 +737,7 @@ pub async fn run<M: Minter>(
         cancelled: cancelled.into_iter().collect(),
         cancellations: Vec::new(),
         leftovers_removed,
+        skipped: Vec::new(),
     })
 }
 
@@ -370,6 +786,15 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
         });
     }
     let target = target(l, destination);
+    if *destination == Destination::InPlace && bytes.is_some() {
+        let now = std::fs::metadata(&target).map(|m| Stamp::of(&target, &m));
+        if now.ok() != l.stamp {
+            report.errors.push(
+                "changed on disk since it was read: not rewritten (run the batch again)".to_owned(),
+            );
+            return report;
+        }
+    }
     let write = match (&bytes, destination) {
         (None, Destination::InPlace) => {
             report.status = Status::Unchanged;
@@ -387,67 +812,15 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
             };
             report.output = Some(target);
         }
-        Err(e) => report
-            .errors
-            .push(format!("cannot write {}: {e}", target.display())),
+        Err(e) => report.errors.push(e.to_string()),
     }
     report
 }
 
-/// Where the result of `l` goes.
+/// Where the result of `l` goes: in place, the real file (a symlink's target; the link stays).
 fn target(l: &Loaded, destination: &Destination) -> PathBuf {
     match destination {
         Destination::Dir(dir) => dir.join(&l.input.relative),
-        Destination::InPlace => l.input.path.clone(),
+        Destination::InPlace => l.input.real.clone(),
     }
-}
-
-/// The names [`write_atomically`] gives its temp files.
-const TEMP_PREFIX: &str = ".invitoken-";
-const TEMP_SUFFIX: &str = ".tmp";
-
-/// Removes the temp files a run killed mid-write (SIGKILL, power loss) left in `dir`, where
-/// nothing removes them otherwise. Only names of [`write_atomically`]'s pattern, and only
-/// regular files, are touched. A batch writing into the same folder at this moment would see
-/// its rename fail (and report that file as failed, original untouched), never a partial file.
-fn sweep_leftovers(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with(TEMP_PREFIX)
-                && name.ends_with(TEMP_SUFFIX)
-                && e.file_type().is_ok_and(|t| t.is_file())
-        })
-        .filter(|e| std::fs::remove_file(e.path()).is_ok())
-        .count()
-}
-
-/// Writes `bytes` to `target` through a temp file in the same directory and a rename: readers
-/// see the old file or the new one, never part of one. Keeps an existing file's permissions.
-pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(target) {
-        temp.as_file().set_permissions(meta.permissions())?;
-    }
-    temp.persist(target).map_err(|e| e.error)?;
-    // The rename is in the folder's entries: sync them too, so that after a power cut the
-    // folder holds the new file, not the old one (or, for a new file, none).
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `invitoken` command: a thin shell over the library.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -27,6 +27,12 @@ struct Cli {
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     color: Color,
+    /// The largest file read (templates, requests, .ics files), in bytes: 1 to 4294967296
+    /// (4 GiB). Larger files are refused unread. Default 64 MiB.
+    #[arg(long, global = true, value_name = "BYTES",
+          default_value_t = invitoken::DEFAULT_MAX_FILE_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..=4 * 1024 * 1024 * 1024))]
+    max_file_size: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -267,12 +273,7 @@ impl CodeSignalArgs {
     /// The client configuration, or `None` when no key is configured.
     fn config(&self) -> Result<Option<CodeSignalConfig>, Failure> {
         let raw = match &self.api_key_file {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                Failure::new(
-                    exit::USAGE,
-                    format!("cannot read the API key file {}: {e}", path.display()),
-                )
-            })?,
+            Some(path) => read_key_file(path)?,
             None => match std::env::var("CODESIGNAL_API_KEY") {
                 Ok(key) => key,
                 Err(std::env::VarError::NotPresent) => return Ok(None),
@@ -310,6 +311,32 @@ impl CodeSignalArgs {
     }
 }
 
+/// The API key file's text. It may be a pipe (`--api-key-file <(pass show codesignal)`), so it
+/// is not held to regular files, but it is capped: a key is short, and `/dev/zero` is endless.
+fn read_key_file(path: &Path) -> Result<String, Failure> {
+    let shown = invitoken::shown(&path.display().to_string()).into_owned();
+    let fail = |what: String| {
+        Failure::new(
+            exit::USAGE,
+            format!("cannot read the API key file {shown}: {what}"),
+        )
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(fail("it is a folder".into()));
+    }
+    let bytes = invitoken::read_capped(file, invitoken::MAX_KEY_FILE_SIZE)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| {
+            fail(format!(
+                "larger than {} bytes, so not a key file",
+                invitoken::MAX_KEY_FILE_SIZE
+            ))
+        })?;
+    // Never quote its bytes: they may be the key.
+    String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))
+}
+
 /// A failure with its exit code and the last line `main` prints (details may be on stderr).
 struct Failure {
     code: u8,
@@ -333,13 +360,13 @@ fn main() -> ExitCode {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let result = match cli.command {
-        Command::Check { files } => check(&files, color),
-        Command::Plan { request } => plan(&request, color),
+        Command::Check { files } => check(&files, cli.max_file_size, color),
+        Command::Plan { request } => plan(&request, cli.max_file_size, color),
         Command::Resolve {
             request,
             minting,
             ics,
-        } => resolve(&request, &minting, &ics, color),
+        } => resolve(&request, cli.max_file_size, &minting, &ics, color),
         Command::Cancel {
             interview,
             event,
@@ -372,7 +399,14 @@ fn main() -> ExitCode {
                 template_property,
                 candidate_property,
             };
-            batch(&inputs, &destination, &options, report.as_deref(), &minting)
+            batch(
+                &inputs,
+                &destination,
+                &options,
+                report.as_deref(),
+                cli.max_file_size,
+                &minting,
+            )
         }
     };
     match result {
@@ -386,14 +420,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn read(path: &Path) -> Result<String, Failure> {
-    let mut bytes = Vec::new();
-    let result = if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+/// Reads a template or request: a regular file of at most `cap` bytes, or `-` for stdin (capped
+/// too).
+fn read(path: &Path, cap: u64) -> Result<String, Failure> {
+    let bytes = if path == Path::new("-") {
+        invitoken::read_capped(std::io::stdin().lock(), cap)
+            .map_err(|e| Failure::new(exit::INPUT, format!("cannot read <stdin>: {e}")))?
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::INPUT,
+                    format!(
+                        "<stdin> is larger than the limit of {cap} bytes; nothing of it was used \
+                         (raise the limit with --max-file-size)"
+                    ),
+                )
+            })?
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
+        invitoken::read_regular(path, cap)
+            .map_err(|e| Failure::new(exit::INPUT, e.to_string()))?
+            .bytes
     };
-    result.map_err(|e| Failure::new(exit::INPUT, format!("cannot read {}: {e}", name(path))))?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
@@ -416,8 +462,8 @@ fn name(path: &Path) -> String {
     }
 }
 
-fn load_request(path: &Path) -> Result<(String, Request), Failure> {
-    let json = read(path)?;
+fn load_request(path: &Path, cap: u64) -> Result<(String, Request), Failure> {
+    let json = read(path, cap)?;
     let request = Request::from_json(&json).map_err(|e| match e {
         RequestError::Json {
             path: field,
@@ -492,12 +538,12 @@ fn template_failure(path: &Path, request: &Request, err: ResolveError, color: bo
     }
 }
 
-fn check(files: &[PathBuf], color: bool) -> Result<(), Failure> {
+fn check(files: &[PathBuf], cap: u64, color: bool) -> Result<(), Failure> {
     let mut problems = 0;
     let mut tokens = 0;
     for path in files {
         if path.extension().is_some_and(|e| e == "json") {
-            let (_, request) = match load_request(path) {
+            let (_, request) = match load_request(path, cap) {
                 Ok(r) => r,
                 Err(f) => {
                     if let Some(m) = f.message {
@@ -521,7 +567,7 @@ fn check(files: &[PathBuf], color: bool) -> Result<(), Failure> {
             }
             continue;
         }
-        let source = match read(path) {
+        let source = match read(path, cap) {
             Ok(s) => s,
             Err(f) => {
                 eprintln!("error: {}", f.message.unwrap_or_default());
@@ -559,25 +605,33 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
         .map_err(|e| Failure::new(exit::USAGE, format!("cannot write the output: {e}")))
 }
 
-fn plan(path: &Path, color: bool) -> Result<(), Failure> {
-    let (_, request) = load_request(path)?;
+fn plan(path: &Path, cap: u64, color: bool) -> Result<(), Failure> {
+    let (_, request) = load_request(path, cap)?;
     let plan = invitoken::plan(&request).map_err(|e| template_failure(path, &request, e, color))?;
     print_json(&plan)
 }
 
-fn resolve(path: &Path, minting: &MintArgs, ics: &IcsArgs, color: bool) -> Result<(), Failure> {
+fn resolve(
+    path: &Path,
+    cap: u64,
+    minting: &MintArgs,
+    ics: &IcsArgs,
+    color: bool,
+) -> Result<(), Failure> {
     // Configuration first: a missing key is reported before the request is read.
     let config = minting.config()?;
-    let (_, request) = load_request(path)?;
-    let ics_failure = |dir: &Path, e: std::io::Error| {
-        Failure::new(
-            exit::USAGE,
-            format!("cannot write .ics files in {}: {e}", dir.display()),
-        )
-    };
+    let (_, request) = load_request(path, cap)?;
     // Before minting: a directory we cannot make would waste every session minted.
     if let Some(dir) = &ics.ics_dir {
-        std::fs::create_dir_all(dir).map_err(|e| ics_failure(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "cannot make the --ics-dir folder {}: {e}",
+                    invitoken::shown(&dir.display().to_string())
+                ),
+            )
+        })?;
     }
     let calendar = invitoken::CalendarOptions {
         organizer: ics.organizer.clone(),
@@ -602,8 +656,12 @@ fn resolve(path: &Path, minting: &MintArgs, ics: &IcsArgs, color: bool) -> Resul
         );
     }
     if let Some(dir) = &ics.ics_dir {
-        invitoken::ics::invite::write_ics_files(dir, &resolution.invites)
-            .map_err(|e| ics_failure(dir, e))?;
+        invitoken::ics::invite::write_ics_files(dir, &resolution.invites).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("{e}; no .ics file was written (nor any output printed)"),
+            )
+        })?;
     }
     print_json(&resolution)
 }
@@ -613,11 +671,31 @@ fn batch(
     destination: &invitoken::batch::Destination,
     options: &invitoken::ics::rewrite::IcsOptions,
     report_path: Option<&Path>,
+    max_size: u64,
     minting: &MintArgs,
 ) -> Result<(), Failure> {
     use invitoken::batch::{self, Status};
     let config = minting.config()?;
-    let found = batch::discover(inputs).map_err(|e| Failure::new(exit::INPUT, e))?;
+    let discovery =
+        batch::discover(inputs).map_err(|e| Failure::new(exit::INPUT, e.to_string()))?;
+    for s in &discovery.skipped {
+        eprintln!(
+            "note: {}: skipped: {}",
+            invitoken::shown(&s.path.display().to_string()),
+            s.reason
+        );
+    }
+    // Before anything is minted or written: an output or a report would replace the input it
+    // names.
+    if let batch::Destination::Dir(dir) = destination {
+        batch::check_out_dir(dir, &discovery.inputs)
+            .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    }
+    if let Some(report) = report_path {
+        batch::check_report_path(report, inputs, &discovery.inputs, destination)
+            .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    }
+    let found = discovery.inputs;
     let files = found.len();
     // Progress on a terminal only: one tick per file scanned and per file written.
     let bar = if std::io::stderr().is_terminal() {
@@ -639,12 +717,14 @@ fn batch(
         found,
         destination,
         options,
+        max_size,
         &minter,
         concurrency,
         &tick,
     ));
     bar.finish_and_clear();
     let mut report = result.map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
+    report.skipped = discovery.skipped;
     // Sessions of cancelled events that exist are deleted (the files are written already, with
     // those tokens removed).
     for key in &report.cancelled {
@@ -676,21 +756,24 @@ fn batch(
         );
     }
     for file in &report.files {
+        let path = invitoken::shown(&file.path.display().to_string()).into_owned();
         for error in &file.errors {
-            eprintln!("error: {}:{error}", file.path.display());
+            // `path:line:col: ...` for a located error, `path: ...` for one about the file.
+            let gap = if error.starts_with(|c: char| c.is_ascii_digit()) {
+                ""
+            } else {
+                " "
+            };
+            eprintln!("error: {path}:{gap}{error}");
         }
         for note in &file.notes {
-            eprintln!("note: {}: {note}", file.path.display());
+            eprintln!("note: {path}: {note}");
         }
     }
     if let Some(path) = report_path {
         let json = serde_json::to_vec_pretty(&report).expect("a report serialises");
-        batch::write_atomically(path, &json).map_err(|e| {
-            Failure::new(
-                exit::USAGE,
-                format!("cannot write the report {}: {e}", path.display()),
-            )
-        })?;
+        batch::write_atomically(path, &json)
+            .map_err(|e| Failure::new(exit::USAGE, format!("the report: {e}")))?;
     }
     if report.leftovers_removed > 0 {
         eprintln!(

@@ -640,18 +640,28 @@ fn slug(part: &str) -> String {
     }
 }
 
-/// Writes every invite's `.ics` into `dir` (made if missing) under its [`file_names`] name, each
-/// through a temp file in `dir` and a rename, so a reader never sees half a file. Returns the
-/// paths, in the invites' order.
-pub fn write_ics_files(dir: &Path, invites: &[Invite]) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = Vec::with_capacity(invites.len());
-    for (invite, name) in invites.iter().zip(file_names(invites)) {
-        let path = dir.join(name);
-        crate::batch::write_atomically(&path, invite.ics.as_bytes())?;
-        written.push(path);
-    }
-    Ok(written)
+/// Writes every invite's `.ics` into `dir` (made if missing) under its [`file_names`] name, all
+/// or none: each is written and synced under a temp name first, then renamed, and a failure
+/// puts back what was already renamed ([`crate::write_all_or_nothing`]; a crash between two
+/// renames can still leave some new and some old, each whole). The error names the file.
+/// Returns the paths, in the invites' order.
+pub fn write_ics_files(
+    dir: &Path,
+    invites: &[Invite],
+) -> Result<Vec<PathBuf>, crate::util::fs::WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| crate::util::fs::WriteError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    // What a run killed mid-write left here (temp files, the backups of a rollback).
+    crate::util::fs::sweep_leftovers(dir);
+    let files: Vec<(PathBuf, &[u8])> = invites
+        .iter()
+        .zip(file_names(invites))
+        .map(|(invite, name)| (dir.join(name), invite.ics.as_bytes()))
+        .collect();
+    crate::util::fs::write_all_or_nothing(&files)?;
+    Ok(files.into_iter().map(|(path, _)| path).collect())
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //!
 //! Anything that reaches a terminal, a log line, an error message or the ledger's `last_error`
 //! and did not come from us (a file name, a template excerpt, a server's message, a URL) goes
-//! through [`shown`] or [`redact_url`] first.
+//! through [`shown`] or [`redact_url`] first. Files are read and written through [`fs`]: regular
+//! files only, size-capped, written atomically.
 
+pub(crate) mod fs;
 mod text;
 mod url;
 
