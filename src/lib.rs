@@ -36,14 +36,14 @@ pub use mint::{
     Sessions, UrlError, mint_all,
 };
 pub use parse::{
-    Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,
-    render_findings,
+    Context, Finding, FindingKind, HtmlPlace, Piece, Product, Scope, Template, Token, Unknown,
+    breaks_line, line_col, render_findings,
 };
 pub use plan::{
     Binding, Field, Invitation, InviteTemplates, Located, MintKey, Plan, PlannedMint, Role,
     TemplateSet, invitations,
 };
-pub use render::{Invite, RenderError, escape_html, format_time, render};
+pub use render::{Invite, RenderError, escape_html, format_time, one_line, render};
 pub use request::{
     Candidate, CodeSignalOptions, Event, Format, Interview, Interviewer, Invalid, InviteTemplate,
     Request, RequestError, Templates,
