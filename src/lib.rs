@@ -9,7 +9,9 @@
 //! 2. **plan**: [`Plan::new`] groups token occurrences into one [`PlannedMint`] per session.
 //! 3. **mint**: a [`Minter`] makes one URL per planned mint; [`SandboxMinter`] is the offline
 //!    default. Every URL passes [`SafeUrl`] before it can reach an invite.
-//! 4. **render**: [`render`] writes each [`Invite`], escaping values for text or html.
+//! 4. **render**: [`render`] writes each [`Invite`], each value as its token's [`Context`]
+//!    says: decided once when the templates are parsed (an HTML body's by a WHATWG tokenizer),
+//!    followed alike by the planner and the renderer.
 //!
 //! [`resolve`] runs the whole pipeline. The token grammar is normative text in `grammar/`.
 #![deny(missing_docs)]

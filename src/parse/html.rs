@@ -26,7 +26,9 @@
 //! value that is not a link where it could set the scheme of a URL (`href="$Candidate.Name"` with
 //! the name `javascript:...`).
 //!
-//! Only HTML bodies that hold tokens are tokenized; the lexer never runs this.
+//! Only HTML bodies that hold tokens are tokenized; the lexer never runs this. It lives in the
+//! parse stage, not in render, because the planner needs the contexts too (a token in an
+//! attribute is one value, never a list of links) and sits below render.
 
 use std::convert::Infallible;
 use std::ops::Range;

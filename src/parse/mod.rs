@@ -12,8 +12,6 @@ mod token;
 use std::fmt;
 use std::ops::Range;
 
-use serde::Serialize;
-
 pub use diagnostic::render_findings;
 pub use token::{Product, Scope, Token, Unknown};
 
@@ -89,8 +87,7 @@ impl<'a> Template<'a> {
 
 /// Where a token stands, and so how its value is written. Decided once per token occurrence,
 /// when a request's templates are parsed; the planner and the renderer both follow it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Context {
     /// A subject line: one value, every line break or control character written as a space.
@@ -347,6 +344,9 @@ impl Finding {
                 ),
                 HtmlPlace::TagName | HtmlPlace::AttributeName => {
                     "a value may stand in text or in a quoted attribute value; write `$$` before the token to keep it as literal text".to_owned()
+                }
+                HtmlPlace::Comment => {
+                    "a comment's content (an Outlook conditional comment's too) is not read as HTML here, so where a value would stand in it is unknown: move the token out of the comment".to_owned()
                 }
                 _ => "a value may stand in text or in a quoted attribute value: move the token there".to_owned(),
             }),

@@ -142,3 +142,31 @@ fn crlf_in_subject_template_passes_check_and_is_now_one_finding_with_line_col_an
         stderr.escape_debug().to_string()
     );
 }
+
+#[test]
+fn lone_cr_in_subject_template_is_minted_and_output_by_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("request.json");
+    std::fs::write(
+        &path,
+        request("Ada", "Algorithms", "Interview\rBcc: eve@example.org").to_string(),
+    )
+    .unwrap();
+    let ledger = support::scratch::fresh_ledger();
+    let out = Command::cargo_bin("invitoken")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["resolve", "--sandbox", "--ledger"])
+        .arg(&ledger)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing is output");
+    assert!(
+        stderr.contains("request.json#/templates/candidate/subject:1:10"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was minted or output"), "{stderr}");
+}
