@@ -342,8 +342,11 @@ impl Finding {
                 HtmlPlace::UrlScheme { .. } => format!(
                     "only link tokens may start a URL; put `{token}` after a fixed start (`https://example.com/?q={token}`) or in the text"
                 ),
-                HtmlPlace::TagName | HtmlPlace::AttributeName => {
-                    "a value may stand in text or in a quoted attribute value; write `$$` before the token to keep it as literal text".to_owned()
+                HtmlPlace::TagName => {
+                    "a value may stand in text or in a quoted attribute value; a `<` meant as text before it is written `&lt;`".to_owned()
+                }
+                HtmlPlace::AttributeName => {
+                    "a value may stand in text or in a quoted attribute value (`name=\"$Candidate.Name\"`)".to_owned()
                 }
                 HtmlPlace::Comment => {
                     "a comment's content (an Outlook conditional comment's too) is not read as HTML here, so where a value would stand in it is unknown: move the token out of the comment".to_owned()
