@@ -358,6 +358,14 @@ mod tests {
             ),
             Ok(vec![Context::HtmlText, Context::HtmlAttribute])
         );
+        assert_eq!(
+            of("<p>\r\r$Candidate.Name\r</p><b\rtitle=\"\r$Event.Topic\">é\u{2028}$Event.End"),
+            Ok(vec![
+                Context::HtmlText,
+                Context::HtmlAttribute,
+                Context::HtmlText
+            ])
+        );
     }
 
     #[test]
