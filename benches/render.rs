@@ -1,12 +1,13 @@
 //! Parse + render of a 4 KB invite body with ~20 tokens, beside minijinja's `render_str` of the
-//! same template (which also parses and renders each time).
+//! same template (which also parses and renders each time). `invitoken_parse_contexts_expand`
+//! adds what an HTML body costs since each token's context comes from an HTML tokenizer.
 //!
 //! `cargo bench --bench render`
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use invitoken::{Request, SandboxMinter, Template, TemplateSet, Token, escape_html};
+use invitoken::{Context, Request, SandboxMinter, Template, TemplateSet, Token, escape_html};
 
 /// Tokens of the body, with the value each gets and the minijinja variable it maps to.
 const VALUES: [(Token, &str, &str); 7] = [
@@ -90,6 +91,26 @@ fn render(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(ours.len() as u64));
     group.bench_function("invitoken_parse_expand", |b| {
         b.iter(|| expand(black_box(&ours)))
+    });
+    // What an HTML body costs since contexts come from an HTML tokenizer (html5gum): lex, decide
+    // every token's context, expand. The same body with `title=` for `href=`: a name or a time
+    // may not start a URL (it could make it `javascript:`), so `href="$Event.Start"` is refused.
+    let titled = ours.replace("<a href=", "<a title=");
+    group.bench_function("invitoken_parse_contexts_expand", |b| {
+        b.iter(|| {
+            let src = black_box(&titled);
+            let template = Template::parse(src).unwrap();
+            let contexts = Context::of_template(&template, false, true).unwrap();
+            assert_eq!(contexts.len(), tokens);
+            let mut out = String::with_capacity(src.len() + 512);
+            template
+                .expand(&mut out, |token, _, out| {
+                    escape_html(values[token.index()], out);
+                    Ok::<_, ()>(())
+                })
+                .unwrap();
+            out
+        })
     });
     group.bench_function("invitoken_parse_only", |b| {
         b.iter(|| Template::parse(black_box(&ours)).unwrap())

@@ -9,7 +9,9 @@
 //! 2. **plan**: [`Plan::new`] groups token occurrences into one [`PlannedMint`] per session.
 //! 3. **mint**: a [`Minter`] makes one URL per planned mint; [`SandboxMinter`] is the offline
 //!    default. Every URL passes [`SafeUrl`] before it can reach an invite.
-//! 4. **render**: [`render`] writes each [`Invite`], escaping values for text or html.
+//! 4. **render**: [`render`] writes each [`Invite`], each value as its token's [`Context`]
+//!    says: decided once when the templates are parsed (an HTML body's by a WHATWG tokenizer),
+//!    followed alike by the planner and the renderer.
 //!
 //! [`resolve`] runs the whole pipeline. The token grammar is normative text in `grammar/`.
 #![deny(missing_docs)]
@@ -36,14 +38,14 @@ pub use mint::{
     Sessions, UrlError, mint_all,
 };
 pub use parse::{
-    Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,
-    render_findings,
+    Context, Finding, FindingKind, HtmlPlace, Piece, Product, Scope, Template, Token, Unknown,
+    breaks_line, line_col, render_findings,
 };
 pub use plan::{
     Binding, Field, Invitation, InviteTemplates, Located, MintKey, Plan, PlannedMint, Role,
     TemplateSet, invitations,
 };
-pub use render::{Invite, RenderError, escape_html, format_time, render};
+pub use render::{Invite, RenderError, escape_html, format_time, one_line, render};
 pub use request::{
     Candidate, CodeSignalOptions, Event, Format, Interview, Interviewer, Invalid, InviteTemplate,
     Request, RequestError, Templates,

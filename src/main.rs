@@ -575,8 +575,15 @@ fn check(files: &[PathBuf], cap: u64, color: bool) -> Result<(), Failure> {
                 continue;
             }
         };
-        match Template::parse(&source) {
-            Ok(t) => tokens += t.tokens().count(),
+        // An HTML template is checked where its tokens stand, as `resolve` checks an HTML body.
+        let html = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        let checked = Template::parse(&source).and_then(|t| {
+            invitoken::Context::of_template(&t, false, html).map(|_| t.tokens().count())
+        });
+        match checked {
+            Ok(n) => tokens += n,
             Err(found) => {
                 eprint!("{}", render_findings(&name(path), &source, &found, color));
                 problems += found.len();

@@ -26,10 +26,11 @@ pub fn render_findings(origin: &str, source: &str, findings: &[Finding], color: 
         let start = finding.span.start - line_start;
         // A span never crosses a line (tokens hold no whitespace), but stay safe if one did.
         let end = (finding.span.end - line_start).clamp(start, line.len());
+        let (line, start, end) = visible(line, start..end);
         let message = finding.message();
         let help = finding.help();
         let mut group = Level::ERROR.primary_title(message.as_str()).element(
-            Snippet::source(line)
+            Snippet::source(&*line)
                 .line_start(line_no)
                 .path(origin)
                 .annotation(
@@ -46,6 +47,41 @@ pub fn render_findings(origin: &str, source: &str, findings: &[Finding], color: 
         out.push_str("\n\n");
     }
     out
+}
+
+/// `line` with every control character and line break (a lone CR, U+2028, ESC, ...) shown as
+/// one visible character (`␍`, `␛`, `�`), so the terminal shows what is there and the caret
+/// stays under it; `span` moved to match.
+fn visible(line: &str, span: std::ops::Range<usize>) -> (std::borrow::Cow<'_, str>, usize, usize) {
+    // Tabs are left to the renderer, which shows them as spaces.
+    let hidden = |c: char| c != '\t' && super::breaks_line(c);
+    if !line.chars().any(hidden) {
+        return (line.into(), span.start, span.end);
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    let (mut start, mut end) = (span.start, span.end);
+    for (at, c) in line.char_indices() {
+        if at == span.start {
+            start = out.len();
+        }
+        if at == span.end {
+            end = out.len();
+        }
+        let shown = match u32::from(c) {
+            _ if !hidden(c) => c,
+            n @ 0..0x20 => char::from_u32(0x2400 + n).expect("a control picture"),
+            0x7f => '\u{2421}',
+            _ => '\u{fffd}',
+        };
+        out.push(shown);
+    }
+    if span.end >= line.len() {
+        end = out.len();
+    }
+    if span.start >= line.len() {
+        start = out.len();
+    }
+    (out.into(), start, end)
 }
 
 /// The line holding byte `offset` (without its line break) and where it starts.

@@ -5,6 +5,7 @@
 //! line and column are computed only when a finding is shown ([`line_col`]).
 
 mod diagnostic;
+mod html;
 mod lexer;
 mod token;
 
@@ -84,6 +85,72 @@ impl<'a> Template<'a> {
     }
 }
 
+/// Where a token stands, and so how its value is written. Decided once per token occurrence,
+/// when a request's templates are parsed; the planner and the renderer both follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Context {
+    /// A subject line: one value, every line break or control character written as a space.
+    Subject,
+    /// A plain-text body: written as is; a list of links is one line per event.
+    Text,
+    /// Text between HTML tags: HTML-escaped; a list of links is written as HTML links.
+    HtmlText,
+    /// A quoted HTML attribute value: HTML-escaped; one value.
+    HtmlAttribute,
+}
+
+impl Context {
+    /// Whether the token must stand for one value here (no list of links).
+    pub fn single_value(self) -> bool {
+        matches!(self, Context::Subject | Context::HtmlAttribute)
+    }
+
+    /// The context of every token of `template`, a subject line (`subject`: also checked to be
+    /// one line) or a body in HTML (`html`: run through a WHATWG tokenizer, see
+    /// `src/parse/html.rs`) or plain text; or a finding for each token that stands where no
+    /// value can go safely.
+    pub fn of_template(
+        template: &Template<'_>,
+        subject: bool,
+        html: bool,
+    ) -> Result<Vec<Context>, Vec<Finding>> {
+        if subject {
+            let found = line_breaks(template.source());
+            if !found.is_empty() {
+                return Err(found);
+            }
+            return Ok(vec![Context::Subject; template.tokens().count()]);
+        }
+        if !html {
+            return Ok(vec![Context::Text; template.tokens().count()]);
+        }
+        let tokens: Vec<_> = template.tokens().collect();
+        html::contexts(template.source(), &tokens)
+    }
+}
+
+/// Whether `c` breaks a line or controls a terminal (C0, DEL, C1 with NEL, U+2028, U+2029):
+/// none of them may stand in a subject.
+pub fn breaks_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// A finding for each run of line breaks and control characters in a subject template.
+fn line_breaks(source: &str) -> Vec<Finding> {
+    let mut found: Vec<Finding> = Vec::new();
+    for (at, c) in source.char_indices().filter(|&(_, c)| breaks_line(c)) {
+        match found.last_mut() {
+            Some(last) if last.span.end == at => last.span.end = at + c.len_utf8(),
+            _ => found.push(Finding {
+                span: at..at + c.len_utf8(),
+                kind: FindingKind::SubjectNotOneLine { character: c },
+            }),
+        }
+    }
+    found
+}
+
 /// Something wrong in a template, at a byte range of its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -121,6 +188,57 @@ pub enum FindingKind {
         /// The event (or `None` for the interview) that has no `codesignal.template_id`.
         event_id: Option<String>,
     },
+    /// A token where an HTML body cannot hold a value safely.
+    HtmlContext {
+        /// The token.
+        token: Token,
+        /// Where it stands.
+        place: HtmlPlace,
+    },
+    /// A line break or control character in a subject template (the first of a run): a
+    /// subject is one line.
+    SubjectNotOneLine {
+        /// The character.
+        character: char,
+    },
+}
+
+/// Where in an HTML body a token stands, when no value can go there safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HtmlPlace {
+    /// In an unquoted attribute value: a value with a space or `>` would add attributes.
+    UnquotedAttribute {
+        /// The attribute's name.
+        attribute: String,
+        /// The value as written in the template.
+        value: String,
+    },
+    /// In a tag name (also right after a `<`, where a value would make one).
+    TagName,
+    /// In an attribute name.
+    AttributeName,
+    /// In a comment (an Outlook conditional comment too).
+    Comment,
+    /// In a doctype or another markup declaration.
+    Markup,
+    /// In the content of an element that is not HTML text (`<script>`, `<style>`, `<title>`,
+    /// `<textarea>`, ...).
+    RawText {
+        /// The element.
+        element: String,
+    },
+    /// In an attribute that holds script, style or a document (`on*`, `style`, `srcdoc`).
+    ActiveAttribute {
+        /// The attribute's name.
+        attribute: String,
+    },
+    /// A value that is not a link at the start of a URL attribute, where it could choose the
+    /// scheme (`javascript:`).
+    UrlScheme {
+        /// The attribute's name.
+        attribute: String,
+    },
 }
 
 impl Finding {
@@ -147,6 +265,42 @@ impl Finding {
                     "`{token}` needs a template id, but the interview has no `codesignal.template_id`"
                 ),
             },
+            FindingKind::HtmlContext { token, place } => match place {
+                HtmlPlace::UnquotedAttribute { attribute, .. } => format!(
+                    "`{token}` stands in the unquoted value of HTML attribute `{}`, where a value with a space or `>` adds attributes",
+                    crate::shown(attribute)
+                ),
+                HtmlPlace::TagName => format!("`{token}` stands in an HTML tag name"),
+                HtmlPlace::AttributeName => format!("`{token}` stands in an HTML attribute name"),
+                HtmlPlace::Comment => format!("`{token}` stands in an HTML comment"),
+                HtmlPlace::Markup => {
+                    format!("`{token}` stands in an HTML doctype or markup declaration")
+                }
+                HtmlPlace::RawText { element } => format!(
+                    "`{token}` stands inside `<{}>`, whose content is not HTML text",
+                    crate::shown(element)
+                ),
+                HtmlPlace::ActiveAttribute { attribute } => format!(
+                    "`{token}` stands in HTML attribute `{}`, which holds script, style or a document",
+                    crate::shown(attribute)
+                ),
+                HtmlPlace::UrlScheme { attribute } => format!(
+                    "`{token}` starts the URL in HTML attribute `{}`, where a value could make it `javascript:`",
+                    crate::shown(attribute)
+                ),
+            },
+            FindingKind::SubjectNotOneLine { character } => format!(
+                "the subject template holds {} U+{:04X}: a subject is one line",
+                if matches!(
+                    character,
+                    '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+                ) {
+                    "line break"
+                } else {
+                    "control character"
+                },
+                u32::from(*character)
+            ),
         }
     }
 
@@ -179,6 +333,29 @@ impl Finding {
                 ),
                 None => "set `interview.codesignal.template_id`".to_owned(),
             }),
+            FindingKind::HtmlContext { token, place } => Some(match place {
+                HtmlPlace::UnquotedAttribute { attribute, value } => format!(
+                    "quote the attribute: write `{}=\"{}\"`",
+                    crate::shown(attribute),
+                    crate::shown(value)
+                ),
+                HtmlPlace::UrlScheme { .. } => format!(
+                    "only link tokens may start a URL; put `{token}` after a fixed start (`https://example.com/?q={token}`) or in the text"
+                ),
+                HtmlPlace::TagName => {
+                    "a value may stand in text or in a quoted attribute value; a `<` meant as text before it is written `&lt;`".to_owned()
+                }
+                HtmlPlace::AttributeName => {
+                    "a value may stand in text or in a quoted attribute value (`name=\"$Candidate.Name\"`)".to_owned()
+                }
+                HtmlPlace::Comment => {
+                    "a comment's content (an Outlook conditional comment's too) is not read as HTML here, so where a value would stand in it is unknown: move the token out of the comment".to_owned()
+                }
+                _ => "a value may stand in text or in a quoted attribute value: move the token there".to_owned(),
+            }),
+            FindingKind::SubjectNotOneLine { .. } => Some(
+                "write the subject on one line (a value's line breaks become spaces; the template's are refused)".to_owned(),
+            ),
         }
     }
 
@@ -192,6 +369,16 @@ impl Finding {
             },
             FindingKind::EventTokenAmbiguous { .. } => "one value needed, several events",
             FindingKind::MissingTemplateId { .. } => "no template id",
+            FindingKind::HtmlContext { place, .. } => match place {
+                HtmlPlace::UnquotedAttribute { .. } => "unquoted attribute",
+                HtmlPlace::TagName | HtmlPlace::AttributeName => "in a name",
+                HtmlPlace::Comment => "in a comment",
+                HtmlPlace::Markup => "in markup",
+                HtmlPlace::RawText { .. } => "not HTML text",
+                HtmlPlace::ActiveAttribute { .. } => "script, style or document",
+                HtmlPlace::UrlScheme { .. } => "could choose the URL scheme",
+            },
+            FindingKind::SubjectNotOneLine { .. } => "not one line",
         }
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::parse::{Finding, FindingKind, Product, Scope, Template, Token};
+use crate::parse::{Context, Finding, FindingKind, Product, Scope, Template, Token};
 use crate::request::{Event, Format, Request, zone_of};
 
 /// What identifies one minted session. Two occurrences with the same key get the same URL.
@@ -93,7 +93,8 @@ pub struct Located {
     pub finding: Finding,
 }
 
-/// A lexed invite template: subject and body.
+/// A lexed invite template: subject and body, with the context of every token occurrence.
+/// Only [`TemplateSet::parse`] makes one, so the contexts are always those of the text.
 #[derive(Debug, Clone)]
 pub struct InviteTemplates<'r> {
     /// Subject line (plain text).
@@ -102,6 +103,21 @@ pub struct InviteTemplates<'r> {
     pub body: Template<'r>,
     /// How the body is written.
     pub format: Format,
+    /// Where each token of the subject stands, in token order.
+    subject_contexts: Vec<Context>,
+    /// Where each token of the body stands, in token order.
+    body_contexts: Vec<Context>,
+}
+
+impl<'r> InviteTemplates<'r> {
+    /// The subject (`subject`) or the body, with the context of each of its tokens.
+    pub fn with_contexts(&self, subject: bool) -> (&Template<'r>, &[Context]) {
+        if subject {
+            (&self.subject, &self.subject_contexts)
+        } else {
+            (&self.body, &self.body_contexts)
+        }
+    }
 }
 
 /// The request's templates, lexed.
@@ -114,19 +130,29 @@ pub struct TemplateSet<'r> {
 }
 
 impl<'r> TemplateSet<'r> {
-    /// Lexes every template of the request; fails with every finding of all of them.
+    /// Lexes every template of the request and decides where each token stands (a subject is one
+    /// line; an HTML body is read by an HTML tokenizer); fails with every finding of all of them.
     pub fn parse(request: &'r Request) -> Result<TemplateSet<'r>, Vec<Located>> {
         let mut findings = Vec::new();
-        let mut lex = |field: Field, source: &'r str| match Template::parse(source) {
-            Ok(t) => Some(t),
-            Err(fs) => {
-                findings.extend(fs.into_iter().map(|finding| Located { field, finding }));
-                None
-            }
+        let mut lex = |field: Field, source: &'r str, subject: bool, format: Format| {
+            let found = match Template::parse(source) {
+                Ok(t) => match Context::of_template(&t, subject, format == Format::Html) {
+                    Ok(contexts) => return Some((t, contexts)),
+                    Err(found) => found,
+                },
+                Err(found) => found,
+            };
+            findings.extend(found.into_iter().map(|finding| Located { field, finding }));
+            None
         };
         let mut pair = |t: &'r Option<crate::request::InviteTemplate>, s: Field, b: Field| {
-            t.as_ref()
-                .map(|t| (lex(s, &t.subject), lex(b, &t.body), t.format))
+            t.as_ref().map(|t| {
+                (
+                    lex(s, &t.subject, true, t.format),
+                    lex(b, &t.body, false, t.format),
+                    t.format,
+                )
+            })
         };
         let candidate = pair(
             &request.templates.candidate,
@@ -141,11 +167,18 @@ impl<'r> TemplateSet<'r> {
         if !findings.is_empty() {
             return Err(findings);
         }
-        let done = |p: Option<(Option<Template<'r>>, Option<Template<'r>>, Format)>| {
-            p.map(|(s, b, format)| InviteTemplates {
-                subject: s.expect("no findings, so it lexed"),
-                body: b.expect("no findings, so it lexed"),
-                format,
+        type Lexed<'r> = Option<(Template<'r>, Vec<Context>)>;
+        let done = |p: Option<(Lexed<'r>, Lexed<'r>, Format)>| {
+            p.map(|(s, b, format)| {
+                let (subject, subject_contexts) = s.expect("no findings, so it lexed");
+                let (body, body_contexts) = b.expect("no findings, so it lexed");
+                InviteTemplates {
+                    subject,
+                    body,
+                    format,
+                    subject_contexts,
+                    body_contexts,
+                }
             })
         };
         Ok(TemplateSet {
@@ -174,7 +207,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn fields(self) -> [Field; 2] {
+    /// The subject's and the body's field of this role's templates.
+    pub(crate) fn fields(self) -> [Field; 2] {
         match self {
             Role::Candidate => [Field::CandidateSubject, Field::CandidateBody],
             Role::Interviewer => [Field::InterviewerSubject, Field::InterviewerBody],
@@ -258,15 +292,8 @@ pub enum Binding<'r> {
     InterviewStart(&'r Event),
 }
 
-/// Whether `offset` of an html source stands inside a tag (so in an attribute or its name),
-/// where one value must go.
-pub(crate) fn inside_tag(source: &str, offset: usize) -> bool {
-    memchr::memrchr2(b'<', b'>', &source.as_bytes()[..offset])
-        .is_some_and(|i| source.as_bytes()[i] == b'<')
-}
-
 /// Binds `token` in `invite`. `single_value` says the token stands where one value must go (a
-/// subject, an html attribute).
+/// subject, an HTML attribute: see [`Context::single_value`]).
 pub fn bind<'r>(
     request: &'r Request,
     invite: &Invitation<'r>,
@@ -340,9 +367,9 @@ pub fn bind<'r>(
     })
 }
 
-/// Calls `each(invite, field, template, token, span, binding)` for every token of every invite,
-/// and collects the findings of tokens that cannot be bound. Shared by the planner and the
-/// renderer so both see the same meaning of every token.
+/// Calls `each(invite, field, token, binding)` for every token of every invite, and collects
+/// the findings of tokens that cannot be bound. The renderer binds each token the same way, from
+/// the same contexts ([`InviteTemplates::with_contexts`]), so both see the same meaning.
 pub(crate) fn walk<'r>(
     request: &'r Request,
     templates: &TemplateSet<'_>,
@@ -354,11 +381,10 @@ pub(crate) fn walk<'r>(
             .of(invite.role)
             .expect("invitations have templates");
         let [subject_field, body_field] = invite.role.fields();
-        for (field, template) in [(subject_field, &t.subject), (body_field, &t.body)] {
-            for (token, span) in template.tokens() {
-                let single_value = field == subject_field
-                    || (t.format == Format::Html && inside_tag(template.source(), span.start));
-                match bind(request, &invite, token, single_value) {
+        for (field, subject) in [(subject_field, true), (body_field, false)] {
+            let (template, contexts) = t.with_contexts(subject);
+            for ((token, span), context) in template.tokens().zip(contexts) {
+                match bind(request, &invite, token, context.single_value()) {
                     Ok(binding) => each(&invite, field, token, binding),
                     Err(kind) => push_once(&mut findings, field, span, kind),
                 }
@@ -528,13 +554,5 @@ mod tests {
                 ..
             }
         ));
-    }
-
-    #[test]
-    fn html_attribute_detection() {
-        assert!(inside_tag(r#"<a href=""#, 9));
-        assert!(!inside_tag(r#"<a href="x">"#, 12));
-        assert!(!inside_tag("plain", 3));
-        assert!(!inside_tag("a > b", 4));
     }
 }

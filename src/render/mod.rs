@@ -1,20 +1,23 @@
 //! Stage 4: write every invite with its tokens replaced.
 //!
-//! Tokens are bound exactly as the planner bound them ([`crate::plan::bind`]), so every link an
-//! invite shows was planned and minted. Values are escaped for where they go: html bodies get
-//! html escaping (text and attributes), subjects get line breaks folded to spaces.
+//! Tokens are bound exactly as the planner bound them ([`crate::plan::bind`]), from the same
+//! contexts, decided once per token occurrence when the templates were parsed
+//! ([`crate::Context`]: an HTML body's come from a WHATWG tokenizer), so every link an invite
+//! shows was planned and minted, and a value is written the way its context says: HTML-escaped
+//! in HTML text and quoted attributes, a list of links only in text, and every line break or
+//! control character of a subject as one space.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::mint::{Link, SafeUrl};
-use crate::parse::{Finding, Template, Token};
-use crate::plan::{Binding, Field, Invitation, Located, MintKey, Role, TemplateSet};
-use crate::plan::{bind, inside_tag, invitations};
+use crate::parse::{Context, Finding, Token, breaks_line};
+use crate::plan::{Binding, Invitation, Located, MintKey, Role, TemplateSet};
+use crate::plan::{bind, invitations};
 use crate::request::{Event, Format, Request};
 
 /// One rendered invite.
@@ -84,39 +87,35 @@ pub fn escape_html(value: &str, out: &mut String) {
     out.push_str(&value[last..]);
 }
 
-/// Where a value goes, and so how it is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sink {
-    Subject,
-    Text,
-    Html,
-}
-
-impl Sink {
-    fn put(self, value: &str, out: &mut String) {
-        match self {
-            Sink::Html => escape_html(value, out),
-            Sink::Text => out.push_str(value),
-            Sink::Subject => {
-                for (i, line) in value.lines().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    out.push_str(line);
-                }
+/// `subject` with each run of line breaks and control characters (CR, LF, VT, FF, NUL, NEL,
+/// U+2028, U+2029, ...) written as one space: a subject is one line, whatever a value holds.
+pub fn one_line(subject: &str) -> Cow<'_, str> {
+    if !subject.chars().any(breaks_line) {
+        return Cow::Borrowed(subject);
+    }
+    let mut out = String::with_capacity(subject.len());
+    let mut in_run = false;
+    for c in subject.chars() {
+        if breaks_line(c) {
+            if !in_run {
+                out.push(' ');
             }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
         }
     }
+    Cow::Owned(out)
 }
 
-/// Whether a token at `span` of a template must stand for one value.
-pub(crate) fn single_value(
-    subject: bool,
-    format: Format,
-    source: &str,
-    span: &Range<usize>,
-) -> bool {
-    subject || (format == Format::Html && inside_tag(source, span.start))
+/// Appends `value` as its context writes it.
+fn put(context: Context, value: &str, out: &mut String) {
+    match context {
+        Context::HtmlText | Context::HtmlAttribute => escape_html(value, out),
+        // A subject is folded to one line once it is whole.
+        Context::Text | Context::Subject => out.push_str(value),
+    }
 }
 
 /// Renders every invite of a request, with the links minted for its plan. Fails closed: if any
@@ -133,20 +132,18 @@ pub fn render(
         let t = templates
             .of(invite.role)
             .expect("invitations have templates");
-        let (subject_field, body_field) = match invite.role {
-            Role::Candidate => (Field::CandidateSubject, Field::CandidateBody),
-            Role::Interviewer => (Field::InterviewerSubject, Field::InterviewerBody),
-        };
-        let body_sink = match t.format {
-            Format::Text => Sink::Text,
-            Format::Html => Sink::Html,
-        };
-        let mut expand = |template: &Template<'_>, field: Field, sink: Sink| {
+        let [subject_field, body_field] = invite.role.fields();
+        let mut expand = |subject: bool| {
+            let (template, contexts) = t.with_contexts(subject);
+            let field = if subject { subject_field } else { body_field };
             let mut out = String::with_capacity(template.source().len() + 256);
+            let mut contexts = contexts.iter();
             let result = template.expand(&mut out, |token, span, out| {
-                let single = single_value(sink == Sink::Subject, t.format, template.source(), span);
-                match bind(request, &invite, token, single) {
-                    Ok(binding) => write_value(request, &invite, token, binding, &urls, sink, out),
+                let context = *contexts.next().expect("one context per token");
+                match bind(request, &invite, token, context.single_value()) {
+                    Ok(binding) => {
+                        write_value(request, &invite, token, binding, &urls, context, out)
+                    }
                     Err(kind) => {
                         unbound.push(Located {
                             field,
@@ -161,8 +158,8 @@ pub fn render(
             });
             result.map(|()| out)
         };
-        let subject = expand(&t.subject, subject_field, Sink::Subject)?;
-        let body = expand(&t.body, body_field, body_sink)?;
+        let subject = one_line(&expand(true)?).into_owned();
+        let body = expand(false)?;
         invites.push(Invite {
             role: invite.role,
             recipient: invite.email.to_owned(),
@@ -189,34 +186,41 @@ fn write_value(
     token: Token,
     binding: Binding<'_>,
     urls: &HashMap<&MintKey, &SafeUrl>,
-    sink: Sink,
+    context: Context,
     out: &mut String,
 ) -> Result<(), RenderError> {
     let time = |at| format_time(at, invite.zone);
     let name = &request.interview.candidate.name;
+    let put = |value: &str, out: &mut String| put(context, value, out);
     match binding {
-        Binding::CandidateName => sink.put(name, out),
-        Binding::CandidateFirstName => {
-            sink.put(name.split_whitespace().next().unwrap_or(name), out)
-        }
-        Binding::Topic(e) => sink.put(&e.topic, out),
-        Binding::Start(e) | Binding::InterviewStart(e) => sink.put(&time(e.start), out),
-        Binding::End(e) => sink.put(&time(e.end), out),
+        Binding::CandidateName => put(name, out),
+        Binding::CandidateFirstName => put(name.split_whitespace().next().unwrap_or(name), out),
+        Binding::Topic(e) => put(&e.topic, out),
+        Binding::Start(e) | Binding::InterviewStart(e) => put(&time(e.start), out),
+        Binding::End(e) => put(&time(e.end), out),
         Binding::Links { keys, list } => {
             for (i, (event, key)) in keys.iter().enumerate() {
                 let url = urls
                     .get(key)
                     .ok_or_else(|| RenderError::MissingLink(key.clone()))?;
                 if !list {
-                    sink.put(url.as_str(), out);
+                    put(url.as_str(), out);
                     continue;
                 }
+                // `bind` lists only where a token need not be one value: in text.
+                let html = match context {
+                    Context::HtmlText => true,
+                    Context::Text => false,
+                    Context::Subject | Context::HtmlAttribute => {
+                        unreachable!("a list of links is written only in text")
+                    }
+                };
                 let event: &Event = event.expect("listed links are event links");
                 if i > 0 {
-                    out.push_str(if sink == Sink::Html { "<br>\n" } else { "\n" });
+                    out.push_str(if html { "<br>\n" } else { "\n" });
                 }
-                sink.put(&format!("{}, {}: ", time(event.start), event.topic), out);
-                if sink == Sink::Html {
+                put(&format!("{}, {}: ", time(event.start), event.topic), out);
+                if html {
                     out.push_str("<a href=\"");
                     escape_html(url.as_str(), out);
                     out.push_str("\">");
@@ -259,8 +263,11 @@ mod tests {
 
     #[test]
     fn subjects_stay_on_one_line() {
-        let mut out = String::new();
-        Sink::Subject.put("a\r\nb\nc", &mut out);
-        assert_eq!(out, "a b c");
+        assert_eq!(one_line("a\r\nb\nc"), "a b c");
+        assert_eq!(
+            one_line("a\rb\u{b}c\u{c}d\0e\u{85}f\u{2028}g\u{2029}h\t\x1b[2Ji\u{7f}\u{9b}j"),
+            "a b c d e f g h [2Ji j"
+        );
+        assert!(matches!(one_line("plain é"), Cow::Borrowed("plain é")));
     }
 }
