@@ -49,7 +49,9 @@ pub use request::{
     Request, RequestError, Templates,
 };
 pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_with};
-pub use util::{MAX_SHOWN, redact_url, shown, shown_with};
+pub use util::{
+    MAX_SHOWN, MAX_SHOWN_PATH, has_credentials, redact_url, shown, shown_path, shown_with,
+};
 
 /// The README's Rust examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]
