@@ -100,6 +100,9 @@ pub const DEFAULT_TENANT: &str = "default";
 /// plus a look-up), with a wide margin.
 pub const STALE_AFTER: TimeDelta = TimeDelta::minutes(10);
 
+/// How long opening a PostgreSQL ledger waits for a connection.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a SQLite connection waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -726,9 +729,17 @@ impl Ledger {
                 location: location.clone(),
                 reason: e.to_string(),
             })?;
+        // One connection first: a refused connection or a wrong password is reported at once,
+        // with its reason (the pool would retry until its timeout and say only that).
+        let first =
+            tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::Connection::connect_with(&options))
+                .await
+                .map_err(|_| open("no answer within 10 s".into()))?;
+        let first: sqlx::PgConnection = first.map_err(|e| open(e.into()))?;
+        let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(PG_CONNECT_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| open(e.into()))?;
