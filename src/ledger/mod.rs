@@ -648,7 +648,7 @@ impl Ledger {
                     reason: "it is not a regular file".to_owned(),
                 });
             }
-            Ok(_) => match inspect_sqlite(path).await {
+            Ok(_) => match while_busy(|| inspect_sqlite(path)).await {
                 Ok(Found::Ledger) => {}
                 Ok(Found::Empty) if !create => return Ok(None),
                 Ok(Found::Empty) => {}
@@ -673,27 +673,15 @@ impl Ledger {
             }
             Err(e) => return Err(open(e.into())),
         }
-        // Processes opening one new file at once contend for it (switching to WAL takes an
-        // exclusive lock, before the busy timeout is in force): retry while it is busy.
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(10);
-        let pool = loop {
-            match Self::open_sqlite_once(path).await {
-                Ok(pool) => break pool,
-                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
-                    tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
-                }
-                Err(e) => return Err(open(e.into())),
-            }
-        };
+        let pool = while_busy(|| Self::open_sqlite_once(path))
+            .await
+            .map_err(|e| open(e.into()))?;
         Ok(Some(Ledger {
             backend: Backend::Sqlite(pool),
             location,
         }))
     }
 
-    /// One attempt at [`Ledger::open_sqlite`]: connect, then migrate under a write lock.
     /// One attempt at [`Ledger::open_sqlite`]: connect, then migrate under a write lock.
     async fn open_sqlite_once(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         let options = SqliteConnectOptions::new()
@@ -1369,6 +1357,9 @@ async fn inspect_sqlite(path: &Path) -> Result<Found, sqlx::Error> {
     let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
         .fetch_one(&mut conn)
         .await?;
+    let user_version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut conn)
+        .await?;
     let has = |table: &str| objects.iter().any(|(t, n, _)| t == "table" && n == table);
     let applied: Vec<(i64, Vec<u8>)> = if has("_sqlx_migrations") {
         sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations")
@@ -1389,9 +1380,12 @@ async fn inspect_sqlite(path: &Path) -> Result<Found, sqlx::Error> {
             names(&foreign)
         )));
     }
-    if application_id != 0 {
+    // The marks an application may leave on a database before it has tables; the ledger
+    // sets neither.
+    if application_id != 0 || user_version != 0 {
         return Ok(Found::Other(format!(
-            "it is another application's SQLite file (application_id {application_id})"
+            "it is another application's SQLite file (application_id {application_id}, \
+             user_version {user_version})"
         )));
     }
     Ok(judge(
@@ -1483,6 +1477,27 @@ fn is_not_a_database(e: &sqlx::Error) -> bool {
             .and_then(|c| c.parse::<i32>().ok())
             .is_some_and(|c| c & 0xff == 26),
         _ => false,
+    }
+}
+
+/// `attempt` until SQLite stops saying the database is busy, for [`BUSY_TIMEOUT`] at most.
+/// Processes opening one new file at once contend for it (switching to WAL takes an exclusive
+/// lock, before the busy timeout is in force).
+async fn while_busy<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match attempt().await {
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            result => return result,
+        }
     }
 }
 

@@ -532,6 +532,7 @@ fn ledger_adds_tables_to_another_apps_sqlite_file_and_switches_it_to_wal() {
         ),
         // An empty database another application marked as its own.
         ("marked.sqlite3", "PRAGMA application_id = 1234;"),
+        ("versioned.sqlite3", "PRAGMA user_version = 3;"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
@@ -726,12 +727,16 @@ impl Schema {
     }
 
     fn run(&self, sql: &str) {
+        self.try_run(sql).unwrap();
+    }
+
+    fn try_run(&self, sql: &str) -> Result<(), sqlx::Error> {
         use sqlx::Connection as _;
         block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-        });
+            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+            sqlx::raw_sql(sql).execute(&mut conn).await?;
+            conn.close().await
+        })
     }
 
     /// The URL that puts the ledger in this schema.
@@ -778,9 +783,8 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.run(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
+        // Also after a failure; a schema left behind would only be dropped by the next run.
+        let _ = self.try_run(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
     }
 }
 
