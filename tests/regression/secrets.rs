@@ -118,6 +118,20 @@ fn postgres_password_in_ledger_url_query_or_userinfo_is_printed() {
 }
 
 #[test]
+fn ledger_errors_debug_shows_the_password() {
+    let port = closed_port();
+    for url in [
+        format!("postgres://user:{SECRET}@127.0.0.1:{port}/db?password={SECRET}"),
+        format!("postgres://user:{SECRET}@127.0.0.1:notaport/db"),
+        format!("mysql://user:{SECRET}@127.0.0.1/db"),
+    ] {
+        let err = block_on(invitoken::Ledger::open(&url)).unwrap_err();
+        let shown = format!("{err}\n{err:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+}
+
+#[test]
 fn credentials_in_ledger_urls_of_other_schemes_are_printed() {
     for url in [
         format!("mysql://root:{SECRET}@db.example/app"),
@@ -853,4 +867,13 @@ fn postgres_links_creates_the_ledger_tables() {
     let run = Run::of(invitoken().args(["links", "--ledger", &ledger]));
     let records: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(records.len(), 7, "{}", run.stdout);
+    // The password of the URL (if it has one) is in neither the output nor the ledger's Debug.
+    if let Some(password) = url::Url::parse(&url).unwrap().password() {
+        run.hides(password);
+        let opened = block_on(invitoken::Ledger::open_existing(&ledger))
+            .unwrap()
+            .expect("a ledger");
+        let shown = format!("{opened:?} {}", opened.location());
+        assert!(!shown.contains(password), "{shown}");
+    }
 }
