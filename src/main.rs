@@ -122,7 +122,8 @@ enum Command {
         ledger: LedgerArgs,
     },
     /// Print what the mint ledger knows, as JSON: every session's key, state, URL, expiry,
-    /// attempts and last error. For support; it never shows secrets.
+    /// attempts and last error. For support; it never shows secrets. It makes no ledger: where
+    /// there is none yet, the list is empty.
     Links {
         /// Only this interview's sessions.
         #[arg(long, value_name = "ID")]
@@ -170,9 +171,17 @@ impl MintArgs {
 /// worker gets the session already minted for a key, never a second one.
 #[derive(clap::Args)]
 struct LedgerArgs {
-    /// The mint ledger: a SQLite file, or `postgres://...` for several workers or machines.
-    /// Default: `$XDG_DATA_HOME/invitoken/ledger.sqlite3` (`~/.local/share/invitoken/...`).
-    #[arg(long, env = "INVITOKEN_LEDGER", value_name = "PATH|URL")]
+    /// The mint ledger: a SQLite file (a path, `sqlite:PATH` or `file:PATH`), or
+    /// `postgres://...` for several workers or machines. A database that is not a ledger is
+    /// refused, untouched. Default: `$XDG_DATA_HOME/invitoken/ledger.sqlite3`
+    /// (`~/.local/share/invitoken/...`).
+    // `--help` would print the variable's value, password included.
+    #[arg(
+        long,
+        env = "INVITOKEN_LEDGER",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     ledger: Option<String>,
     /// Seconds a worker holds an intent to mint without renewing it. After a crash the next run
     /// reconciles the dead worker's intents once this has passed.
@@ -246,7 +255,7 @@ struct CodeSignalArgs {
     #[arg(long, value_name = "PATH")]
     api_key_file: Option<PathBuf>,
     /// CodeSignal's GraphQL endpoint.
-    #[arg(long, env = "CODESIGNAL_ENDPOINT", default_value = invitoken::DEFAULT_ENDPOINT, value_name = "URL")]
+    #[arg(long, env = "CODESIGNAL_ENDPOINT", hide_env_values = true, default_value = invitoken::DEFAULT_ENDPOINT, value_name = "URL")]
     codesignal_endpoint: String,
     /// Time limit of one request to CodeSignal, in seconds.
     #[arg(

@@ -191,6 +191,25 @@ fn codesignal_endpoint_with_credentials_is_echoed_and_used() {
 }
 
 #[test]
+fn help_prints_the_ledger_and_endpoint_variables_with_their_passwords() {
+    for command in ["resolve", "batch", "links", "refresh", "cancel"] {
+        let run = Run::of(
+            invitoken()
+                .args([command, "--help"])
+                .env("INVITOKEN_LEDGER", format!("postgres://u:{SECRET}@db/x"))
+                .env(
+                    "CODESIGNAL_ENDPOINT",
+                    format!("https://u:{SECRET}@app.codesignal.com/graphql"),
+                )
+                .env("CODESIGNAL_API_KEY", format!("{SECRET}-key")),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("--ledger"), "{}", run.stdout);
+        run.hides(SECRET);
+    }
+}
+
+#[test]
 fn codesignal_endpoint_that_does_not_parse_is_echoed() {
     let run = Run::of(
         invitoken()
