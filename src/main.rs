@@ -454,8 +454,8 @@ const MAX_LINE: usize = 2000;
 
 /// Prints `level: message` on stderr as one line: control characters escaped and the length
 /// capped, so nothing a message quotes (a file name, an id, a server's answer) can move the
-/// cursor or forge a line of its own. The one way this CLI writes a message; only rendered
-/// findings, already escaped piece by piece, are written as they are.
+/// cursor or forge a line of its own. Every message that quotes anything goes through here;
+/// rendered findings are escaped piece by piece instead (they are several lines).
 fn say(level: &str, message: &str) {
     eprintln!("{level}: {}", invitoken::shown_with(message, MAX_LINE));
 }

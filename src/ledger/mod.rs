@@ -722,7 +722,9 @@ impl Ledger {
         let first =
             tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::Connection::connect_with(&options))
                 .await
-                .map_err(|_| open("no answer within 10 s".into()))?;
+                .map_err(|_| {
+                    open(format!("no answer within {} s", PG_CONNECT_TIMEOUT.as_secs()).into())
+                })?;
         let first: sqlx::PgConnection = first.map_err(|e| open(e.into()))?;
         let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
