@@ -450,6 +450,12 @@ fn server_messages_with_escapes_reach_the_terminal() {
         );
         assert_eq!(run.code, 3, "{}", run.stderr);
         run.terminal_safe().hides("sk-live-0123456789abcdef");
+        // Shown, escaped: the message is still there to read.
+        assert!(
+            run.stderr.contains("\\r\\nerror: forged by the server"),
+            "{}",
+            run.stderr
+        );
         assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 }
