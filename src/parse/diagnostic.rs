@@ -96,16 +96,25 @@ struct Excerpt {
 impl Excerpt {
     fn around(source: &str, span: Range<usize>) -> Excerpt {
         let start = floor_char_boundary(source, span.start.min(source.len()));
+        // Look no further for the line's end than can be shown (characters are at most 4
+        // bytes): many findings on one long line must not each scan the rest of it.
+        let reach = floor_char_boundary(
+            source,
+            source.len().min(start + 4 * (MAX_MARKED + CONTEXT + 1)),
+        );
+        let (line_end, whole_line) = match memchr::memchr(b'\n', &source.as_bytes()[start..reach]) {
+            Some(i) => (start + i, true),
+            None => (reach, reach == source.len()),
+        };
         // A span never crosses a line (tokens hold no whitespace), but stay safe if one did.
-        let line_end =
-            memchr::memchr(b'\n', &source.as_bytes()[start..]).map_or(source.len(), |i| start + i);
         let end = floor_char_boundary(source, span.end.clamp(start, line_end));
         let (before, cut_left) = last_chars(&source[..start], CONTEXT);
         let (marked, cut_marked) = first_chars(&source[start..end], MAX_MARKED);
         let (after, cut_right) = if cut_marked {
             ("", true)
         } else {
-            first_chars(&source[end..line_end], CONTEXT)
+            let (after, cut) = first_chars(&source[end..line_end], CONTEXT);
+            (after, cut || !whole_line)
         };
         let after = after
             .strip_suffix('\r')
@@ -215,6 +224,20 @@ mod tests {
         assert!(e.text.starts_with(&format!("...{}", "a".repeat(CONTEXT))));
         assert!(e.text.ends_with(&format!("{}...", "b".repeat(CONTEXT))));
         assert_eq!(e.text.len(), CONTEXT * 2 + 4 + 6);
+    }
+
+    #[test]
+    fn lines_are_cut_where_the_look_ahead_stops() {
+        for tail in ["é", "a", "\u{1F600}"] {
+            let source = format!("$Bad {}", tail.repeat(10_000));
+            let e = Excerpt::around(&source, 0..4);
+            assert!(e.text.ends_with("..."), "{tail}");
+            assert_eq!(e.text.chars().count(), 4 + 1 + CONTEXT - 1 + 3, "{tail}");
+        }
+        // A line that ends within reach is shown whole.
+        let source = format!("$Bad {}\nnext", "é".repeat(CONTEXT - 1));
+        let e = Excerpt::around(&source, 0..4);
+        assert!(!e.text.ends_with("..."), "{}", e.text);
     }
 
     #[test]
