@@ -698,7 +698,12 @@ fn file_and_sqlite_urls_make_literal_folders() {
         assert_eq!(run.code, 0, "{location}: {}", run.stderr);
         assert!(made.is_file(), "{location}: no {}", made.display());
     }
-    for name in ["file:rel%20ledger.sqlite3", "file:", "sqlite:", "file:"] {
+    for name in [
+        "file:rel%20ledger.sqlite3",
+        "file:",
+        "sqlite:",
+        "sqlite:plain.sqlite3",
+    ] {
         assert!(!dir.path().join(name).exists(), "{name} was made");
     }
     // Options SQLite would honour are not silently dropped: refused, nothing made.
