@@ -55,7 +55,9 @@ pub use util::fs::{
     DEFAULT_MAX_FILE_SIZE, FileId, MAX_KEY_FILE_SIZE, ReadError, Regular, WriteError, read_capped,
     read_regular, write_all_or_nothing, write_atomically,
 };
-pub use util::{MAX_SHOWN, redact_url, shown, shown_with};
+pub use util::{
+    MAX_SHOWN, MAX_SHOWN_PATH, has_credentials, redact_url, shown, shown_path, shown_with,
+};
 
 /// The README's Rust examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]

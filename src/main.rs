@@ -128,7 +128,8 @@ enum Command {
         ledger: LedgerArgs,
     },
     /// Print what the mint ledger knows, as JSON: every session's key, state, URL, expiry,
-    /// attempts and last error. For support; it never shows secrets.
+    /// attempts and last error. For support; it never shows secrets. It makes no ledger: where
+    /// there is none yet, the list is empty.
     Links {
         /// Only this interview's sessions.
         #[arg(long, value_name = "ID")]
@@ -161,13 +162,14 @@ impl MintArgs {
         self.codesignal.choose(self.sandbox)
     }
 
-    /// The minter for `config` (from [`MintArgs::config`]) behind the ledger.
+    /// The minter for `config` (from [`MintArgs::config`]) behind the ledger, made if need be.
     fn vendors(
         &self,
         config: Option<CodeSignalConfig>,
         runtime: &tokio::runtime::Runtime,
     ) -> Result<Vendors, Failure> {
-        Vendors::new(config, &self.ledger, self.remint_deleted, runtime)
+        let ledger = self.ledger.open(runtime)?;
+        Vendors::new(config, ledger, &self.ledger, self.remint_deleted)
     }
 }
 
@@ -175,9 +177,17 @@ impl MintArgs {
 /// worker gets the session already minted for a key, never a second one.
 #[derive(clap::Args)]
 struct LedgerArgs {
-    /// The mint ledger: a SQLite file, or `postgres://...` for several workers or machines.
-    /// Default: `$XDG_DATA_HOME/invitoken/ledger.sqlite3` (`~/.local/share/invitoken/...`).
-    #[arg(long, env = "INVITOKEN_LEDGER", value_name = "PATH|URL")]
+    /// The mint ledger: a SQLite file (a path, `sqlite:PATH` or `file:PATH`), or
+    /// `postgres://...` for several workers or machines. A database that is not a ledger is
+    /// refused, untouched. Default: `$XDG_DATA_HOME/invitoken/ledger.sqlite3`
+    /// (`~/.local/share/invitoken/...`).
+    // `--help` would print the variable's value, password included.
+    #[arg(
+        long,
+        env = "INVITOKEN_LEDGER",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     ledger: Option<String>,
     /// Seconds a worker holds an intent to mint without renewing it. After a crash the next run
     /// reconciles the dead worker's intents once this has passed.
@@ -187,8 +197,33 @@ struct LedgerArgs {
 }
 
 impl LedgerArgs {
+    /// The ledger, made if there is none yet (commands that mint).
     fn open(&self, runtime: &tokio::runtime::Runtime) -> Result<invitoken::Ledger, Failure> {
-        let location = match &self.ledger {
+        let location = self.location()?;
+        runtime
+            .block_on(invitoken::Ledger::open(&location))
+            .map_err(|e| Failure::new(exit::USAGE, format!("the mint ledger: {e}")))
+    }
+
+    /// The ledger if there is one, else `Err` with the note to print (commands that only act
+    /// on what was recorded make no ledger).
+    fn open_existing(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Result<invitoken::Ledger, String>, Failure> {
+        let location = self.location()?;
+        match runtime.block_on(invitoken::Ledger::open_existing(&location)) {
+            Ok(Some(ledger)) => Ok(Ok(ledger)),
+            Ok(None) => Ok(Err(format!(
+                "there is no mint ledger at {} (nothing was minted with it yet)",
+                invitoken::ledger::shown_location(&location)
+            ))),
+            Err(e) => Err(Failure::new(exit::USAGE, format!("the mint ledger: {e}"))),
+        }
+    }
+
+    fn location(&self) -> Result<String, Failure> {
+        Ok(match &self.ledger {
             Some(location) => location.clone(),
             None => invitoken::Ledger::default_path()
                 .ok_or_else(|| {
@@ -200,10 +235,7 @@ impl LedgerArgs {
                 })?
                 .display()
                 .to_string(),
-        };
-        runtime
-            .block_on(invitoken::Ledger::open(&location))
-            .map_err(|e| Failure::new(exit::USAGE, format!("the mint ledger: {e}")))
+        })
     }
 }
 
@@ -229,7 +261,7 @@ struct CodeSignalArgs {
     #[arg(long, value_name = "PATH")]
     api_key_file: Option<PathBuf>,
     /// CodeSignal's GraphQL endpoint.
-    #[arg(long, env = "CODESIGNAL_ENDPOINT", default_value = invitoken::DEFAULT_ENDPOINT, value_name = "URL")]
+    #[arg(long, env = "CODESIGNAL_ENDPOINT", hide_env_values = true, default_value = invitoken::DEFAULT_ENDPOINT, value_name = "URL")]
     codesignal_endpoint: String,
     /// Time limit of one request to CodeSignal, in seconds.
     #[arg(
@@ -287,15 +319,15 @@ impl CodeSignalArgs {
         };
         let api_key = ApiKey::parse(&raw).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         let mut config = CodeSignalConfig::new(api_key);
+        // Not echoed: a URL that does not parse may still hold a secret.
         config.endpoint = self.codesignal_endpoint.parse().map_err(|e| {
             Failure::new(
                 exit::USAGE,
-                format!(
-                    "CODESIGNAL_ENDPOINT `{}` is not a URL: {e}",
-                    self.codesignal_endpoint
-                ),
+                format!("the CodeSignal endpoint (--codesignal-endpoint or CODESIGNAL_ENDPOINT) is not a URL: {e}"),
             )
         })?;
+        CodeSignalConfig::check_endpoint(&config.endpoint)
+            .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
         if !(self.codesignal_timeout.is_finite() && self.codesignal_timeout > 0.0) {
             return Err(Failure::new(
                 exit::USAGE,
@@ -413,7 +445,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(exit::OK),
         Err(failure) => {
             if let Some(message) = failure.message {
-                eprintln!("error: {message}");
+                say("error", &message);
             }
             ExitCode::from(failure.code)
         }
@@ -454,12 +486,24 @@ fn read(path: &Path, cap: u64) -> Result<String, Failure> {
     })
 }
 
+/// `path` as shown in messages: escaped (a file name may hold ESC or CR) and capped.
 fn name(path: &Path) -> String {
     if path == Path::new("-") {
         "<stdin>".to_owned()
     } else {
-        path.display().to_string()
+        invitoken::shown_path(path)
     }
+}
+
+/// How many characters of one message line `say` prints at most.
+const MAX_LINE: usize = 2000;
+
+/// Prints `level: message` on stderr as one line: control characters escaped and the length
+/// capped, so nothing a message quotes (a file name, an id, a server's answer) can move the
+/// cursor or forge a line of its own. Every message that quotes anything goes through here;
+/// rendered findings are escaped piece by piece instead (they are several lines).
+fn say(level: &str, message: &str) {
+    eprintln!("{level}: {}", invitoken::shown_with(message, MAX_LINE));
 }
 
 fn load_request(path: &Path, cap: u64) -> Result<(String, Request), Failure> {
@@ -476,7 +520,7 @@ fn load_request(path: &Path, cap: u64) -> Result<(String, Request), Failure> {
         ),
         RequestError::Invalid(problems) => {
             for p in &problems {
-                eprintln!("error: {}: {p}", name(path));
+                say("error", &format!("{}: {p}", name(path)));
             }
             Failure::new(
                 exit::INPUT,
@@ -547,7 +591,7 @@ fn check(files: &[PathBuf], cap: u64, color: bool) -> Result<(), Failure> {
                 Ok(r) => r,
                 Err(f) => {
                     if let Some(m) = f.message {
-                        eprintln!("error: {m}");
+                        say("error", &m);
                     }
                     problems += 1;
                     continue;
@@ -570,7 +614,7 @@ fn check(files: &[PathBuf], cap: u64, color: bool) -> Result<(), Failure> {
         let source = match read(path, cap) {
             Ok(s) => s,
             Err(f) => {
-                eprintln!("error: {}", f.message.unwrap_or_default());
+                say("error", &f.message.unwrap_or_default());
                 problems += 1;
                 continue;
             }
@@ -651,15 +695,18 @@ fn resolve(
         .block_on(invitoken::resolve_with(&request, &minter, &calendar))
         .map_err(|e| template_failure(path, &request, e, color))?;
     for link in resolution.links.iter().filter(|l| l.expires_too_soon()) {
-        eprintln!(
-            "warning: the link for {} expires at {}, before its last event ends at {}: \
-             CodeSignal links live at most 336 hours; extend it before then",
-            link.key,
-            link.expires_at
-                .expect("expires_too_soon implies a time")
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            link.serves_until
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        say(
+            "warning",
+            &format!(
+                "the link for {} expires at {}, before its last event ends at {}: \
+                 CodeSignal links live at most 336 hours; extend it before then",
+                link.key,
+                link.expires_at
+                    .expect("expires_too_soon implies a time")
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                link.serves_until
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
         );
     }
     if let Some(dir) = &ics.ics_dir {
@@ -737,10 +784,13 @@ fn batch(
     for key in &report.cancelled {
         match runtime.block_on(minter.inner().cancel_key(key)) {
             Ok(Some(outcome)) => report.cancellations.push(outcome),
-            Ok(None) => eprintln!(
-                "note: {key} is cancelled, and the mint ledger records no session for it: \
-                 nothing to delete (if one was minted under another interview id, name it with \
-                 `invitoken links` and cancel it with `invitoken cancel`)"
+            Ok(None) => say(
+                "note",
+                &format!(
+                    "{key} is cancelled, and the mint ledger records no session for it: \
+                     nothing to delete (if one was minted under another interview id, name it \
+                     with `invitoken links` and cancel it with `invitoken cancel`)"
+                ),
             ),
             Err(e) => {
                 return Err(Failure::new(
@@ -756,11 +806,23 @@ fn batch(
         .filter(|o| o.is_failure())
         .count();
     for o in report.cancellations.iter().filter(|o| o.is_failure()) {
-        eprintln!(
-            "error: cancelling the session of {}: {}",
-            o.key,
-            o.error.as_deref().unwrap_or("failed")
+        say(
+            "error",
+            &format!(
+                "cancelling the session of {}: {}",
+                o.key,
+                o.error.as_deref().unwrap_or("failed")
+            ),
         );
+    }
+    // The report's messages quote files (a 2 MB line, a hostile UID): shown as they are
+    // printed, in the JSON report as on stderr.
+    for file in &mut report.files {
+        for text in file.errors.iter_mut().chain(&mut file.notes) {
+            if let std::borrow::Cow::Owned(safe) = invitoken::shown_with(text, MAX_LINE) {
+                *text = safe;
+            }
+        }
     }
     for file in &report.files {
         let path = invitoken::shown(&file.path.display().to_string()).into_owned();
@@ -771,10 +833,10 @@ fn batch(
             } else {
                 " "
             };
-            eprintln!("error: {path}:{gap}{error}");
+            say("error", &format!("{path}:{gap}{error}"));
         }
         for note in &file.notes {
-            eprintln!("note: {path}: {note}");
+            say("note", &format!("{path}: {note}"));
         }
     }
     if let Some(path) = report_path {
@@ -844,16 +906,15 @@ macro_rules! on_vendor {
 }
 
 impl Vendors {
-    /// The sandbox (`config` is `None`) or CodeSignal, behind the ledger `ledger` names.
+    /// The sandbox (`config` is `None`) or CodeSignal, behind `ledger` (opened from `args`).
     fn new(
         config: Option<CodeSignalConfig>,
-        ledger: &LedgerArgs,
+        ledger: invitoken::Ledger,
+        args: &LedgerArgs,
         remint_deleted: bool,
-        runtime: &tokio::runtime::Runtime,
     ) -> Result<Vendors, Failure> {
         use invitoken::{LedgerMinter, Vendor};
-        let lease = std::time::Duration::from_secs(ledger.ledger_lease);
-        let ledger = ledger.open(runtime)?;
+        let lease = std::time::Duration::from_secs(args.ledger_lease);
         Ok(match config {
             None => Vendors::Sandbox(
                 LedgerMinter::new(SandboxMinter::default(), ledger, Vendor::Sandbox)
@@ -925,7 +986,16 @@ fn cancel(
 ) -> Result<(), Failure> {
     let config = codesignal.choose(sandbox)?;
     let runtime = runtime()?;
-    let vendors = Vendors::new(config, ledger, false, &runtime)?;
+    let opened = match ledger.open_existing(&runtime)? {
+        Ok(opened) => opened,
+        Err(none) => {
+            return Err(Failure::new(
+                exit::INPUT,
+                format!("{none}; nothing was cancelled"),
+            ));
+        }
+    };
+    let vendors = Vendors::new(config, opened, ledger, false)?;
     let outcomes = runtime
         .block_on(vendors.cancel(interview, event))
         .map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
@@ -947,7 +1017,15 @@ fn cancel(
 fn refresh(sandbox: bool, codesignal: &CodeSignalArgs, ledger: &LedgerArgs) -> Result<(), Failure> {
     let config = codesignal.choose(sandbox)?;
     let runtime = runtime()?;
-    let vendors = Vendors::new(config, ledger, false, &runtime)?;
+    let opened = match ledger.open_existing(&runtime)? {
+        Ok(opened) => opened,
+        Err(none) => {
+            say("note", &format!("{none}: nothing to refresh"));
+            print_json(&Vec::<invitoken::Outcome>::new())?;
+            return lifecycle_summary("refresh", &[]);
+        }
+    };
+    let vendors = Vendors::new(config, opened, ledger, false)?;
     let outcomes = runtime
         .block_on(vendors.refresh())
         .map_err(|e| Failure::new(exit::MINT, e.to_string()))?;
@@ -957,13 +1035,16 @@ fn refresh(sandbox: bool, codesignal: &CodeSignalArgs, ledger: &LedgerArgs) -> R
         .filter(|o| o.expires_at.zip(o.serves_until).is_some_and(|(e, s)| e < s))
         .collect();
     for o in &short {
-        eprintln!(
-            "note: the link for {} still expires before its last event ends ({}): it is booked \
-             more than 336 hours ahead; run refresh again later",
-            o.key,
-            o.serves_until
-                .expect("zipped")
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        say(
+            "note",
+            &format!(
+                "the link for {} still expires before its last event ends ({}): it is booked \
+                 more than 336 hours ahead; run refresh again later",
+                o.key,
+                o.serves_until
+                    .expect("zipped")
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
         );
     }
     lifecycle_summary("refresh", &outcomes)
@@ -975,10 +1056,9 @@ fn lifecycle_summary(command: &str, outcomes: &[invitoken::Outcome]) -> Result<(
     let count = |a: Action| outcomes.iter().filter(|o| o.action == a).count();
     let failed: Vec<_> = outcomes.iter().filter(|o| o.is_failure()).collect();
     for o in &failed {
-        eprintln!(
-            "error: {}: {}",
-            o.key,
-            o.error.as_deref().unwrap_or("failed")
+        say(
+            "error",
+            &format!("{}: {}", o.key, o.error.as_deref().unwrap_or("failed")),
         );
     }
     let counts: Vec<String> = [
@@ -1012,7 +1092,14 @@ fn lifecycle_summary(command: &str, outcomes: &[invitoken::Outcome]) -> Result<(
 
 fn links(interview: Option<&str>, ledger: &LedgerArgs) -> Result<(), Failure> {
     let runtime = runtime()?;
-    let ledger = ledger.open(&runtime)?;
+    // A read: no ledger is made. None is an empty list (and a note), since nothing was minted.
+    let ledger = match ledger.open_existing(&runtime)? {
+        Ok(opened) => opened,
+        Err(none) => {
+            say("note", &format!("{none}: nothing to list"));
+            return print_json(&Vec::<invitoken::MintRecord>::new());
+        }
+    };
     let records = runtime
         .block_on(ledger.list(interview))
         .map_err(|e| Failure::new(exit::MINT, e.to_string()))?;

@@ -470,7 +470,8 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     if let Some((open, at)) = stack.last() {
         problems.push(Problem::on_line(
             *at,
-            format!("`BEGIN:{}` is never closed", open.name()),
+            // The name runs to the line's end: a CR-only file is one line of megabytes.
+            format!("`BEGIN:{}` is never closed", crate::shown(&open.name())),
             Some("the file may be cut short".into()),
         ));
     }

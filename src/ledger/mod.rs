@@ -100,6 +100,9 @@ pub const DEFAULT_TENANT: &str = "default";
 /// plus a look-up), with a wide margin.
 pub const STALE_AFTER: TimeDelta = TimeDelta::minutes(10);
 
+/// How long opening a PostgreSQL ledger waits for a connection.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a SQLite connection waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -341,6 +344,17 @@ pub enum LedgerError {
         /// What was given.
         location: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// The database exists and holds something other than a mint ledger (another application's
+    /// tables, a file that is not SQLite): it was left as it was.
+    #[error(
+        "{location} is not a mint ledger: {reason}; it was left untouched. Point the ledger at a new file, or at an existing mint ledger"
+    )]
+    NotALedger {
+        /// Where (a path, or a PostgreSQL URL without its credentials).
+        location: String,
+        /// What was found there.
         reason: String,
     },
     /// Opening the database or applying its migrations failed.
@@ -585,65 +599,89 @@ impl Ledger {
     /// Opens (creating if need be) the ledger at `location` and applies its migrations:
     ///
     /// * `postgres://...` or `postgresql://...`: a PostgreSQL database;
-    /// * `sqlite://PATH`, `sqlite:PATH` or a plain path: a SQLite file, created with its parent
-    ///   folder, in WAL mode with a busy timeout so several processes can share it.
+    /// * `sqlite://PATH`, `sqlite:PATH`, `file:PATH`, `file:///PATH` (percent-encoded, without
+    ///   `?options`) or a plain path: a SQLite file, created with its parent folder, in WAL mode
+    ///   with a busy timeout so several processes can share it.
+    ///
+    /// A database that holds anything but a mint ledger (another application's tables, a file
+    /// that is not SQLite, a `mint_records` table our migrations did not make) is refused with
+    /// [`LedgerError::NotALedger`] before anything is written to it.
     pub async fn open(location: &str) -> Result<Ledger, LedgerError> {
-        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-            return Ledger::open_postgres(location).await;
+        match Place::parse(location)? {
+            Place::Postgres(url) => Ledger::open_postgres(url, true)
+                .await
+                .map(|l| l.expect("created")),
+            Place::Sqlite(path) => Ledger::open_sqlite(&path).await,
         }
-        let path = if let Some(rest) = location.strip_prefix("sqlite:") {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            // Options in a URL are not supported: the ledger sets its own.
-            rest.split('?').next().unwrap_or(rest)
-        } else if location.contains("://") {
-            return Err(LedgerError::Location {
-                location: location.to_owned(),
-                reason: "only SQLite and PostgreSQL are supported".to_owned(),
-            });
-        } else {
-            location
-        };
-        if path.is_empty() || path == ":memory:" {
-            return Err(LedgerError::Location {
-                location: location.to_owned(),
-                reason: "the ledger must be a file (an in-memory one would forget at exit)"
-                    .to_owned(),
-            });
-        }
-        Ledger::open_sqlite(Path::new(path)).await
     }
 
-    /// Opens the SQLite ledger in the file at `path`.
+    /// Opens the ledger at `location` if there is one, as [`Ledger::open`] does, but creates
+    /// nothing: `None` when there is no ledger yet (no file, an empty file, a PostgreSQL
+    /// database without the ledger's tables). For commands that only read.
+    pub async fn open_existing(location: &str) -> Result<Option<Ledger>, LedgerError> {
+        match Place::parse(location)? {
+            Place::Postgres(url) => Ledger::open_postgres(url, false).await,
+            Place::Sqlite(path) => Ledger::open_sqlite_as(&path, false).await,
+        }
+    }
+
+    /// Opens the SQLite ledger in the file at `path`, creating it if need be.
     pub async fn open_sqlite(path: &Path) -> Result<Ledger, LedgerError> {
-        let location = path.display().to_string();
+        Ledger::open_sqlite_as(path, true)
+            .await
+            .map(|l| l.expect("created"))
+    }
+
+    /// [`Ledger::open_sqlite`]; with `create` false, `None` instead of a new ledger.
+    async fn open_sqlite_as(path: &Path, create: bool) -> Result<Option<Ledger>, LedgerError> {
+        let location = crate::shown_path(path);
         let open = |e: Box<dyn std::error::Error + Send + Sync>| LedgerError::Open {
             location: location.clone(),
             source: Arc::from(e),
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| open(e.into()))?;
-        }
-        // Processes opening one new file at once contend for it (switching to WAL takes an
-        // exclusive lock, before the busy timeout is in force): retry while it is busy.
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(10);
-        let pool = loop {
-            match Self::open_sqlite_once(path).await {
-                Ok(pool) => break pool,
-                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
-                    tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+        // Look before touching: connecting switches the file to WAL for good and migrating adds
+        // tables, which must not happen to another application's database.
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(LedgerError::NotALedger {
+                    location,
+                    reason: "it is not a regular file".to_owned(),
+                });
+            }
+            Ok(_) => match while_busy(|| inspect_sqlite(path)).await {
+                Ok(Found::Ledger) => {}
+                Ok(Found::Empty) if !create => return Ok(None),
+                Ok(Found::Empty) => {}
+                Ok(Found::Other(reason)) => {
+                    return Err(LedgerError::NotALedger { location, reason });
+                }
+                Err(e) if is_not_a_database(&e) => {
+                    return Err(LedgerError::NotALedger {
+                        location,
+                        reason: "it is not a SQLite database".to_owned(),
+                    });
                 }
                 Err(e) => return Err(open(e.into())),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !create {
+                    return Ok(None);
+                }
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| open(e.into()))?;
+                }
             }
-        };
-        Ok(Ledger {
+            Err(e) => return Err(open(e.into())),
+        }
+        let pool = while_busy(|| Self::open_sqlite_once(path))
+            .await
+            .map_err(|e| open(e.into()))?;
+        Ok(Some(Ledger {
             backend: Backend::Sqlite(pool),
             location,
-        })
+        }))
     }
 
-    /// One attempt at [`Ledger::open_sqlite`]: connect, then migrate under a write lock.
     /// One attempt at [`Ledger::open_sqlite`]: connect, then migrate under a write lock.
     async fn open_sqlite_once(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         let options = SqliteConnectOptions::new()
@@ -668,7 +706,7 @@ impl Ledger {
         Ok(pool)
     }
 
-    async fn open_postgres(url: &str) -> Result<Ledger, LedgerError> {
+    async fn open_postgres(url: &str, create: bool) -> Result<Option<Ledger>, LedgerError> {
         let location = crate::util::redact_url(url);
         let open = |e: Box<dyn std::error::Error + Send + Sync>| LedgerError::Open {
             location: location.clone(),
@@ -679,24 +717,51 @@ impl Ledger {
                 location: location.clone(),
                 reason: e.to_string(),
             })?;
+        // One connection first: a refused connection or a wrong password is reported at once,
+        // with its reason (the pool would retry until its timeout and say only that).
+        let first =
+            tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::Connection::connect_with(&options))
+                .await
+                .map_err(|_| {
+                    open(format!("no answer within {} s", PG_CONNECT_TIMEOUT.as_secs()).into())
+                })?;
+        let first: sqlx::PgConnection = first.map_err(|e| open(e.into()))?;
+        let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(PG_CONNECT_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| open(e.into()))?;
-        // Several workers starting at once: sqlx's PostgreSQL migrator takes an advisory lock.
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
+        // Look before migrating: never add to or alter tables our migrations did not make.
+        // Other tables may share the database (PostgreSQL databases often serve several
+        // applications); the ledger's two tables are `mint_records` and `_sqlx_migrations`.
+        let migrator = sqlx::migrate!("migrations/postgres");
+        let found = inspect_postgres(&pool, &migrator)
             .await
             .map_err(|e| open(e.into()))?;
-        Ok(Ledger {
+        match found {
+            Found::Ledger => {}
+            Found::Empty if !create => {
+                pool.close().await;
+                return Ok(None);
+            }
+            Found::Empty => {}
+            Found::Other(reason) => {
+                pool.close().await;
+                return Err(LedgerError::NotALedger { location, reason });
+            }
+        }
+        // Several workers starting at once: sqlx's PostgreSQL migrator takes an advisory lock.
+        migrator.run(&pool).await.map_err(|e| open(e.into()))?;
+        Ok(Some(Ledger {
             backend: Backend::Postgres(pool),
             location,
-        })
+        }))
     }
 
-    /// Where the ledger is (a PostgreSQL URL without its password).
+    /// Where the ledger is, as it may be shown: a path escaped, a PostgreSQL URL without its
+    /// credentials.
     pub fn location(&self) -> &str {
         &self.location
     }
@@ -1176,6 +1241,268 @@ impl Ledger {
     }
 }
 
+/// Where a ledger lives, from the location a user gave.
+#[derive(Debug, PartialEq, Eq)]
+enum Place<'a> {
+    Postgres(&'a str),
+    Sqlite(PathBuf),
+}
+
+impl<'a> Place<'a> {
+    fn parse(location: &'a str) -> Result<Place<'a>, LedgerError> {
+        let refuse = |reason: &str| LedgerError::Location {
+            location: shown_location(location),
+            reason: reason.to_owned(),
+        };
+        let scheme = |name: &str| {
+            location
+                .get(..name.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(name))
+        };
+        if scheme("postgres://") || scheme("postgresql://") {
+            return Ok(Place::Postgres(location));
+        }
+        if scheme("postgres:") || scheme("postgresql:") {
+            return Err(refuse("a PostgreSQL URL starts with postgres://"));
+        }
+        let path = if scheme("sqlite:") {
+            // sqlx's form: `sqlite://PATH` and `sqlite:PATH` alike, relative or absolute.
+            let rest = &location["sqlite:".len()..];
+            url_path(rest.strip_prefix("//").unwrap_or(rest)).map_err(|r| refuse(&r))?
+        } else if scheme("file:") {
+            // RFC 8089: `file:///abs`, `file://localhost/abs`; SQLite's `file:rel` too.
+            let rest = &location["file:".len()..];
+            let rest = match rest.strip_prefix("//") {
+                Some(authority_and_path) => {
+                    let slash = authority_and_path
+                        .find('/')
+                        .unwrap_or(authority_and_path.len());
+                    let host = &authority_and_path[..slash];
+                    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+                        return Err(refuse("a file: URL on another host is not a local file"));
+                    }
+                    &authority_and_path[slash..]
+                }
+                None => rest,
+            };
+            url_path(rest).map_err(|r| refuse(&r))?
+        } else if location.contains("://") {
+            return Err(refuse("only SQLite and PostgreSQL are supported"));
+        } else {
+            location.to_owned()
+        };
+        if path.is_empty() || path == ":memory:" {
+            return Err(refuse(
+                "the ledger must be a file (an in-memory one would forget at exit)",
+            ));
+        }
+        Ok(Place::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// The path of a `sqlite:` or `file:` URL: percent-decoded, with no `?options` or `#fragment`
+/// (the ledger sets its own options; silently dropping `?mode=ro` would write to a file meant
+/// to be read only).
+fn url_path(rest: &str) -> Result<String, String> {
+    if rest.contains(['?', '#']) {
+        return Err(
+            "options in a ledger URL (`?...`) are not supported, the ledger sets its own \
+             (write `%3F` for a `?` in a file name)"
+                .to_owned(),
+        );
+    }
+    percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .map(|p| p.into_owned())
+        .map_err(|_| "its percent-encoded path is not UTF-8".to_owned())
+}
+
+/// `location` (as given to [`Ledger::open`]) as it may be shown in a message: a URL without its
+/// credentials, a path escaped.
+pub fn shown_location(location: &str) -> String {
+    if location.contains("://") {
+        crate::redact_url(location)
+    } else {
+        crate::shown_with(location, crate::MAX_SHOWN_PATH).into_owned()
+    }
+}
+
+/// What a database holds, as far as the ledger is concerned.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// Nothing of anyone's: a ledger may be made there.
+    Empty,
+    /// A mint ledger (of this version or an older one).
+    Ledger,
+    /// Something else, described: to be left alone.
+    Other(String),
+}
+
+/// The tables a ledger has (its migrations and sqlx's record of them).
+const LEDGER_TABLES: [&str; 2] = ["mint_records", "_sqlx_migrations"];
+
+/// Reads `path` without writing anything to it (a read-only connection that sets no journal
+/// mode) and says whether it is empty, a ledger, or someone else's.
+async fn inspect_sqlite(path: &Path) -> Result<Found, sqlx::Error> {
+    use sqlx::Connection as _;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .create_if_missing(false)
+        .busy_timeout(BUSY_TIMEOUT);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    let objects: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+        .fetch_one(&mut conn)
+        .await?;
+    let user_version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut conn)
+        .await?;
+    let has = |table: &str| objects.iter().any(|(t, n, _)| t == "table" && n == table);
+    let applied: Vec<(i64, Vec<u8>)> = if has("_sqlx_migrations") {
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations")
+            .fetch_all(&mut conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    conn.close().await?;
+    let foreign: Vec<&str> = objects
+        .iter()
+        .filter(|(_, _, table)| !LEDGER_TABLES.contains(&table.as_str()))
+        .map(|(_, name, _)| name.as_str())
+        .collect();
+    if !foreign.is_empty() {
+        return Ok(Found::Other(format!(
+            "it is a SQLite database with other tables ({})",
+            names(&foreign)
+        )));
+    }
+    // The marks an application may leave on a database before it has tables; the ledger
+    // sets neither.
+    if application_id != 0 || user_version != 0 {
+        return Ok(Found::Other(format!(
+            "it is another application's SQLite file (application_id {application_id}, \
+             user_version {user_version})"
+        )));
+    }
+    Ok(judge(
+        has("mint_records"),
+        &applied,
+        &sqlx::migrate!("migrations/sqlite"),
+    ))
+}
+
+/// Says whether a PostgreSQL database (its current schema) is empty of ledger tables, a ledger,
+/// or holds a `mint_records` or migration record of someone else's. Reads only.
+async fn inspect_postgres(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<Found, sqlx::Error> {
+    let (records, migrations): (bool, bool) = sqlx::query_as(
+        "SELECT to_regclass('mint_records') IS NOT NULL, \
+         to_regclass('_sqlx_migrations') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    let applied: Vec<(i64, Vec<u8>)> = if migrations {
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(judge(records, &applied, migrator))
+}
+
+/// The verdict on a database from its ledger tables and the migrations it records as applied:
+/// each must be one of ours, checksum included (sqlx would apply ours between someone else's
+/// before noticing), and a `mint_records` table must come from our first migration.
+fn judge(records: bool, applied: &[(i64, Vec<u8>)], ours: &sqlx::migrate::Migrator) -> Found {
+    let foreign: Vec<String> = applied
+        .iter()
+        .filter(|(version, checksum)| {
+            !ours
+                .iter()
+                .any(|m| m.version == *version && m.checksum.as_ref() == checksum.as_slice())
+        })
+        .map(|(version, _)| version.to_string())
+        .collect();
+    if !foreign.is_empty() {
+        return Found::Other(format!(
+            "it records migrations that are not this version's mint ledger's ({}): another \
+             application's, or a newer invitoken's",
+            names(&foreign)
+        ));
+    }
+    let first = ours.iter().map(|m| m.version).min();
+    let created = applied.iter().any(|(v, _)| Some(*v) == first);
+    match (records, created) {
+        (true, true) => Found::Ledger,
+        (true, false) => Found::Other(
+            "it has a `mint_records` table that the ledger's migrations did not make".to_owned(),
+        ),
+        (false, true) => Found::Other(
+            "it records the ledger's migrations but has no `mint_records` table".to_owned(),
+        ),
+        (false, false) if !applied.is_empty() => Found::Other(
+            "it records some of the ledger's migrations, but not the one that makes its table"
+                .to_owned(),
+        ),
+        // An empty `_sqlx_migrations` is what a migrator leaves before its first migration.
+        (false, false) => Found::Empty,
+    }
+}
+
+/// A few names for a message: escaped, at most five, then how many more.
+fn names<S: AsRef<str>>(names: &[S]) -> String {
+    let mut shown: Vec<String> = names
+        .iter()
+        .take(5)
+        .map(|n| format!("`{}`", crate::shown(n.as_ref())))
+        .collect();
+    if names.len() > 5 {
+        shown.push(format!("{} more", names.len() - 5));
+    }
+    shown.join(", ")
+}
+
+/// Whether SQLite said the file is not a database (SQLITE_NOTADB).
+fn is_not_a_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 26),
+        _ => false,
+    }
+}
+
+/// `attempt` until SQLite stops saying the database is busy, for [`BUSY_TIMEOUT`] at most.
+/// Processes opening one new file at once contend for it (switching to WAL takes an exclusive
+/// lock, before the busy timeout is in force).
+async fn while_busy<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match attempt().await {
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Whether SQLite said the database is busy or locked (another process holds it).
 fn is_busy(e: &sqlx::Error) -> bool {
     match e {
@@ -1188,5 +1515,98 @@ fn is_busy(e: &sqlx::Error) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(location: &str) -> PathBuf {
+        match Place::parse(location) {
+            Ok(Place::Sqlite(path)) => path,
+            other => panic!("{location}: {other:?}"),
+        }
+    }
+
+    fn refused(location: &str) -> String {
+        match Place::parse(location) {
+            Err(e) => e.to_string(),
+            Ok(place) => panic!("{location}: accepted as {place:?}"),
+        }
+    }
+
+    #[test]
+    fn sqlite_and_file_urls_name_the_file_they_mean() {
+        assert_eq!(sqlite("ledger.db"), Path::new("ledger.db"));
+        assert_eq!(sqlite("sqlite:ledger.db"), Path::new("ledger.db"));
+        assert_eq!(sqlite("sqlite://ledger.db"), Path::new("ledger.db"));
+        assert_eq!(sqlite("sqlite:///tmp/a%20b.db"), Path::new("/tmp/a b.db"));
+        assert_eq!(sqlite("SQLite:x.db"), Path::new("x.db"));
+        assert_eq!(sqlite("file:ledger.db"), Path::new("ledger.db"));
+        assert_eq!(sqlite("file:/tmp/x.db"), Path::new("/tmp/x.db"));
+        assert_eq!(sqlite("file:///tmp/x%3Fy.db"), Path::new("/tmp/x?y.db"));
+        assert_eq!(sqlite("file://localhost/tmp/x.db"), Path::new("/tmp/x.db"));
+        // A plain path is taken literally.
+        assert_eq!(sqlite("a%20b?.db"), Path::new("a%20b?.db"));
+    }
+
+    #[test]
+    fn url_forms_sqlite_would_read_differently_are_refused() {
+        for location in [
+            "file:x.db?mode=ro",
+            "sqlite:x.db?mode=rwc",
+            "file:x.db#frag",
+            "file://server/share/x.db",
+            "file::memory:",
+            "sqlite::memory:",
+            ":memory:",
+            "",
+            "sqlite://",
+            "file:%ff.db",
+            "postgres:host/db",
+        ] {
+            assert!(refused(location).contains("cannot use"), "{location}");
+        }
+    }
+
+    #[test]
+    fn refused_locations_show_no_credentials() {
+        for location in [
+            "mysql://u:hunter2@h/db",
+            "redis://:hunter2@h/0",
+            "http://h/x?password=hunter2",
+            "mysql://u:hunter2@h/db\u{1b}[2J",
+        ] {
+            let err = refused(location);
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(!err.contains('\u{1b}'), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_database_is_a_ledger_only_with_our_migrations() {
+        let ours = sqlx::migrate!("migrations/sqlite");
+        let applied: Vec<(i64, Vec<u8>)> = ours
+            .iter()
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        assert_eq!(judge(false, &[], &ours), Found::Empty);
+        assert_eq!(judge(true, &applied, &ours), Found::Ledger);
+        // An older ledger: its first migrations only.
+        assert_eq!(judge(true, &applied[..1], &ours), Found::Ledger);
+        assert!(matches!(judge(true, &[], &ours), Found::Other(_)));
+        assert!(matches!(judge(false, &applied, &ours), Found::Other(_)));
+        assert!(matches!(
+            judge(false, &applied[1..], &ours),
+            Found::Other(_)
+        ));
+        // Someone else's migration, or one of ours with another checksum.
+        let mut theirs = applied.clone();
+        theirs.push((1, vec![0; 48]));
+        assert!(matches!(judge(true, &theirs, &ours), Found::Other(_)));
+        let mut changed = applied.clone();
+        changed[0].1[0] ^= 1;
+        assert!(matches!(judge(true, &changed, &ours), Found::Other(_)));
     }
 }

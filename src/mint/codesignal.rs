@@ -142,8 +142,9 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|_| &s[prefix.len()..])
 }
 
-/// How the client talks to CodeSignal.
-#[derive(Debug, Clone)]
+/// How the client talks to CodeSignal. Its `Debug` shows the endpoint without credentials and
+/// never the key.
+#[derive(Clone)]
 pub struct CodeSignalConfig {
     /// The GraphQL endpoint: https, or http on a loopback address (a local fake).
     pub endpoint: url::Url,
@@ -172,7 +173,58 @@ pub struct CodeSignalConfig {
     pub adopt_lost: bool,
 }
 
+impl std::fmt::Debug for CodeSignalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let CodeSignalConfig {
+            endpoint,
+            api_key,
+            timeout,
+            grace,
+            short_urls,
+            concurrency,
+            rate_limit,
+            max_attempts,
+            max_retry_time,
+            backoff,
+            adopt_lost,
+        } = self;
+        f.debug_struct("CodeSignalConfig")
+            .field("endpoint", &crate::redact_url(endpoint.as_str()))
+            .field("api_key", api_key)
+            .field("timeout", timeout)
+            .field("grace", grace)
+            .field("short_urls", short_urls)
+            .field("concurrency", concurrency)
+            .field("rate_limit", rate_limit)
+            .field("max_attempts", max_attempts)
+            .field("max_retry_time", max_retry_time)
+            .field("backoff", backoff)
+            .field("adopt_lost", adopt_lost)
+            .finish()
+    }
+}
+
 impl CodeSignalConfig {
+    /// Whether the key may be sent to `endpoint`: https (plain http only to a loopback address,
+    /// a local fake), and no credentials in the URL itself. The key goes in a header; a user,
+    /// password or `?key=` in the URL would be sent as well and shown in every error that names
+    /// the endpoint.
+    pub fn check_endpoint(endpoint: &url::Url) -> Result<(), ClientError> {
+        if crate::has_credentials(endpoint) {
+            return Err(ClientError::EndpointCredentials(crate::redact_url(
+                endpoint.as_str(),
+            )));
+        }
+        let secure =
+            endpoint.scheme() == "https" || (endpoint.scheme() == "http" && is_loopback(endpoint));
+        if !secure {
+            return Err(ClientError::InsecureEndpoint(crate::redact_url(
+                endpoint.as_str(),
+            )));
+        }
+        Ok(())
+    }
+
     /// The defaults, with `api_key`.
     pub fn new(api_key: ApiKey) -> CodeSignalConfig {
         CodeSignalConfig {
@@ -200,6 +252,12 @@ pub enum ClientError {
         "refusing to send the API key to {0}: use https (plain http only to a loopback address)"
     )]
     InsecureEndpoint(String),
+    /// The endpoint URL holds a user name, a password or a secret-looking query parameter
+    /// (shown with those hidden).
+    #[error(
+        "refusing the CodeSignal endpoint {0}: it carries credentials (a user name, a password or a key in the query); give the plain endpoint URL and the key in CODESIGNAL_API_KEY or --api-key-file"
+    )]
+    EndpointCredentials(String),
     /// HTTP 401.
     #[error(
         "CodeSignal refused the API key (HTTP 401): it is wrong, revoked, or its account was deactivated; set CODESIGNAL_API_KEY to a valid key"
@@ -383,11 +441,7 @@ fn is_loopback(url: &url::Url) -> bool {
 impl CodeSignalMinter {
     /// A client for `config`.
     pub fn new(config: CodeSignalConfig) -> Result<CodeSignalMinter, ClientError> {
-        let secure = config.endpoint.scheme() == "https"
-            || (config.endpoint.scheme() == "http" && is_loopback(&config.endpoint));
-        if !secure {
-            return Err(ClientError::InsecureEndpoint(config.endpoint.to_string()));
-        }
+        CodeSignalConfig::check_endpoint(&config.endpoint)?;
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, config.api_key.header());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -1001,11 +1055,34 @@ mod tests {
             ("http://[::1]:8089/graphql", true),
             ("http://app.codesignal.com/graphql", false),
             ("http://10.0.0.1/graphql", false),
+            ("https://user:secret-key@app.codesignal.com/graphql", false),
+            ("https://app.codesignal.com/graphql?key=secret-key", false),
+            ("http://user@127.0.0.1:8089/graphql", false),
         ] {
             let mut config = CodeSignalConfig::new(key.clone());
             config.endpoint = endpoint.parse().unwrap();
-            assert_eq!(CodeSignalMinter::new(config).is_ok(), ok, "{endpoint}");
+            match CodeSignalMinter::new(config) {
+                Ok(_) => assert!(ok, "{endpoint}"),
+                Err(e) => {
+                    assert!(!ok, "{endpoint}: {e}");
+                    assert!(!e.to_string().contains("secret-key"), "{e}");
+                }
+            }
         }
+    }
+
+    #[test]
+    fn debug_of_the_config_hides_the_key_and_the_endpoint_credentials() {
+        let mut config = CodeSignalConfig::new(ApiKey::parse("0123456789abcdef").unwrap());
+        config.endpoint = "https://u:hunter2@api.example/graphql?token=hunter2"
+            .parse()
+            .unwrap();
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("0123456789abcdef"),
+            "{debug}"
+        );
+        assert!(debug.contains("api.example"), "{debug}");
     }
 
     #[test]

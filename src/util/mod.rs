@@ -9,5 +9,5 @@ pub(crate) mod fs;
 mod text;
 mod url;
 
-pub use text::{MAX_SHOWN, shown, shown_with};
-pub use url::redact_url;
+pub use text::{MAX_SHOWN, MAX_SHOWN_PATH, shown, shown_path, shown_with};
+pub use url::{has_credentials, redact_url};

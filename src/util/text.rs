@@ -6,6 +6,17 @@ use std::fmt::Write as _;
 /// How many characters of an outside value [`shown`] keeps.
 pub const MAX_SHOWN: usize = 200;
 
+/// How many characters of a file path [`shown_path`] keeps: a path is worth more room than an
+/// excerpt.
+pub const MAX_SHOWN_PATH: usize = 1000;
+
+/// `path` made safe to print, as [`shown`] does with text (a file name can hold ESC or CR as
+/// well as any other value can), with a cap of [`MAX_SHOWN_PATH`] characters.
+pub fn shown_path(path: &std::path::Path) -> String {
+    let path = path.display().to_string();
+    shown_with(&path, MAX_SHOWN_PATH).into_owned()
+}
+
 /// `value` made safe to print: every control character (C0, DEL, C1), line and paragraph
 /// separator (U+2028, U+2029) and bidirectional override (U+202A..U+202E, U+2066..U+2069) is
 /// written as a Rust-style escape (`\u{1b}`, `\r`, `\n`, `\t`), and text past [`MAX_SHOWN`]
@@ -21,7 +32,7 @@ pub fn shown_with(value: &str, max: usize) -> Cow<'_, str> {
     if count <= max && !value.chars().any(needs_escape) {
         return Cow::Borrowed(value);
     }
-    let mut out = String::with_capacity(value.len().min(max * 4) + 32);
+    let mut out = String::with_capacity(value.len().min(max.saturating_mul(4)) + 32);
     for c in value.chars().take(max) {
         if needs_escape(c) {
             match c {

@@ -13,6 +13,20 @@ const SECRET_PARAMS: &[&str] = &[
     "credential",
 ];
 
+/// Whether `name`, a query parameter's name, suggests a secret (see [`SECRET_PARAMS`]).
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
+}
+
+/// Whether `url` carries credentials: a user name, a password, or a query parameter whose name
+/// suggests a secret. Such a URL must not be stored or sent where it may be shown.
+pub fn has_credentials(url: &url::Url) -> bool {
+    !url.username().is_empty()
+        || url.password().is_some()
+        || url.query_pairs().any(|(k, _)| is_secret_param(&k))
+}
+
 /// `url` as it may be shown: a user name and password become `***`, and so does the value of
 /// every query parameter whose name suggests a secret (`?password=`, `?sslkey=`, `?api_key=`).
 /// A string that does not parse as a URL is not shown at all, since it may be a secret itself
@@ -31,10 +45,7 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let secret = {
-                    let k = k.to_ascii_lowercase();
-                    SECRET_PARAMS.iter().any(|s| k.contains(s))
-                };
+                let secret = is_secret_param(&k);
                 (
                     k.into_owned(),
                     if secret {
@@ -68,6 +79,15 @@ mod tests {
             "https://***:***@api.example/graphql?key=***&api_key=***&x=1"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://***@h/db");
+    }
+
+    #[test]
+    fn credentials_are_found_in_userinfo_and_query() {
+        let has = |u: &str| super::has_credentials(&u.parse().unwrap());
+        assert!(has("https://u@api.example/graphql"));
+        assert!(has("https://:p@api.example/graphql"));
+        assert!(has("https://api.example/graphql?x=1&API_KEY=abc"));
+        assert!(!has("https://api.example/graphql?x=1"));
     }
 
     #[test]
