@@ -43,11 +43,16 @@ enum Command {
     /// Lint templates: every unknown or unsupported token, with where and how to fix it.
     ///
     /// A FILE ending in `.json` is read as a scheduling request, and all its templates are
-    /// checked as `resolve` would see them. `-` reads a template from standard input.
+    /// checked as `resolve` would see them. A FILE ending in `.ics` is read as `batch` reads it
+    /// (the `.ics` files given together as one batch): check fails it exactly when batch would,
+    /// at the same line and column. `-` reads a template from standard input.
     Check {
-        /// Template files (text, HTML, iCalendar) or requests (`.json`); `-` for stdin.
+        /// Template files (text, HTML), existing invites (`.ics`) or requests (`.json`); `-`
+        /// for stdin.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        properties: IcsPropertyArgs,
     },
     /// Print the mints a request needs, without minting: a dry run.
     Plan {
@@ -79,15 +84,8 @@ enum Command {
         /// Write a JSON report: per file its status, tokens, links and errors.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// The property naming an event's interview, on a VEVENT or its VCALENDAR.
-        #[arg(long, default_value = "X-INTERVIEW-ID", value_name = "NAME")]
-        interview_property: String,
-        /// The property naming the CodeSignal template for Template links.
-        #[arg(long, default_value = "X-CODESIGNAL-TEMPLATE-ID", value_name = "NAME")]
-        template_property: String,
-        /// The property naming the candidate (`;CN=name:mailto:email`).
-        #[arg(long, default_value = "X-CANDIDATE", value_name = "NAME")]
-        candidate_property: String,
+        #[command(flatten)]
+        properties: IcsPropertyArgs,
         #[command(flatten)]
         minting: MintArgs,
     },
@@ -198,6 +196,30 @@ impl LedgerArgs {
         runtime
             .block_on(invitoken::Ledger::open(&location))
             .map_err(|e| Failure::new(exit::USAGE, format!("the mint ledger: {e}")))
+    }
+}
+
+/// Which properties of an existing `.ics` decide its links (`batch`, and `check` of `.ics`).
+#[derive(clap::Args)]
+struct IcsPropertyArgs {
+    /// The property naming an event's interview, on a VEVENT or its VCALENDAR.
+    #[arg(long, default_value = "X-INTERVIEW-ID", value_name = "NAME")]
+    interview_property: String,
+    /// The property naming the CodeSignal template for Template links.
+    #[arg(long, default_value = "X-CODESIGNAL-TEMPLATE-ID", value_name = "NAME")]
+    template_property: String,
+    /// The property naming the candidate (`;CN=name:mailto:email`).
+    #[arg(long, default_value = "X-CANDIDATE", value_name = "NAME")]
+    candidate_property: String,
+}
+
+impl IcsPropertyArgs {
+    fn options(self) -> invitoken::ics::rewrite::IcsOptions {
+        invitoken::ics::rewrite::IcsOptions {
+            interview_property: self.interview_property,
+            template_property: self.template_property,
+            candidate_property: self.candidate_property,
+        }
     }
 }
 
@@ -333,7 +355,7 @@ fn main() -> ExitCode {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let result = match cli.command {
-        Command::Check { files } => check(&files, color),
+        Command::Check { files, properties } => check(&files, &properties.options(), color),
         Command::Plan { request } => plan(&request, color),
         Command::Resolve {
             request,
@@ -358,20 +380,14 @@ fn main() -> ExitCode {
             out,
             in_place,
             report,
-            interview_property,
-            template_property,
-            candidate_property,
+            properties,
             minting,
         } => {
             let destination = match out {
                 Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
                 _ => invitoken::batch::Destination::InPlace,
             };
-            let options = invitoken::ics::rewrite::IcsOptions {
-                interview_property,
-                template_property,
-                candidate_property,
-            };
+            let options = properties.options();
             batch(&inputs, &destination, &options, report.as_deref(), &minting)
         }
     };
@@ -492,10 +508,37 @@ fn template_failure(path: &Path, request: &Request, err: ResolveError, color: bo
     }
 }
 
-fn check(files: &[PathBuf], color: bool) -> Result<(), Failure> {
+fn check(
+    files: &[PathBuf],
+    options: &invitoken::ics::rewrite::IcsOptions,
+    color: bool,
+) -> Result<(), Failure> {
     let mut problems = 0;
     let mut tokens = 0;
-    for path in files {
+    // `.ics` files are read by batch's own scanner, together, as one batch would read them.
+    let (ics, files_rest): (Vec<&PathBuf>, Vec<&PathBuf>) = files
+        .iter()
+        .partition(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ics")));
+    let inputs = ics
+        .into_iter()
+        .map(|path| invitoken::batch::Input {
+            path: path.clone(),
+            relative: path.file_name().map(PathBuf::from).unwrap_or_default(),
+        })
+        .collect();
+    for file in invitoken::batch::check(inputs, options) {
+        let shown_path = file.path.display().to_string();
+        let shown_path = invitoken::shown(&shown_path);
+        for error in &file.errors {
+            eprintln!("error: {shown_path}:{error}");
+        }
+        for note in &file.notes {
+            eprintln!("note: {shown_path}: {note}");
+        }
+        problems += file.errors.len();
+        tokens += file.tokens;
+    }
+    for path in files_rest {
         if path.extension().is_some_and(|e| e == "json") {
             let (_, request) = match load_request(path) {
                 Ok(r) => r,

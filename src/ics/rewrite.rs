@@ -1157,6 +1157,11 @@ fn first_eol(file: &[u8]) -> &'static [u8] {
     }
 }
 
+/// Whether `text` holds no token shape (known or not): written into a file, it stays text.
+pub fn inert(text: &str) -> bool {
+    Template::parse(text).is_ok_and(|t| t.tokens().next().is_none())
+}
+
 /// Occurrence indexes grouped by key, in key order: what a batch must mint.
 pub fn keys(occurrences: &[Occurrence]) -> BTreeMap<&MintKey, Vec<usize>> {
     let mut keys: BTreeMap<&MintKey, Vec<usize>> = BTreeMap::new();
