@@ -5,6 +5,14 @@
 //! [`Scanned::write`] then copies the file byte for byte, except the lines that held a token:
 //! those are unfolded, get their tokens replaced (escaped for the value's type), and are folded
 //! again at 75 octets with the line's own line ending.
+//!
+//! Two rules make the output safe to send and safe to read again (`grammar/README.md`, "`$$` in
+//! `batch`"): a token shape outside the values we resolve (a parameter, another property, a
+//! VTODO) fails the file rather than going out raw; and everything but a token is kept as
+//! written, `$$` escapes included, so the output is a fixed point of a second run. A file with
+//! no `$` at all holds no token: it is copied after a look at its first line, at memchr speed.
+//! `check` reads `.ics` files through this same scanner (via `batch::check`), so the two cannot
+//! disagree.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -794,10 +802,47 @@ fn bind(
         let key = MintKey {
             scope,
             interview_id,
-            event_id: if scope == Scope::Event { uid } else { None },
+            event_id: if scope == Scope::Event {
+                uid.clone()
+            } else {
+                None
+            },
             product,
             template_id,
         };
+        // The key goes to CodeSignal, the ledger and messages: one line, nothing that could
+        // change what a terminal or a log shows (a lone CR is content in an .ics line).
+        let uid_property = "UID".to_string();
+        let ids = [
+            // First: without an interview id, the UID is the interview's too.
+            ("UID", uid.as_ref(), &uid_property),
+            (
+                "interview id",
+                Some(&key.interview_id),
+                &options.interview_property,
+            ),
+            (
+                "template id",
+                key.template_id.as_ref(),
+                &options.template_property,
+            ),
+        ];
+        if let Some((what, id, property)) = ids.into_iter().find_map(|(what, id, property)| {
+            id.filter(|id| id.chars().any(crate::util::needs_escape))
+                .map(|id| (what, id, property))
+        }) {
+            problems.push(problem(
+                format!(
+                    "`{token}` would take the {what} {}, which holds a control character",
+                    crate::shown(id)
+                ),
+                Some(format!(
+                    "write {} on one line, without control characters",
+                    crate::shown(property)
+                )),
+            ));
+            continue;
+        }
         *slot = Some(occurrences.len());
         occurrences.push(Occurrence {
             token: *token,
@@ -1413,6 +1458,26 @@ mod tests {
         ));
         assert_eq!(scanned.occurrences.len(), 1);
         assert!(!out.contains('$'));
+    }
+
+    #[test]
+    fn ids_with_control_characters_never_become_keys() {
+        for body in [
+            "X-INTERVIEW-ID:int\r1\r\nX-CODESIGNAL-TEMPLATE-ID:t\r\n",
+            "X-INTERVIEW-ID:i\r\nX-CODESIGNAL-TEMPLATE-ID:t\u{1b}[2J\r\n",
+        ] {
+            let p = problems(&event(&format!(
+                "{body}DESCRIPTION:$Event.CodeSignal.Template.Link\r\n"
+            )));
+            assert_eq!((p[0].line, p[0].col), (7, 13), "{}", p[0]);
+            assert!(p[0].message.contains("control character"), "{}", p[0]);
+            assert!(!p[0].message.contains(['\r', '\u{1b}']), "{}", p[0]);
+        }
+        let p = problems(
+            &event("DESCRIPTION:$Event.CodeSignal.Live.Link\r\n")
+                .replace("UID:u-1", "UID:u\u{202e}1"),
+        );
+        assert!(p[0].message.contains("UID"), "{}", p[0]);
     }
 
     #[test]
