@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
@@ -136,12 +137,16 @@ struct Edit {
     kind: ValueKind,
     /// Pieces of the value (ranges relative to `value_at`); token pieces index `occurrences`.
     pieces: Vec<(Piece, Option<usize>)>,
+    /// The VALARM (of a VEVENT) it is in, if any (index into [`Scanned::alarms`]).
+    alarm: Option<usize>,
 }
 
 /// A file read for rewriting.
 #[derive(Debug, Clone)]
 pub struct Scanned {
     edits: Vec<Edit>,
+    /// Where each VALARM of a VEVENT is, BEGIN line through END line.
+    alarms: Vec<Range<usize>>,
     /// Every VEVENT that holds a token.
     pub events: Vec<EventInfo>,
     /// Every token, in file order.
@@ -270,6 +275,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     if memchr::memchr(b'$', file).is_none() {
         return sniff(file).map(|()| Scanned {
             edits: Vec::new(),
+            alarms: Vec::new(),
             events: Vec::new(),
             occurrences: Vec::new(),
             notes: Vec::new(),
@@ -284,6 +290,8 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     let mut stack: Vec<(Open, usize)> = Vec::new();
     let mut current_calendar: Option<usize> = None;
     let mut current_event: Option<usize> = None;
+    let mut alarms: Vec<Range<usize>> = Vec::new();
+    let mut current_alarm: Option<usize> = None;
     let mut seen_content = false;
     // Every `$` of the file, in order: a line holds one when the next is inside it. Only such a
     // line can hold a token, wherever in it (name, parameters, value), and every one is read.
@@ -406,7 +414,14 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         ));
                         current_event = Some(events.len() - 1);
                     }
-                    Open::Other(_) => {}
+                    Open::Other(ref name) => {
+                        if name.eq_ignore_ascii_case(b"VALARM")
+                            && matches!(innermost, Some(Open::Event))
+                        {
+                            alarms.push(raw.range.start..file.len());
+                            current_alarm = Some(alarms.len() - 1);
+                        }
+                    }
                 }
                 stack.push((open, raw.line_no));
                 continue;
@@ -420,7 +435,13 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                             }
                         }
                         Open::Calendar => current_calendar = None,
-                        Open::Other(_) => {}
+                        Open::Other(name) => {
+                            if name.eq_ignore_ascii_case(b"VALARM")
+                                && let Some(a) = current_alarm.take()
+                            {
+                                alarms[a].end = raw.range.end;
+                            }
+                        }
                     },
                     Some((open, at)) => {
                         // Close up to the matching BEGIN, if any, so one slip is one problem.
@@ -510,6 +531,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         value_at,
                         kind,
                         pieces,
+                        alarm: current_alarm,
                     });
                     match current_event {
                         Some(e) => events[e].0.edits.push(edits.len() - 1),
@@ -612,6 +634,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         problems.sort_by_key(|p| p.line);
         Ok(Scanned {
             edits,
+            alarms,
             events: out_events,
             occurrences,
             notes,
@@ -1125,57 +1148,85 @@ impl Scanned {
     /// kept as written, `$$` escapes included, so the output reads as the same template and a
     /// second run over it finds nothing to do. A property whose value is left blank (its only
     /// content a token that was [`Value::Removed`]) is dropped whole: `URL:` or an empty
-    /// `CONFERENCE` is invalid, and an empty `LOCATION:` says nothing.
+    /// `CONFERENCE` is invalid, and an empty `LOCATION:` says nothing. A VALARM whose SUMMARY or
+    /// DESCRIPTION is left blank is dropped whole: RFC 5545 requires them of an alarm, and one
+    /// that shows nothing (of a cancelled event) has nothing to remind of.
     pub fn write<'u>(&self, file: &[u8], mut value: impl FnMut(usize) -> Value<'u>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(file.len() + self.edits.len() * 64);
-        let mut copied = 0;
+        // First every edited line's new bytes (`None`: dropped), and the alarms left blank.
+        let mut silent = vec![false; self.alarms.len()];
         let mut line = String::new();
-        for edit in &self.edits {
-            out.extend_from_slice(&file[copied..edit.raw.range.start]);
-            copied = edit.raw.range.end;
-            line.clear();
-            // Not reachable today (a file's first content line is a BEGIN), but a BOM is kept.
-            if edit.raw.range.start == 0 && file.starts_with(b"\xEF\xBB\xBF") {
-                line.push('\u{feff}');
-            }
-            let value_at = line.len() + edit.value_at;
-            line.push_str(&edit.unfolded[..edit.value_at]);
-            let source = &edit.unfolded[edit.value_at..];
-            let mut kept = 0;
-            for (piece, slot) in &edit.pieces {
-                let Piece::Token { span, .. } = piece else {
-                    continue;
-                };
-                line.push_str(&source[kept..span.start]);
-                kept = span.end;
-                let index = slot.expect("every token of a scanned file is bound");
-                if let Value::Url(url) = value(index) {
-                    match edit.kind {
-                        ValueKind::Uri => line.push_str(url),
-                        ValueKind::Text => line::escape_text(url, &mut line),
-                        ValueKind::Html => {
-                            let mut html = String::new();
-                            escape_html(url, &mut html);
-                            line::escape_text(&html, &mut line);
+        let written: Vec<Option<Vec<u8>>> = self
+            .edits
+            .iter()
+            .map(|edit| {
+                line.clear();
+                // Not reachable today (a file's first content line is a BEGIN), but a BOM is
+                // kept.
+                if edit.raw.range.start == 0 && file.starts_with(b"\xEF\xBB\xBF") {
+                    line.push('\u{feff}');
+                }
+                let value_at = line.len() + edit.value_at;
+                line.push_str(&edit.unfolded[..edit.value_at]);
+                let source = &edit.unfolded[edit.value_at..];
+                let mut kept = 0;
+                for (piece, slot) in &edit.pieces {
+                    let Piece::Token { span, .. } = piece else {
+                        continue;
+                    };
+                    line.push_str(&source[kept..span.start]);
+                    kept = span.end;
+                    let index = slot.expect("every token of a scanned file is bound");
+                    if let Value::Url(url) = value(index) {
+                        match edit.kind {
+                            ValueKind::Uri => line.push_str(url),
+                            ValueKind::Text => line::escape_text(url, &mut line),
+                            ValueKind::Html => {
+                                let mut html = String::new();
+                                escape_html(url, &mut html);
+                                line::escape_text(&html, &mut line);
+                            }
                         }
                     }
                 }
-            }
-            line.push_str(&source[kept..]);
-            if blank(&line[value_at..]) {
+                line.push_str(&source[kept..]);
+                if blank(&line[value_at..]) {
+                    if let Some(a) = edit.alarm
+                        && let Some(parts) = Parts::split(edit.unfolded.as_bytes())
+                        && (parts.is("SUMMARY") || parts.is("DESCRIPTION"))
+                    {
+                        silent[a] = true;
+                    }
+                    return None;
+                }
+                // A line that ends the file without a line ending keeps having none; folds
+                // inside it use the file's first line ending.
+                let eol: &[u8] = if edit.raw.eol.is_empty() {
+                    first_eol(file)
+                } else {
+                    edit.raw.eol
+                };
+                let mut out = Vec::with_capacity(line.len() + line.len() / 64 * 3 + 2);
+                line::fold(line.as_bytes(), eol, &mut out);
+                if edit.raw.eol.is_empty() {
+                    out.truncate(out.len() - eol.len());
+                }
+                Some(out)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(file.len() + self.edits.len() * 64);
+        let mut copied = 0;
+        for (edit, new) in self.edits.iter().zip(written) {
+            if let Some(a) = edit.alarm.filter(|&a| silent[a]) {
+                let alarm = &self.alarms[a];
+                if copied <= alarm.start {
+                    out.extend_from_slice(&file[copied..alarm.start]);
+                    copied = alarm.end;
+                }
                 continue;
             }
-            // A line that ends the file without a line ending keeps having none; folds inside
-            // it use the file's first line ending.
-            let eol: &[u8] = if edit.raw.eol.is_empty() {
-                first_eol(file)
-            } else {
-                edit.raw.eol
-            };
-            line::fold(line.as_bytes(), eol, &mut out);
-            if edit.raw.eol.is_empty() {
-                out.truncate(out.len() - eol.len());
-            }
+            out.extend_from_slice(&file[copied..edit.raw.range.start]);
+            out.extend_from_slice(new.as_deref().unwrap_or_default());
+            copied = edit.raw.range.end;
         }
         out.extend_from_slice(&file[copied..]);
         out
@@ -1352,6 +1403,27 @@ mod tests {
             out,
             event("STATUS:CANCELLED\r\nDESCRIPTION:Was: \r\n"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn an_alarm_left_with_nothing_to_show_is_dropped_whole() {
+        let alarm = |description: &str| {
+            format!(
+                "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:{description}\r\nEND:VALARM\r\n"
+            )
+        };
+        let file = event(&format!(
+            "STATUS:CANCELLED\r\n{}LOCATION:$Event.CodeSignal.Live.Link\r\n{}",
+            alarm("$Event.CodeSignal.Live.Link"),
+            alarm("Soon: $Event.CodeSignal.Live.Link")
+        ));
+        let out = scan(file.as_bytes(), &IcsOptions::default())
+            .unwrap()
+            .write(file.as_bytes(), |_| Value::Removed);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            event(&format!("STATUS:CANCELLED\r\n{}", alarm("Soon: ")))
         );
     }
 

@@ -358,7 +358,9 @@ fn cancelled_event_kept_empty_location_url_and_conference() {
             &format!(
                 "STATUS:CANCELLED\r\nSEQUENCE:1\r\nLOCATION:{LINK}\r\nURL:{LINK}\r\n\
                  CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL=Join:\r\n {LINK}\r\n\
-                 COMMENT: {LINK} \\n\r\nDESCRIPTION:Cancelled. The link was {LINK}\r\n"
+                 COMMENT: {LINK} \\n\r\nDESCRIPTION:Cancelled. The link was {LINK}\r\n\
+                 BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:{LINK}\r\n\
+                 END:VALARM\r\n"
             ),
         ),
     );
