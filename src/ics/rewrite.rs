@@ -373,24 +373,25 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if holds_dollar {
             // Checked by `Parts::split`: letters, digits, `-` and `_` only.
             let name = String::from_utf8_lossy(parts.name);
-            let place = format!("a parameter of {name}");
+            let in_params = || format!("a parameter of {name}");
+            let params_at = parts.name.len() + 1;
             unresolved(
                 file,
                 &raw,
-                parts.name.len() + 1,
+                params_at,
                 parts.params,
-                &place,
+                &in_params,
                 &mut problems,
             );
             if !resolves {
-                let place = match (prop, innermost) {
+                let in_value = || match (prop, innermost) {
                     (Prop::Value(_), Some(open)) => {
                         format!("{name} of a {}", crate::shown(&open.name()))
                     }
                     (Prop::Value(_), None) => format!("{name} outside any component"),
                     _ => format!("{name}, which batch does not rewrite"),
                 };
-                unresolved(file, &raw, parts.value_at, value, &place, &mut problems);
+                unresolved(file, &raw, parts.value_at, value, &in_value, &mut problems);
             }
         }
         let text = || String::from_utf8_lossy(value).into_owned();
@@ -588,6 +589,23 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             cancelled: ev.cancelled || cal.cancelled,
             ends,
         };
+        let ids = [
+            ("UID", Some(&info.uid), "UID"),
+            (
+                "interview id",
+                info.interview_id.as_ref(),
+                options.interview_property.as_str(),
+            ),
+            (
+                "template id",
+                info.template_id.as_ref(),
+                options.template_property.as_str(),
+            ),
+        ];
+        if let Some(problem) = unsafe_id(ev.line, &ids) {
+            problems.push(problem);
+            continue;
+        }
         let index = out_events.len();
         for &edit in &ev.edits {
             bind(
@@ -797,6 +815,22 @@ fn bind(
                     ));
                     continue;
                 };
+                let ids = [
+                    (
+                        "interview id",
+                        Some(&id),
+                        options.interview_property.as_str(),
+                    ),
+                    (
+                        "template id",
+                        cal.template_id.as_ref(),
+                        options.template_property.as_str(),
+                    ),
+                ];
+                if let Some(p) = unsafe_id(line_no, &ids) {
+                    problems.push(p);
+                    continue;
+                }
                 (None, None, id, cal.template_id.clone())
             }
             (None, None) => continue,
@@ -825,47 +859,10 @@ fn bind(
         let key = MintKey {
             scope,
             interview_id,
-            event_id: if scope == Scope::Event {
-                uid.clone()
-            } else {
-                None
-            },
+            event_id: if scope == Scope::Event { uid } else { None },
             product,
             template_id,
         };
-        // The key goes to CodeSignal, the ledger and messages: one line, nothing that could
-        // change what a terminal or a log shows (a lone CR is content in an .ics line).
-        let uid_property = "UID".to_string();
-        let ids = [
-            // First: without an interview id, the UID is the interview's too.
-            ("UID", uid.as_ref(), &uid_property),
-            (
-                "interview id",
-                Some(&key.interview_id),
-                &options.interview_property,
-            ),
-            (
-                "template id",
-                key.template_id.as_ref(),
-                &options.template_property,
-            ),
-        ];
-        if let Some((what, id, property)) = ids.into_iter().find_map(|(what, id, property)| {
-            id.filter(|id| id.chars().any(crate::util::needs_escape))
-                .map(|id| (what, id, property))
-        }) {
-            problems.push(problem(
-                format!(
-                    "`{token}` would take the {what} {}, which holds a control character",
-                    crate::shown(id)
-                ),
-                Some(format!(
-                    "write {} on one line, without control characters",
-                    crate::shown(property)
-                )),
-            ));
-            continue;
-        }
         *slot = Some(occurrences.len());
         occurrences.push(Occurrence {
             token: *token,
@@ -874,6 +871,29 @@ fn bind(
             line: line_no,
         });
     }
+}
+
+/// A problem for the first of `ids` (what it is, its value, the property it comes from) that
+/// holds a control character: ids go to CodeSignal, the ledger and messages, and must stay one
+/// line that shows as it is (a lone CR is content in an `.ics` line).
+fn unsafe_id(line: usize, ids: &[(&str, Option<&String>, &str)]) -> Option<Problem> {
+    ids.iter().find_map(|&(what, id, property)| {
+        let id = id?;
+        // Printable ASCII, the usual id, needs no look at its characters.
+        if id.bytes().all(|b| (0x20..0x7f).contains(&b))
+            || !id.chars().any(crate::util::needs_escape)
+        {
+            return None;
+        }
+        Some(Problem::on_line(
+            line,
+            format!("the {what} {} holds a control character", crate::shown(id)),
+            Some(format!(
+                "write {} on one line, without control characters",
+                crate::shown(property)
+            )),
+        ))
+    })
 }
 
 /// Where batch resolves tokens, for errors about tokens elsewhere.
@@ -900,7 +920,7 @@ fn unresolved(
     raw: &RawLine,
     at: usize,
     bytes: &[u8],
-    place: &str,
+    place: &dyn Fn() -> String,
     problems: &mut Vec<Problem>,
 ) {
     if memchr::memchr(b'$', bytes).is_none() {
@@ -923,7 +943,7 @@ fn unresolved(
                 for (token, span) in template.tokens() {
                     problems.push(problem(
                         span.start,
-                        format!("`{token}` in {place} would be left in place"),
+                        format!("`{token}` in {} would be left in place", place()),
                         Some(RESOLVED_IN.into()),
                     ));
                 }
@@ -932,7 +952,11 @@ fn unresolved(
                 for f in findings {
                     problems.push(problem(
                         f.span.start,
-                        format!("{} (in {place}, where no token is resolved)", f.message()),
+                        format!(
+                            "{} (in {}, where no token is resolved)",
+                            f.message(),
+                            place()
+                        ),
                         f.help(),
                     ));
                 }
@@ -1152,10 +1176,12 @@ impl Scanned {
     /// DESCRIPTION is left blank is dropped whole: RFC 5545 requires them of an alarm, and one
     /// that shows nothing (of a cancelled event) has nothing to remind of.
     pub fn write<'u>(&self, file: &[u8], mut value: impl FnMut(usize) -> Value<'u>) -> Vec<u8> {
-        // First every edited line's new bytes (`None`: dropped), and the alarms left blank.
+        // First every edited line's new bytes (`None`: dropped), all in one buffer, and the
+        // alarms left blank.
         let mut silent = vec![false; self.alarms.len()];
         let mut line = String::new();
-        let written: Vec<Option<Vec<u8>>> = self
+        let mut new_lines = Vec::with_capacity(self.edits.len() * 160);
+        let written: Vec<Option<Range<usize>>> = self
             .edits
             .iter()
             .map(|edit| {
@@ -1205,12 +1231,12 @@ impl Scanned {
                 } else {
                     edit.raw.eol
                 };
-                let mut out = Vec::with_capacity(line.len() + line.len() / 64 * 3 + 2);
-                line::fold(line.as_bytes(), eol, &mut out);
+                let start = new_lines.len();
+                line::fold(line.as_bytes(), eol, &mut new_lines);
                 if edit.raw.eol.is_empty() {
-                    out.truncate(out.len() - eol.len());
+                    new_lines.truncate(new_lines.len() - eol.len());
                 }
-                Some(out)
+                Some(start..new_lines.len())
             })
             .collect();
         let mut out = Vec::with_capacity(file.len() + self.edits.len() * 64);
@@ -1225,7 +1251,9 @@ impl Scanned {
                 continue;
             }
             out.extend_from_slice(&file[copied..edit.raw.range.start]);
-            out.extend_from_slice(new.as_deref().unwrap_or_default());
+            if let Some(range) = new {
+                out.extend_from_slice(&new_lines[range]);
+            }
             copied = edit.raw.range.end;
         }
         out.extend_from_slice(&file[copied..]);
@@ -1541,7 +1569,8 @@ mod tests {
             let p = problems(&event(&format!(
                 "{body}DESCRIPTION:$Event.CodeSignal.Template.Link\r\n"
             )));
-            assert_eq!((p[0].line, p[0].col), (7, 13), "{}", p[0]);
+            // Reported at the event's BEGIN line.
+            assert_eq!((p[0].line, p[0].col), (3, 1), "{}", p[0]);
             assert!(p[0].message.contains("control character"), "{}", p[0]);
             assert!(!p[0].message.contains(['\r', '\u{1b}']), "{}", p[0]);
         }
@@ -1550,6 +1579,16 @@ mod tests {
                 .replace("UID:u-1", "UID:u\u{202e}1"),
         );
         assert!(p[0].message.contains("UID"), "{}", p[0]);
+        // On the calendar, for an `$Interview` link outside any event.
+        let p = problems(
+            "BEGIN:VCALENDAR\r\nX-INTERVIEW-ID:a\u{85}b\r\nCOMMENT:$Interview.CodeSignal.Live.Link\r\nEND:VCALENDAR\r\n",
+        );
+        assert!(p[0].message.contains("interview id"), "{}", p[0]);
+        // Printable ids, ASCII or not, are fine.
+        let (scanned, _) = rewrite(&event(
+            "X-INTERVIEW-ID:entrevue-é 1\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\n",
+        ));
+        assert_eq!(scanned.occurrences[0].key.interview_id, "entrevue-é 1");
     }
 
     #[test]
