@@ -403,6 +403,10 @@ fn main() -> ExitCode {
 }
 
 fn read(path: &Path) -> Result<String, Failure> {
+    text(path, read_bytes(path)?)
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     let result = if path == Path::new("-") {
         std::io::stdin().read_to_end(&mut bytes).map(|_| ())
@@ -410,6 +414,11 @@ fn read(path: &Path) -> Result<String, Failure> {
         std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
     };
     result.map_err(|e| Failure::new(exit::INPUT, format!("cannot read {}: {e}", name(path))))?;
+    Ok(bytes)
+}
+
+/// `bytes` read from `path` as UTF-8 text, or an error that says where it is not.
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String, Failure> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
@@ -564,7 +573,24 @@ fn check(
             }
             continue;
         }
-        let source = match read(path) {
+        let source = match read_bytes(path) {
+            // An iCalendar stream named otherwise (stdin, `.txt`): read as batch reads it.
+            Ok(bytes) if invitoken::ics::rewrite::is_icalendar(&bytes) => {
+                match invitoken::ics::rewrite::scan(&bytes, options) {
+                    Ok(scanned) => tokens += scanned.occurrences.len(),
+                    Err(found) => {
+                        for p in &found {
+                            eprintln!("error: {}:{p}", invitoken::shown(&name(path)));
+                        }
+                        problems += found.len();
+                    }
+                }
+                continue;
+            }
+            Ok(bytes) => text(path, bytes),
+            Err(f) => Err(f),
+        };
+        let source = match source {
             Ok(s) => s,
             Err(f) => {
                 eprintln!("error: {}", f.message.unwrap_or_default());

@@ -663,6 +663,18 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     }
 }
 
+/// Whether `file` is an iCalendar stream: after a BOM and blank lines it starts with
+/// `BEGIN:VCALENDAR` (any case). `check` reads such a file as batch does, whatever its name.
+pub fn is_icalendar(file: &[u8]) -> bool {
+    let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
+    let start = file
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(file.len());
+    file.get(start..start + 15)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"BEGIN:VCALENDAR"))
+}
+
 /// Whether `file` starts like iCalendar: its first non-blank line is a `BEGIN:` line.
 fn sniff(file: &[u8]) -> Result<(), Vec<Problem>> {
     let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);

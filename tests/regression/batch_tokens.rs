@@ -432,3 +432,59 @@ async fn quoted_candidate_name_was_cut_at_its_semicolon_and_escapes_kept() {
     assert!(!out.join("injected.ics").exists());
     emit("candidate", &out.join("candidate.ics"));
 }
+
+#[test]
+fn check_read_an_ics_on_stdin_or_named_txt_as_a_plain_template() {
+    // Context tokens are fine in a template, but batch refuses them; a token in a parameter is
+    // invisible to a template check of the value, but left raw by batch.
+    let ics = event(&format!(
+        "SUMMARY:With $Candidate.Name\r\nDESCRIPTION;ALTREP=\"{LINK}\":Join\r\n"
+    ));
+    let out = Command::cargo_bin("invitoken")
+        .unwrap()
+        .args(["check", "-"])
+        .env("NO_COLOR", "1")
+        .write_stdin(ics.clone())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: <stdin>:9:14: "), "{stderr}");
+    assert!(stderr.contains("error: <stdin>:10:21: "), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let txt = write(dir.path(), "invite.txt", &ics);
+    let check = run(&["check", s(&txt)], None);
+    let ledger = support::scratch::fresh_ledger();
+    let out = dir.path().join("out");
+    let args = [
+        "batch",
+        s(&txt),
+        "--out",
+        s(&out),
+        "--sandbox",
+        "--ledger",
+        s(&ledger),
+    ];
+    let batch = run(&args, None);
+    assert_eq!(
+        (check.code, batch.code),
+        (1, 1),
+        "{}\n{}",
+        check.stderr,
+        batch.stderr
+    );
+    let located = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("error: {}:", s(&txt))))
+            .map(|l| l.split(": ").next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        located(&check.stderr),
+        ["9:14", "10:21"],
+        "{}",
+        check.stderr
+    );
+    assert_eq!(located(&batch.stderr), located(&check.stderr));
+}
