@@ -389,7 +389,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         format!("{name} of a {}", crate::shown(&open.name()))
                     }
                     (Prop::Value(_), None) => format!("{name} outside any component"),
-                    _ => format!("{name}, which batch does not rewrite"),
+                    _ => name.to_string(),
                 };
                 unresolved(file, &raw, parts.value_at, value, &in_value, &mut problems);
             }
@@ -955,7 +955,10 @@ fn unresolved(
                 for (token, span) in template.tokens() {
                     problems.push(problem(
                         span.start,
-                        format!("`{token}` in {} would be left in place", place()),
+                        format!(
+                            "`{token}` in {} would go out unresolved: batch resolves no token there",
+                            place()
+                        ),
                         Some(RESOLVED_IN.into()),
                     ));
                 }
@@ -1508,7 +1511,7 @@ mod tests {
             (
                 event("X-FOO:$Event.CodeSignal.Live.Link\r\n"),
                 (5, 7),
-                "X-FOO, which batch",
+                "in X-FOO would go out unresolved",
             ),
             (
                 event("ATTACH:$Event.CodeSignal.Live.Link\r\n"),
