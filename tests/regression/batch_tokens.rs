@@ -488,3 +488,49 @@ fn check_read_an_ics_on_stdin_or_named_txt_as_a_plain_template() {
     );
     assert_eq!(located(&batch.stderr), located(&check.stderr));
 }
+
+/// A vendor whose URLs hold a token shape: written into an `.ics`, the URL would be a token
+/// that the next batch over the file mints or refuses.
+struct TokenInUrl;
+
+impl invitoken::Minter for TokenInUrl {
+    async fn mint(
+        &self,
+        _: &invitoken::PlannedMint,
+    ) -> Result<invitoken::Minted, invitoken::MintError> {
+        Ok(invitoken::Minted {
+            url: "https://live.example.com/$Event.CodeSignal.Live.Link".into(),
+            short_url: None,
+            expires_at: None,
+            session_id: None,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minted_url_holding_a_token_would_make_batch_mint_it_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "invite.ics",
+        &event(&format!("DESCRIPTION:Join {LINK}\r\n")),
+    );
+    let out = dir.path().join("out");
+    let inputs = invitoken::batch::discover(&[input]).unwrap();
+    let result = invitoken::batch::run(
+        inputs,
+        &invitoken::batch::Destination::Dir(out.clone()),
+        &Default::default(),
+        &TokenInUrl,
+        1,
+        &|| {},
+    )
+    .await;
+    let err = result.expect_err("a link holding a token is refused");
+    assert!(
+        matches!(err, invitoken::batch::BatchError::TokenInLink { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no file was written"), "{err}");
+    assert!(!out.exists(), "something was written");
+}
