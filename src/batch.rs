@@ -677,10 +677,71 @@ fn plan(loaded: &[Loaded]) -> Plan {
 
 /// Why a batch stopped before writing anything.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BatchError {
     /// A mint failed: nothing was written.
     #[error("minting failed, so no file was written: {0}")]
     Mint(#[from] MintError),
+    /// A minted URL holds a token shape: written into a file, it would be a token there, and
+    /// the next batch over the file would mint it or fail.
+    #[error(
+        "the link minted for {key} holds a token shape ({url}), so no file was written: \
+         ask the vendor why its URL holds one"
+    )]
+    TokenInLink {
+        /// Whose link.
+        key: MintKey,
+        /// The URL, redacted and terminal-safe.
+        url: String,
+    },
+}
+
+/// What `check` says of one `.ics` file: what `batch` would say of it before minting.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileCheck {
+    /// The input path.
+    pub path: PathBuf,
+    /// Tokens batch would resolve in it.
+    pub tokens: usize,
+    /// Why batch would fail it, each with `line:col`, exactly as batch reports them.
+    pub errors: Vec<String>,
+    /// Things worth knowing that would not stop it.
+    pub notes: Vec<String>,
+}
+
+/// Reads `inputs` as [`run`] does, up to where it would mint: the same scanner, and the copies
+/// of an event reconciled across the files given together. So `check` fails a file exactly when
+/// batch would, at the same line and column.
+///
+/// `inputs` are found as [`discover`] finds them (regular files only, each once), and read under
+/// the cap `max_size`. `check` writes nothing, so the in-place rules (read-only, hard links) do
+/// not apply.
+pub fn check(
+    inputs: &[PathBuf],
+    options: &IcsOptions,
+    max_size: u64,
+) -> Result<Vec<FileCheck>, DiscoverError> {
+    let found = discover(inputs)?;
+    let nowhere = Destination::Dir(PathBuf::new());
+    let mut loaded = load(found.inputs, options, max_size, &nowhere, &|| {});
+    reconcile(&mut loaded, options);
+    Ok(loaded
+        .into_iter()
+        .map(|l| match l.scanned {
+            Ok(s) => FileCheck {
+                path: l.input.path,
+                tokens: s.occurrences.len(),
+                errors: Vec::new(),
+                notes: s.notes,
+            },
+            Err(errors) => FileCheck {
+                path: l.input.path,
+                tokens: 0,
+                errors,
+                notes: Vec::new(),
+            },
+        })
+        .collect())
 }
 
 /// Runs a batch: scans `inputs` (each at most `max_size` bytes), mints each key once with
@@ -701,6 +762,12 @@ pub async fn run<M: Minter>(
     reconcile(&mut loaded, options);
     let plan = plan(&loaded);
     let links: Vec<Link> = mint_all(minter, &plan, concurrency).await?;
+    if let Some(link) = links.iter().find(|l| !rewrite::inert(l.url.as_str())) {
+        return Err(BatchError::TokenInLink {
+            key: link.key.clone(),
+            url: crate::shown(&crate::redact_url(link.url.as_str())).into_owned(),
+        });
+    }
     let urls: HashMap<&MintKey, &str> = links.iter().map(|l| (&l.key, l.url.as_str())).collect();
     let targets: BTreeSet<PathBuf> = loaded
         .iter()

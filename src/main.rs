@@ -49,11 +49,16 @@ enum Command {
     /// Lint templates: every unknown or unsupported token, with where and how to fix it.
     ///
     /// A FILE ending in `.json` is read as a scheduling request, and all its templates are
-    /// checked as `resolve` would see them. `-` reads a template from standard input.
+    /// checked as `resolve` would see them. A FILE ending in `.ics` is read as `batch` reads it
+    /// (the `.ics` files given together as one batch): check fails it exactly when batch would,
+    /// at the same line and column. `-` reads a template from standard input.
     Check {
-        /// Template files (text, HTML, iCalendar) or requests (`.json`); `-` for stdin.
+        /// Template files (text, HTML), existing invites (`.ics`) or requests (`.json`); `-`
+        /// for stdin.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        properties: IcsPropertyArgs,
     },
     /// Print the mints a request needs, without minting: a dry run.
     Plan {
@@ -85,15 +90,8 @@ enum Command {
         /// Write a JSON report: per file its status, tokens, links and errors.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// The property naming an event's interview, on a VEVENT or its VCALENDAR.
-        #[arg(long, default_value = "X-INTERVIEW-ID", value_name = "NAME")]
-        interview_property: String,
-        /// The property naming the CodeSignal template for Template links.
-        #[arg(long, default_value = "X-CODESIGNAL-TEMPLATE-ID", value_name = "NAME")]
-        template_property: String,
-        /// The property naming the candidate (`;CN=name:mailto:email`).
-        #[arg(long, default_value = "X-CANDIDATE", value_name = "NAME")]
-        candidate_property: String,
+        #[command(flatten)]
+        properties: IcsPropertyArgs,
         #[command(flatten)]
         minting: MintArgs,
     },
@@ -236,6 +234,30 @@ impl LedgerArgs {
                 .display()
                 .to_string(),
         })
+    }
+}
+
+/// Which properties of an existing `.ics` decide its links (`batch`, and `check` of `.ics`).
+#[derive(clap::Args)]
+struct IcsPropertyArgs {
+    /// The property naming an event's interview, on a VEVENT or its VCALENDAR.
+    #[arg(long, default_value = "X-INTERVIEW-ID", value_name = "NAME")]
+    interview_property: String,
+    /// The property naming the CodeSignal template for Template links.
+    #[arg(long, default_value = "X-CODESIGNAL-TEMPLATE-ID", value_name = "NAME")]
+    template_property: String,
+    /// The property naming the candidate (`;CN=name:mailto:email`).
+    #[arg(long, default_value = "X-CANDIDATE", value_name = "NAME")]
+    candidate_property: String,
+}
+
+impl IcsPropertyArgs {
+    fn options(self) -> invitoken::ics::rewrite::IcsOptions {
+        invitoken::ics::rewrite::IcsOptions {
+            interview_property: self.interview_property,
+            template_property: self.template_property,
+            candidate_property: self.candidate_property,
+        }
     }
 }
 
@@ -392,7 +414,9 @@ fn main() -> ExitCode {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let result = match cli.command {
-        Command::Check { files } => check(&files, cli.max_file_size, color),
+        Command::Check { files, properties } => {
+            check(&files, cli.max_file_size, &properties.options(), color)
+        }
         Command::Plan { request } => plan(&request, cli.max_file_size, color),
         Command::Resolve {
             request,
@@ -417,20 +441,14 @@ fn main() -> ExitCode {
             out,
             in_place,
             report,
-            interview_property,
-            template_property,
-            candidate_property,
+            properties,
             minting,
         } => {
             let destination = match out {
                 Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
                 _ => invitoken::batch::Destination::InPlace,
             };
-            let options = invitoken::ics::rewrite::IcsOptions {
-                interview_property,
-                template_property,
-                candidate_property,
-            };
+            let options = properties.options();
             batch(
                 &inputs,
                 &destination,
@@ -455,6 +473,12 @@ fn main() -> ExitCode {
 /// Reads a template or request: a regular file of at most `cap` bytes, or `-` for stdin (capped
 /// too).
 fn read(path: &Path, cap: u64) -> Result<String, Failure> {
+    text(path, read_bytes(path, cap)?)
+}
+
+/// The bytes of a template, request or .ics: a regular file of at most `cap` bytes, or `-` for
+/// stdin (capped too).
+fn read_bytes(path: &Path, cap: u64) -> Result<Vec<u8>, Failure> {
     let bytes = if path == Path::new("-") {
         invitoken::read_capped(std::io::stdin().lock(), cap)
             .map_err(|e| Failure::new(exit::INPUT, format!("cannot read <stdin>: {e}")))?
@@ -472,6 +496,11 @@ fn read(path: &Path, cap: u64) -> Result<String, Failure> {
             .map_err(|e| Failure::new(exit::INPUT, e.to_string()))?
             .bytes
     };
+    Ok(bytes)
+}
+
+/// `bytes` read from `path` as UTF-8 text, or an error that says where it is not.
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String, Failure> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
@@ -582,10 +611,44 @@ fn template_failure(path: &Path, request: &Request, err: ResolveError, color: bo
     }
 }
 
-fn check(files: &[PathBuf], cap: u64, color: bool) -> Result<(), Failure> {
+fn check(
+    files: &[PathBuf],
+    cap: u64,
+    options: &invitoken::ics::rewrite::IcsOptions,
+    color: bool,
+) -> Result<(), Failure> {
     let mut problems = 0;
     let mut tokens = 0;
-    for path in files {
+    // `.ics` files are read by batch's own scanner, together, as one batch would read them.
+    let (ics, files_rest): (Vec<&PathBuf>, Vec<&PathBuf>) = files
+        .iter()
+        .partition(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ics")));
+    let ics: Vec<PathBuf> = ics.into_iter().cloned().collect();
+    let checked = if ics.is_empty() {
+        Vec::new()
+    } else {
+        match invitoken::batch::check(&ics, options, cap) {
+            Ok(checked) => checked,
+            Err(e) => {
+                say("error", &e.to_string());
+                problems += 1;
+                Vec::new()
+            }
+        }
+    };
+    for file in checked {
+        let shown_path = file.path.display().to_string();
+        let shown_path = invitoken::shown(&shown_path);
+        for error in &file.errors {
+            say("error", &format!("{shown_path}:{error}"));
+        }
+        for note in &file.notes {
+            say("note", &format!("{shown_path}: {note}"));
+        }
+        problems += file.errors.len();
+        tokens += file.tokens;
+    }
+    for path in files_rest {
         if path.extension().is_some_and(|e| e == "json") {
             let (_, request) = match load_request(path, cap) {
                 Ok(r) => r,
@@ -611,7 +674,24 @@ fn check(files: &[PathBuf], cap: u64, color: bool) -> Result<(), Failure> {
             }
             continue;
         }
-        let source = match read(path, cap) {
+        let source = match read_bytes(path, cap) {
+            // An iCalendar stream named otherwise (stdin, `.txt`): read as batch reads it.
+            Ok(bytes) if invitoken::ics::rewrite::is_icalendar(&bytes) => {
+                match invitoken::ics::rewrite::scan(&bytes, options) {
+                    Ok(scanned) => tokens += scanned.occurrences.len(),
+                    Err(found) => {
+                        for p in &found {
+                            say("error", &format!("{}:{p}", name(path)));
+                        }
+                        problems += found.len();
+                    }
+                }
+                continue;
+            }
+            Ok(bytes) => text(path, bytes),
+            Err(f) => Err(f),
+        };
+        let source = match source {
             Ok(s) => s,
             Err(f) => {
                 say("error", &f.message.unwrap_or_default());

@@ -234,6 +234,133 @@ impl<'a> Parts<'a> {
     }
 }
 
+/// One property parameter (RFC 5545 3.2): its name and its values, quotes removed, RFC 6868
+/// escapes still in (see [`decode_param`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param<'a> {
+    /// The name as written (compare case-insensitively).
+    pub name: &'a [u8],
+    /// Its values: `a,b` and `"a","b"` are two; `"a,b"` is one.
+    pub values: Vec<&'a [u8]>,
+}
+
+/// Why a parameter list does not read as RFC 5545 parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// A parameter without `=` or without a name.
+    #[error("a parameter without a name or `=` at byte {at}")]
+    NoName {
+        /// Byte offset in the parameter list.
+        at: usize,
+    },
+    /// A `"` opens a value that never closes.
+    #[error("a quoted parameter value is never closed (byte {at})")]
+    Unclosed {
+        /// Byte offset of the opening quote.
+        at: usize,
+    },
+    /// A `"` inside an unquoted value, or text after a closing `"`.
+    #[error("a stray `\"` in a parameter value at byte {at}")]
+    StrayQuote {
+        /// Byte offset of the quote (or of what follows the closing one).
+        at: usize,
+    },
+}
+
+/// Reads a parameter list (the text between the name's `;` and the value's `:`, as
+/// [`Parts::params`] holds it): `name=value[,value]` separated by `;`, a value quoted when it
+/// holds `;`, `:` or `,`.
+pub fn params(list: &[u8]) -> Result<Vec<Param<'_>>, ParamError> {
+    let mut out = Vec::new();
+    if list.is_empty() {
+        return Ok(out);
+    }
+    let mut i = 0;
+    loop {
+        let start = i;
+        let eq = list[i..]
+            .iter()
+            .position(|&b| matches!(b, b'=' | b';' | b'"' | b','))
+            .map(|p| i + p)
+            .filter(|&p| list[p] == b'=' && p > start)
+            .ok_or(ParamError::NoName { at: start })?;
+        let mut param = Param {
+            name: &list[start..eq],
+            values: Vec::new(),
+        };
+        i = eq + 1;
+        loop {
+            if list.get(i) == Some(&b'"') {
+                let close = memchr::memchr(b'"', &list[i + 1..])
+                    .map(|p| i + 1 + p)
+                    .ok_or(ParamError::Unclosed { at: i })?;
+                param.values.push(&list[i + 1..close]);
+                i = close + 1;
+                if !matches!(list.get(i), None | Some(b';' | b',')) {
+                    return Err(ParamError::StrayQuote { at: i });
+                }
+            } else {
+                let end = list[i..]
+                    .iter()
+                    .position(|&b| matches!(b, b';' | b',' | b'"'))
+                    .map_or(list.len(), |p| i + p);
+                if list.get(end) == Some(&b'"') {
+                    return Err(ParamError::StrayQuote { at: end });
+                }
+                param.values.push(&list[i..end]);
+                i = end;
+            }
+            if list.get(i) == Some(&b',') {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        out.push(param);
+        match list.get(i) {
+            None => return Ok(out),
+            // `;` then the next parameter.
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// Decodes RFC 6868 escapes in a parameter value: `^n` a line feed, `^^` a `^`, `^'` a `"`;
+/// any other `^` (`^N` too) stays as it is. Bytes that are not UTF-8 become U+FFFD.
+pub fn decode_param(value: &[u8]) -> Cow<'_, str> {
+    let text = String::from_utf8_lossy(value);
+    if !text.contains('^') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '^' {
+            match chars.peek() {
+                Some('n') => {
+                    out.push('\n');
+                    chars.next();
+                    continue;
+                }
+                Some('^') => {
+                    out.push('^');
+                    chars.next();
+                    continue;
+                }
+                Some('\'') => {
+                    out.push('"');
+                    chars.next();
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +455,41 @@ mod tests {
         let mut out = String::new();
         escape_text("a\\b;c,d\r\ne", &mut out);
         assert_eq!(out, "a\\\\b\\;c\\,d\\ne");
+    }
+
+    #[test]
+    fn params_are_read_per_rfc_5545_quotes_and_all() {
+        let got = params(b"ROLE=REQ-PARTICIPANT;CN=\"a;b:c,d\";X-A=1,\"2,3\",4;X-E=").unwrap();
+        let names: Vec<&[u8]> = got.iter().map(|p| p.name).collect();
+        assert_eq!(names, [&b"ROLE"[..], b"CN", b"X-A", b"X-E"]);
+        assert_eq!(got[1].values, [&b"a;b:c,d"[..]]);
+        assert_eq!(got[2].values, [&b"1"[..], b"2,3", b"4"]);
+        assert_eq!(got[3].values, [&b""[..]]);
+        assert_eq!(params(b"").unwrap(), []);
+        assert_eq!(params(b"CN").unwrap_err(), ParamError::NoName { at: 0 });
+        assert_eq!(params(b"=x").unwrap_err(), ParamError::NoName { at: 0 });
+        assert_eq!(
+            params(b"CN=x;\"a\"=1").unwrap_err(),
+            ParamError::NoName { at: 5 }
+        );
+        assert_eq!(
+            params(b"CN=\"open").unwrap_err(),
+            ParamError::Unclosed { at: 3 }
+        );
+        assert_eq!(
+            params(b"CN=\"a\"b").unwrap_err(),
+            ParamError::StrayQuote { at: 6 }
+        );
+        assert_eq!(
+            params(b"CN=a\"b\"").unwrap_err(),
+            ParamError::StrayQuote { at: 4 }
+        );
+    }
+
+    #[test]
+    fn rfc_6868_escapes_are_decoded() {
+        assert_eq!(decode_param(b"a^nb^^c^'d^'^x^"), "a\nb^c\"d\"^x^");
+        assert_eq!(decode_param(b"^^n"), "^n");
+        assert!(matches!(decode_param(b"plain"), Cow::Borrowed("plain")));
     }
 }

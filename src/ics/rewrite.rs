@@ -5,9 +5,18 @@
 //! [`Scanned::write`] then copies the file byte for byte, except the lines that held a token:
 //! those are unfolded, get their tokens replaced (escaped for the value's type), and are folded
 //! again at 75 octets with the line's own line ending.
+//!
+//! Two rules make the output safe to send and safe to read again (`grammar/README.md`, "`$$` in
+//! `batch`"): a token shape outside the values we resolve (a parameter, another property, a
+//! VTODO) fails the file rather than going out raw; and everything but a token is kept as
+//! written, `$$` escapes included, so the output is a fixed point of a second run. A file with
+//! no `$` at all holds no token: it is copied after a look at its first line, at memchr speed.
+//! `check` reads `.ics` files through this same scanner (via `batch::check`), so the two cannot
+//! disagree.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
@@ -128,12 +137,16 @@ struct Edit {
     kind: ValueKind,
     /// Pieces of the value (ranges relative to `value_at`); token pieces index `occurrences`.
     pieces: Vec<(Piece, Option<usize>)>,
+    /// The VALARM (of a VEVENT) it is in, if any (index into [`Scanned::alarms`]).
+    alarm: Option<usize>,
 }
 
 /// A file read for rewriting.
 #[derive(Debug, Clone)]
 pub struct Scanned {
     edits: Vec<Edit>,
+    /// Where each VALARM of a VEVENT is, BEGIN line through END line.
+    alarms: Vec<Range<usize>>,
     /// Every VEVENT that holds a token.
     pub events: Vec<EventInfo>,
     /// Every token, in file order.
@@ -146,7 +159,8 @@ pub struct Scanned {
 struct Calendar {
     interview_id: Option<String>,
     template_id: Option<String>,
-    candidate: Option<(String, String)>,
+    /// Read as it comes; a problem only if an event takes it.
+    candidate: Option<Result<(String, String), Problem>>,
     cancelled: bool,
 }
 
@@ -160,7 +174,7 @@ struct Vevent {
     uid: Option<String>,
     interview_id: Option<String>,
     template_id: Option<String>,
-    candidate: Option<(String, String)>,
+    candidate: Option<Result<(String, String), Problem>>,
     cancelled: bool,
     ends: Option<DateTime<Utc>>,
     /// Edits of lines inside this VEVENT (indexes into the edits).
@@ -169,12 +183,21 @@ struct Vevent {
 
 impl Vevent {
     /// Reads the properties that decide its links, from its own lines (not its VALARMs').
-    fn read(&mut self, file: &[u8], options: &IcsOptions) {
+    fn read(&mut self, file: &[u8], options: &IcsOptions, problems: &mut Vec<Problem>) {
         let text = &file[self.begin..self.finish.unwrap_or(file.len())];
         let (mut depth, mut start, mut end, mut duration, mut rrule) = (0, None, None, None, None);
         for raw in line::lines(text) {
             let unfolded = line::unfold(raw.content(text));
             let Some(parts) = Parts::split(&unfolded) else {
+                // The scan's quick look let it through (a `:` inside an unclosed quote): a line
+                // of an event whose links it may decide must read exactly.
+                if !unfolded.iter().all(u8::is_ascii_whitespace) {
+                    problems.push(Problem::on_line(
+                        self.line + raw.line_no - 1,
+                        "not an iCalendar content line (`NAME;PARAMS:VALUE`)",
+                        Some("a quoted parameter value may be unclosed".into()),
+                    ));
+                }
                 continue;
             };
             let value = &unfolded[parts.value_at..];
@@ -186,7 +209,11 @@ impl Vevent {
                 Prop::Uid => self.uid = Some(owned()),
                 Prop::Interview => self.interview_id = Some(owned()),
                 Prop::Template => self.template_id = Some(owned()),
-                Prop::Candidate => self.candidate = Some(candidate(&unfolded, &parts)),
+                Prop::Candidate => {
+                    // `text` starts at this event's BEGIN line.
+                    let line_no = self.line + raw.line_no - 1;
+                    self.candidate = Some(candidate(&unfolded, &parts, line_no, options));
+                }
                 Prop::Status => self.cancelled = value.eq_ignore_ascii_case(b"CANCELLED"),
                 Prop::DtStart => start = date_time(&parts, value),
                 Prop::DtEnd => end = date_time(&parts, value),
@@ -248,6 +275,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     if memchr::memchr(b'$', file).is_none() {
         return sniff(file).map(|()| Scanned {
             edits: Vec::new(),
+            alarms: Vec::new(),
             events: Vec::new(),
             occurrences: Vec::new(),
             notes: Vec::new(),
@@ -262,8 +290,15 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     let mut stack: Vec<(Open, usize)> = Vec::new();
     let mut current_calendar: Option<usize> = None;
     let mut current_event: Option<usize> = None;
+    let mut alarms: Vec<Range<usize>> = Vec::new();
+    let mut current_alarm: Option<usize> = None;
     let mut seen_content = false;
+    // Every `$` of the file, in order: a line holds one when the next is inside it. Only such a
+    // line can hold a token, wherever in it (name, parameters, value), and every one is read.
+    let mut dollars = memchr::memchr_iter(b'$', file).peekable();
     for raw in line::lines(file) {
+        while dollars.next_if(|&d| d < raw.range.start).is_some() {}
+        let holds_dollar = dollars.peek().is_some_and(|&d| d < raw.range.end);
         let content = raw.content(file);
         let content = if raw.range.start == 0 {
             content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content)
@@ -294,15 +329,14 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         };
         // Most lines decide nothing and hold no token: check that they are content lines and
         // move on, without unfolding or splitting them.
-        let holds_dollar = || memchr::memchr(b'$', &content[name_end..]).is_some();
         let innermost = stack.last().map(|(open, _)| open);
-        let skip = match prop {
-            Prop::Other => true,
-            Prop::Value(_) => !holds_dollar(),
-            Prop::Begin | Prop::End => false,
-            // An event's own properties are read later, and only if it holds a token.
-            _ => !matches!(innermost, Some(Open::Calendar)),
-        };
+        let skip = !holds_dollar
+            && match prop {
+                Prop::Other | Prop::Value(_) => true,
+                Prop::Begin | Prop::End => false,
+                // An event's own properties are read later, and only if it holds a token.
+                _ => !matches!(innermost, Some(Open::Calendar)),
+            };
         if seen_content && skip && name_ok && is_content_line(content, name_end) {
             continue;
         }
@@ -333,6 +367,33 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                 break;
             }
         }
+        // A token is resolved only in a value of a known type, where the component gives it a
+        // session; anywhere else (a parameter, an X- property, a VTODO) it would go out raw.
+        let resolves = matches!(prop, Prop::Value(_)) && resolves_in(&stack);
+        if holds_dollar {
+            // Checked by `Parts::split`: letters, digits, `-` and `_` only.
+            let name = String::from_utf8_lossy(parts.name);
+            let in_params = || format!("a parameter of {name}");
+            let params_at = parts.name.len() + 1;
+            unresolved(
+                file,
+                &raw,
+                params_at,
+                parts.params,
+                &in_params,
+                &mut problems,
+            );
+            if !resolves {
+                let in_value = || match (prop, innermost) {
+                    (Prop::Value(_), Some(open)) => {
+                        format!("{name} of a {}", crate::shown(&open.name()))
+                    }
+                    (Prop::Value(_), None) => format!("{name} outside any component"),
+                    _ => name.to_string(),
+                };
+                unresolved(file, &raw, parts.value_at, value, &in_value, &mut problems);
+            }
+        }
         let text = || String::from_utf8_lossy(value).into_owned();
         let calendar = current_calendar.filter(|_| matches!(innermost, Some(Open::Calendar)));
         let kind = match prop {
@@ -354,7 +415,14 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         ));
                         current_event = Some(events.len() - 1);
                     }
-                    Open::Other(_) => {}
+                    Open::Other(ref name) => {
+                        if name.eq_ignore_ascii_case(b"VALARM")
+                            && matches!(innermost, Some(Open::Event))
+                        {
+                            alarms.push(raw.range.start..file.len());
+                            current_alarm = Some(alarms.len() - 1);
+                        }
+                    }
                 }
                 stack.push((open, raw.line_no));
                 continue;
@@ -368,7 +436,13 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                             }
                         }
                         Open::Calendar => current_calendar = None,
-                        Open::Other(_) => {}
+                        Open::Other(name) => {
+                            if name.eq_ignore_ascii_case(b"VALARM")
+                                && let Some(a) = current_alarm.take()
+                            {
+                                alarms[a].end = raw.range.end;
+                            }
+                        }
                     },
                     Some((open, at)) => {
                         // Close up to the matching BEGIN, if any, so one slip is one problem.
@@ -398,8 +472,8 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                 }
                 continue;
             }
-            Prop::Value(kind) => kind,
-            Prop::Other => continue,
+            Prop::Value(kind) if resolves => kind,
+            Prop::Value(_) | Prop::Other => continue,
             decides => {
                 if let Some(c) = calendar {
                     let cal = &mut calendars[c];
@@ -407,7 +481,9 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         Prop::Method => cal.cancelled = value.eq_ignore_ascii_case(b"CANCEL"),
                         Prop::Interview => cal.interview_id = Some(text()),
                         Prop::Template => cal.template_id = Some(text()),
-                        Prop::Candidate => cal.candidate = Some(candidate(&unfolded, &parts)),
+                        Prop::Candidate => {
+                            cal.candidate = Some(candidate(&unfolded, &parts, raw.line_no, options))
+                        }
                         _ => {}
                     }
                 }
@@ -456,6 +532,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                         value_at,
                         kind,
                         pieces,
+                        alarm: current_alarm,
                     });
                     match current_event {
                         Some(e) => events[e].0.edits.push(edits.len() - 1),
@@ -485,7 +562,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         if ev.edits.is_empty() {
             continue;
         }
-        ev.read(file, options);
+        ev.read(file, options, &mut problems);
         let cal = calendar_of(*cal);
         let Some(uid) = ev.uid.clone() else {
             problems.push(Problem::on_line(
@@ -496,15 +573,40 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
             continue;
         };
         let ends = ev.ends;
+        let candidate = match ev.candidate.as_ref().or(cal.candidate.as_ref()) {
+            Some(Ok(c)) => Some(c.clone()),
+            Some(Err(p)) => {
+                problems.push(p.clone());
+                None
+            }
+            None => None,
+        };
         let info = EventInfo {
             uid: uid.clone(),
             line: ev.line,
             interview_id: ev.interview_id.clone().or_else(|| cal.interview_id.clone()),
             template_id: ev.template_id.clone().or_else(|| cal.template_id.clone()),
-            candidate: ev.candidate.clone().or_else(|| cal.candidate.clone()),
+            candidate,
             cancelled: ev.cancelled || cal.cancelled,
             ends,
         };
+        let ids = [
+            ("UID", Some(&info.uid), "UID"),
+            (
+                "interview id",
+                info.interview_id.as_ref(),
+                options.interview_property.as_str(),
+            ),
+            (
+                "template id",
+                info.template_id.as_ref(),
+                options.template_property.as_str(),
+            ),
+        ];
+        if let Some(problem) = unsafe_id(ev.line, &ids) {
+            problems.push(problem);
+            continue;
+        }
         let index = out_events.len();
         for &edit in &ev.edits {
             bind(
@@ -551,6 +653,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         problems.sort_by_key(|p| p.line);
         Ok(Scanned {
             edits,
+            alarms,
             events: out_events,
             occurrences,
             notes,
@@ -559,6 +662,18 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         problems.sort_by_key(|p| p.line);
         Err(problems)
     }
+}
+
+/// Whether `file` is an iCalendar stream: after a BOM and blank lines it starts with
+/// `BEGIN:VCALENDAR` (any case). `check` reads such a file as batch does, whatever its name.
+pub fn is_icalendar(file: &[u8]) -> bool {
+    let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
+    let start = file
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(file.len());
+    file.get(start..start + 15)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"BEGIN:VCALENDAR"))
 }
 
 /// Whether `file` starts like iCalendar: its first non-blank line is a `BEGIN:` line.
@@ -713,6 +828,22 @@ fn bind(
                     ));
                     continue;
                 };
+                let ids = [
+                    (
+                        "interview id",
+                        Some(&id),
+                        options.interview_property.as_str(),
+                    ),
+                    (
+                        "template id",
+                        cal.template_id.as_ref(),
+                        options.template_property.as_str(),
+                    ),
+                ];
+                if let Some(p) = unsafe_id(line_no, &ids) {
+                    problems.push(p);
+                    continue;
+                }
                 (None, None, id, cal.template_id.clone())
             }
             (None, None) => continue,
@@ -755,6 +886,101 @@ fn bind(
     }
 }
 
+/// A problem for the first of `ids` (what it is, its value, the property it comes from) that
+/// holds a control character: ids go to CodeSignal, the ledger and messages, and must stay one
+/// line that shows as it is (a lone CR is content in an `.ics` line).
+fn unsafe_id(line: usize, ids: &[(&str, Option<&String>, &str)]) -> Option<Problem> {
+    ids.iter().find_map(|&(what, id, property)| {
+        let id = id?;
+        // Printable ASCII, the usual id, needs no look at its characters.
+        if id.bytes().all(|b| (0x20..0x7f).contains(&b))
+            || !id.chars().any(crate::util::needs_escape)
+        {
+            return None;
+        }
+        Some(Problem::on_line(
+            line,
+            format!("the {what} {} holds a control character", crate::shown(id)),
+            Some(format!(
+                "write {} on one line, without control characters",
+                crate::shown(property)
+            )),
+        ))
+    })
+}
+
+/// Where batch resolves tokens, for errors about tokens elsewhere.
+const RESOLVED_IN: &str = "batch resolves tokens only in the values of SUMMARY, DESCRIPTION, \
+    LOCATION, COMMENT, CONTACT, X-ALT-DESC, URL and CONFERENCE, in a VEVENT or its VALARMs (and \
+    `$Interview` links in those of a VCALENDAR with an interview id); move it there, or write \
+    `$$` before it to keep it as text";
+
+/// Whether a token in a value of a known type is resolved in the innermost open component: a
+/// VEVENT, a VALARM of a VEVENT, or a VCALENDAR (where [`bind`] takes `$Interview` links only).
+fn resolves_in(stack: &[(Open, usize)]) -> bool {
+    match stack {
+        [.., (Open::Event | Open::Calendar, _)] => true,
+        [.., (Open::Event, _), (Open::Other(name), _)] => name.eq_ignore_ascii_case(b"VALARM"),
+        _ => false,
+    }
+}
+
+/// A problem for every token shape in `bytes`, which starts at byte `at` of `raw`'s unfolded
+/// text, in `place`, where batch resolves none: a known token would go out raw, and a shape
+/// that is no token is as wrong here as in a value. `$$` escapes are text, as everywhere.
+fn unresolved(
+    file: &[u8],
+    raw: &RawLine,
+    at: usize,
+    bytes: &[u8],
+    place: &dyn Fn() -> String,
+    problems: &mut Vec<Problem>,
+) {
+    if memchr::memchr(b'$', bytes).is_none() {
+        return;
+    }
+    // A shape is ASCII: bytes that are not UTF-8 end it, as any other non-shape byte does.
+    for chunk in bytes.utf8_chunks() {
+        let offset = at + (chunk.valid().as_ptr() as usize - bytes.as_ptr() as usize);
+        let problem = |start: usize, message: String, help: Option<String>| {
+            let (line, col) = locate(file, raw, offset + start);
+            Problem {
+                line,
+                col,
+                message,
+                help,
+            }
+        };
+        match Template::parse(chunk.valid()) {
+            Ok(template) => {
+                for (token, span) in template.tokens() {
+                    problems.push(problem(
+                        span.start,
+                        format!(
+                            "`{token}` in {} would go out unresolved: batch resolves no token there",
+                            place()
+                        ),
+                        Some(RESOLVED_IN.into()),
+                    ));
+                }
+            }
+            Err(findings) => {
+                for f in findings {
+                    problems.push(problem(
+                        f.span.start,
+                        format!(
+                            "{} (in {}, where no token is resolved)",
+                            f.message(),
+                            place()
+                        ),
+                        f.help(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
 fn finding_problem(file: &[u8], raw: &RawLine, value_at: usize, finding: &Finding) -> Problem {
     let (line, col) = locate(file, raw, value_at + finding.span.start);
     Problem {
@@ -793,24 +1019,61 @@ fn locate(file: &[u8], raw: &RawLine, target: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// `X-CANDIDATE;CN=Ada Lovelace:mailto:ada@example.org` -> (email, name).
-fn candidate(line: &[u8], parts: &Parts<'_>) -> (String, String) {
+/// `X-CANDIDATE;CN=Ada Lovelace:mailto:ada@example.org` -> (email, name). Parameters are read
+/// per RFC 5545 (in any order, quoted values may hold `;`, `:` and `,`), `CN` with its RFC 6868
+/// escapes decoded. Both values go to CodeSignal: one that holds a control character or a line
+/// break (`^n` decodes to one) is refused, as is a list that does not parse or names `CN` twice.
+fn candidate(
+    line: &[u8],
+    parts: &Parts<'_>,
+    line_no: usize,
+    options: &IcsOptions,
+) -> Result<(String, String), Problem> {
+    let property = crate::shown(&options.candidate_property).into_owned();
+    let problem =
+        |message: String, help: &str| Problem::on_line(line_no, message, Some(help.into()));
+    let params = line::params(parts.params).map_err(|e| {
+        problem(
+            format!("the parameters of {property} do not read: {e}"),
+            "quote a value that holds `;`, `:` or `,`: CN=\"Doe, Jane\"",
+        )
+    })?;
+    let mut names = params.iter().filter(|p| p.name.eq_ignore_ascii_case(b"CN"));
+    let name = match (names.next(), names.next()) {
+        (Some(cn), None) => cn
+            .values
+            .iter()
+            .map(|v| line::decode_param(v))
+            .collect::<Vec<_>>()
+            .join(","),
+        (None, _) => String::new(),
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                format!("{property} names CN twice"),
+                "give the candidate's name once",
+            ));
+        }
+    };
     let value = String::from_utf8_lossy(&line[parts.value_at..]);
     let email = value
-        .strip_prefix("mailto:")
-        .or_else(|| value.strip_prefix("MAILTO:"))
-        .unwrap_or(&value)
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("mailto:"))
+        .map_or(&*value, |_| &value[7..])
         .to_string();
-    let params = String::from_utf8_lossy(parts.params);
-    let name = params
-        .split(';')
-        .find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.eq_ignore_ascii_case("CN")
-                .then(|| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_default();
-    (email, name)
+    for (what, text) in [("name (CN)", &name), ("email", &email)] {
+        if let Some(c) = text.chars().find(|&c| crate::util::needs_escape(c)) {
+            return Err(problem(
+                format!(
+                    "the candidate's {what} in {property} holds a control character or line \
+                     break (U+{:04X}): {}",
+                    u32::from(c),
+                    crate::shown(text)
+                ),
+                "CodeSignal gets it as it is: write it on one line, without control characters",
+            ));
+        }
+    }
+    Ok((email, name))
 }
 
 /// A DATE or DATE-TIME value, in UTC: `Z` times as they are, `TZID` times in their zone when it
@@ -824,18 +1087,18 @@ fn date_time(parts: &Parts<'_>, value: &[u8]) -> Option<DateTime<Utc>> {
     let naive = basic_date_time(value)
         .ok()
         .or_else(|| basic_date(value).ok()?.and_hms_opt(0, 0, 0))?;
-    let params = String::from_utf8_lossy(parts.params);
-    let zone = params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.eq_ignore_ascii_case("TZID")
-            .then(|| {
-                v.trim_matches('"')
-                    .trim_start_matches('/')
-                    .parse::<chrono_tz::Tz>()
-                    .ok()
-            })
-            .flatten()
-    });
+    // A list that does not read names no zone: the time is taken as late as it can be.
+    let params = line::params(parts.params).unwrap_or_default();
+    let zone = params
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(b"TZID"))
+        .and_then(|p| {
+            std::str::from_utf8(p.values.first()?)
+                .ok()?
+                .trim_start_matches('/')
+                .parse::<chrono_tz::Tz>()
+                .ok()
+        });
     match zone.and_then(|z| z.from_local_datetime(&naive).latest()) {
         Some(t) => Some(t.with_timezone(&Utc)),
         None => Some(naive.and_utc() + chrono::TimeDelta::hours(14)),
@@ -921,49 +1184,91 @@ impl Scanned {
     }
 
     /// Writes the file with every token replaced by `value(occurrence index)`. Lines without
-    /// tokens are copied byte for byte.
+    /// tokens are copied byte for byte; in a line with tokens, everything but the tokens is
+    /// kept as written, `$$` escapes included, so the output reads as the same template and a
+    /// second run over it finds nothing to do. A property whose value is left blank (its only
+    /// content a token that was [`Value::Removed`]) is dropped whole: `URL:` or an empty
+    /// `CONFERENCE` is invalid, and an empty `LOCATION:` says nothing. A VALARM whose SUMMARY or
+    /// DESCRIPTION is left blank is dropped whole: RFC 5545 requires them of an alarm, and one
+    /// that shows nothing (of a cancelled event) has nothing to remind of.
     pub fn write<'u>(&self, file: &[u8], mut value: impl FnMut(usize) -> Value<'u>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(file.len() + self.edits.len() * 64);
-        let mut copied = 0;
+        // First every edited line's new bytes (`None`: dropped), all in one buffer, and the
+        // alarms left blank.
+        let mut silent = vec![false; self.alarms.len()];
         let mut line = String::new();
-        for edit in &self.edits {
-            out.extend_from_slice(&file[copied..edit.raw.range.start]);
-            let bom = edit.raw.range.start == 0 && file.starts_with(b"\xEF\xBB\xBF");
-            if bom {
-                out.extend_from_slice(b"\xEF\xBB\xBF");
-            }
-            line.clear();
-            line.push_str(&edit.unfolded[..edit.value_at]);
-            let source = &edit.unfolded[edit.value_at..];
-            for (piece, slot) in &edit.pieces {
-                match piece {
-                    Piece::Text(range) => line.push_str(&source[range.clone()]),
-                    Piece::Token { .. } => {
-                        let index = slot.expect("every token of a scanned file is bound");
-                        if let Value::Url(url) = value(index) {
-                            match edit.kind {
-                                ValueKind::Uri => line.push_str(url),
-                                ValueKind::Text => line::escape_text(url, &mut line),
-                                ValueKind::Html => {
-                                    let mut html = String::new();
-                                    escape_html(url, &mut html);
-                                    line::escape_text(&html, &mut line);
-                                }
+        let mut new_lines = Vec::with_capacity(self.edits.len() * 160);
+        let written: Vec<Option<Range<usize>>> = self
+            .edits
+            .iter()
+            .map(|edit| {
+                line.clear();
+                // Not reachable today (a file's first content line is a BEGIN), but a BOM is
+                // kept.
+                if edit.raw.range.start == 0 && file.starts_with(b"\xEF\xBB\xBF") {
+                    line.push('\u{feff}');
+                }
+                let value_at = line.len() + edit.value_at;
+                line.push_str(&edit.unfolded[..edit.value_at]);
+                let source = &edit.unfolded[edit.value_at..];
+                let mut kept = 0;
+                for (piece, slot) in &edit.pieces {
+                    let Piece::Token { span, .. } = piece else {
+                        continue;
+                    };
+                    line.push_str(&source[kept..span.start]);
+                    kept = span.end;
+                    let index = slot.expect("every token of a scanned file is bound");
+                    if let Value::Url(url) = value(index) {
+                        match edit.kind {
+                            ValueKind::Uri => line.push_str(url),
+                            ValueKind::Text => line::escape_text(url, &mut line),
+                            ValueKind::Html => {
+                                let mut html = String::new();
+                                escape_html(url, &mut html);
+                                line::escape_text(&html, &mut line);
                             }
                         }
                     }
                 }
+                line.push_str(&source[kept..]);
+                if blank(&line[value_at..]) {
+                    if let Some(a) = edit.alarm
+                        && let Some(parts) = Parts::split(edit.unfolded.as_bytes())
+                        && (parts.is("SUMMARY") || parts.is("DESCRIPTION"))
+                    {
+                        silent[a] = true;
+                    }
+                    return None;
+                }
+                // A line that ends the file without a line ending keeps having none; folds
+                // inside it use the file's first line ending.
+                let eol: &[u8] = if edit.raw.eol.is_empty() {
+                    first_eol(file)
+                } else {
+                    edit.raw.eol
+                };
+                let start = new_lines.len();
+                line::fold(line.as_bytes(), eol, &mut new_lines);
+                if edit.raw.eol.is_empty() {
+                    new_lines.truncate(new_lines.len() - eol.len());
+                }
+                Some(start..new_lines.len())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(file.len() + self.edits.len() * 64);
+        let mut copied = 0;
+        for (edit, new) in self.edits.iter().zip(written) {
+            if let Some(a) = edit.alarm.filter(|&a| silent[a]) {
+                let alarm = &self.alarms[a];
+                if copied <= alarm.start {
+                    out.extend_from_slice(&file[copied..alarm.start]);
+                    copied = alarm.end;
+                }
+                continue;
             }
-            // A line that ends the file without a line ending keeps having none; folds inside
-            // it use the file's first line ending.
-            let eol: &[u8] = if edit.raw.eol.is_empty() {
-                first_eol(file)
-            } else {
-                edit.raw.eol
-            };
-            line::fold(line.as_bytes(), eol, &mut out);
-            if edit.raw.eol.is_empty() {
-                out.truncate(out.len() - eol.len());
+            out.extend_from_slice(&file[copied..edit.raw.range.start]);
+            if let Some(range) = new {
+                out.extend_from_slice(&new_lines[range]);
             }
             copied = edit.raw.range.end;
         }
@@ -972,12 +1277,29 @@ impl Scanned {
     }
 }
 
+/// Whether a value says nothing: only whitespace and TEXT line breaks (`\n`, `\N`).
+fn blank(value: &str) -> bool {
+    let mut rest = value.trim_start();
+    while let Some(after) = rest
+        .strip_prefix("\\n")
+        .or_else(|| rest.strip_prefix("\\N"))
+    {
+        rest = after.trim_start();
+    }
+    rest.is_empty()
+}
+
 fn first_eol(file: &[u8]) -> &'static [u8] {
     match memchr::memchr(b'\n', file) {
         Some(i) if i > 0 && file[i - 1] == b'\r' => b"\r\n",
         Some(_) => b"\n",
         None => b"\r\n",
     }
+}
+
+/// Whether `text` holds no token shape (known or not): written into a file, it stays text.
+pub fn inert(text: &str) -> bool {
+    Template::parse(text).is_ok_and(|t| t.tokens().next().is_none())
 }
 
 /// Occurrence indexes grouped by key, in key order: what a batch must mint.
@@ -1107,7 +1429,228 @@ mod tests {
         let out = scan(file.as_bytes(), &IcsOptions::default())
             .unwrap()
             .write(file.as_bytes(), |_| Value::Removed);
-        assert!(String::from_utf8(out).unwrap().contains("DESCRIPTION:\r\n"));
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("DESCRIPTION"), "{out}");
+        assert!(out.contains("UID:u-1\r\nEND:VEVENT"), "{out}");
+    }
+
+    #[test]
+    fn a_value_left_blank_by_a_removed_token_drops_its_property_and_only_it() {
+        let file = event(
+            "STATUS:CANCELLED\r\nLOCATION: $Event.CodeSignal.Live.Link \\n\r\nURL:$Event.CodeSignal.Live.Link\r\nCONFERENCE;VALUE=URI:$Event.CodeSignal.Live.Link\r\nDESCRIPTION:Was: $Event.CodeSignal.Live.Link\r\n",
+        );
+        let out = scan(file.as_bytes(), &IcsOptions::default())
+            .unwrap()
+            .write(file.as_bytes(), |_| Value::Removed);
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            out,
+            event("STATUS:CANCELLED\r\nDESCRIPTION:Was: \r\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_alarm_left_with_nothing_to_show_is_dropped_whole() {
+        let alarm = |description: &str| {
+            format!(
+                "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:{description}\r\nEND:VALARM\r\n"
+            )
+        };
+        let file = event(&format!(
+            "STATUS:CANCELLED\r\n{}LOCATION:$Event.CodeSignal.Live.Link\r\n{}",
+            alarm("$Event.CodeSignal.Live.Link"),
+            alarm("Soon: $Event.CodeSignal.Live.Link")
+        ));
+        let out = scan(file.as_bytes(), &IcsOptions::default())
+            .unwrap()
+            .write(file.as_bytes(), |_| Value::Removed);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            event(&format!("STATUS:CANCELLED\r\n{}", alarm("Soon: ")))
+        );
+    }
+
+    #[test]
+    fn escapes_are_kept_as_written_on_lines_with_and_without_tokens() {
+        let file = event(
+            "SUMMARY:$$Event.CodeSignal.Live.Link is text\r\nDESCRIPTION:$$Event.CodeSignal.Live.Link: $Event.CodeSignal.Live.Link $$$Candidate.Name\r\n",
+        );
+        let (scanned, out) = rewrite(&file);
+        assert_eq!(scanned.occurrences.len(), 1);
+        let out = out.replace("\r\n ", "");
+        assert!(out.contains("SUMMARY:$$Event.CodeSignal.Live.Link is text\r\n"));
+        assert!(
+            out.contains(&format!(
+                "DESCRIPTION:$$Event.CodeSignal.Live.Link: {URL} $$$Candidate.Name\r\n"
+            )),
+            "{out}"
+        );
+        // The output is its own fixed point.
+        let again = scan(out.as_bytes(), &IcsOptions::default()).unwrap();
+        assert_eq!(
+            again.write(out.as_bytes(), |_| unreachable!()),
+            out.as_bytes()
+        );
+        assert!(again.is_unchanged());
+        assert!(again.occurrences.is_empty());
+    }
+
+    #[test]
+    fn tokens_where_batch_resolves_none_are_errors_with_places() {
+        let cases = [
+            (
+                event("DESCRIPTION;ALTREP=\"$Event.CodeSignal.Live.Link\":x\r\n"),
+                (5, 21),
+                "a parameter of DESCRIPTION",
+            ),
+            (
+                event("ATTENDEE;CN=$Candidate.Name:mailto:a@b\r\n"),
+                (5, 13),
+                "a parameter of ATTENDEE",
+            ),
+            (
+                event("X-FOO:$Event.CodeSignal.Live.Link\r\n"),
+                (5, 7),
+                "in X-FOO would go out unresolved",
+            ),
+            (
+                event("ATTACH:$Event.CodeSignal.Live.Link\r\n"),
+                (5, 8),
+                "ATTACH",
+            ),
+            (
+                event("CATEGORIES:a,$Event.Topic\r\n"),
+                (5, 14),
+                "CATEGORIES",
+            ),
+            (
+                event("UID:$Event.Topic\r\n"),
+                (5, 5),
+                "UID",
+            ),
+            (
+                "BEGIN:VCALENDAR\r\nX-WR-CALDESC:$Interview.CodeSignal.Live.Link\r\nEND:VCALENDAR\r\n".into(),
+                (2, 14),
+                "X-WR-CALDESC",
+            ),
+            (
+                "BEGIN:VCALENDAR\r\nX-INTERVIEW-ID:i\r\nBEGIN:VTODO\r\nUID:t\r\nSUMMARY:$Interview.CodeSignal.Live.Link\r\nEND:VTODO\r\nEND:VCALENDAR\r\n".into(),
+                (5, 9),
+                "SUMMARY of a VTODO",
+            ),
+            (
+                "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nBEGIN:VALARM\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\nEND:VALARM\r\nEND:VTODO\r\nEND:VCALENDAR\r\n".into(),
+                (5, 13),
+                "DESCRIPTION of a VALARM",
+            ),
+            // A typo is as wrong in a parameter as in a value.
+            (
+                event("DESCRIPTION;X-P=$Event.CodeSignl.Live.Link:x\r\n"),
+                (5, 17),
+                "where no token is resolved",
+            ),
+            // A fold inside the parameter hides nothing.
+            (
+                event("DESCRIPTION;ALTREP=\"$Event.Code\r\n Signal.Live.Link\":x\r\n"),
+                (5, 21),
+                "a parameter of DESCRIPTION",
+            ),
+        ];
+        for (file, at, place) in cases {
+            let p = problems(&file);
+            assert_eq!((p[0].line, p[0].col), at, "{file:?}: {}", p[0]);
+            assert!(p[0].message.contains(place), "{file:?}: {}", p[0]);
+            assert!(p[0].help.is_some(), "{}", p[0]);
+        }
+        // Escapes and prices are text anywhere.
+        let (scanned, _) = rewrite(&event(
+            "X-FOO;X-P=\"$$Event.Topic\":$$Event.CodeSignal.Live.Link costs $5\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\n",
+        ));
+        assert_eq!(scanned.occurrences.len(), 1);
+        // A VALARM of a VEVENT is the event's.
+        let (scanned, out) = rewrite(&event(
+            "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\nEND:VALARM\r\n",
+        ));
+        assert_eq!(scanned.occurrences.len(), 1);
+        assert!(!out.contains('$'));
+    }
+
+    #[test]
+    fn ids_with_control_characters_never_become_keys() {
+        for body in [
+            "X-INTERVIEW-ID:int\r1\r\nX-CODESIGNAL-TEMPLATE-ID:t\r\n",
+            "X-INTERVIEW-ID:i\r\nX-CODESIGNAL-TEMPLATE-ID:t\u{1b}[2J\r\n",
+        ] {
+            let p = problems(&event(&format!(
+                "{body}DESCRIPTION:$Event.CodeSignal.Template.Link\r\n"
+            )));
+            // Reported at the event's BEGIN line.
+            assert_eq!((p[0].line, p[0].col), (3, 1), "{}", p[0]);
+            assert!(p[0].message.contains("control character"), "{}", p[0]);
+            assert!(!p[0].message.contains(['\r', '\u{1b}']), "{}", p[0]);
+        }
+        let p = problems(
+            &event("DESCRIPTION:$Event.CodeSignal.Live.Link\r\n")
+                .replace("UID:u-1", "UID:u\u{202e}1"),
+        );
+        assert!(p[0].message.contains("UID"), "{}", p[0]);
+        // On the calendar, for an `$Interview` link outside any event.
+        let p = problems(
+            "BEGIN:VCALENDAR\r\nX-INTERVIEW-ID:a\u{85}b\r\nCOMMENT:$Interview.CodeSignal.Live.Link\r\nEND:VCALENDAR\r\n",
+        );
+        assert!(p[0].message.contains("interview id"), "{}", p[0]);
+        // Printable ids, ASCII or not, are fine.
+        let (scanned, _) = rewrite(&event(
+            "X-INTERVIEW-ID:entrevue-é 1\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\n",
+        ));
+        assert_eq!(scanned.occurrences[0].key.interview_id, "entrevue-é 1");
+    }
+
+    #[test]
+    fn candidate_parameters_are_read_per_rfc_5545_and_6868() {
+        let candidate = |line: &str| {
+            scan(
+                event(&format!(
+                    "{line}\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\n"
+                ))
+                .as_bytes(),
+                &IcsOptions::default(),
+            )
+            .map(|s| s.events[0].candidate.clone())
+        };
+        assert_eq!(
+            candidate(
+                "X-CANDIDATE;ROLE=REQ-PARTICIPANT;CN=\"Doe; J:r, ^'Ada^' ^^\":MAILTO:ada@example.org"
+            ),
+            Ok(Some((
+                "ada@example.org".into(),
+                "Doe; J:r, \"Ada\" ^".into()
+            )))
+        );
+        assert_eq!(
+            candidate("X-CANDIDATE;CN=Ada\r\n  Lovelace;X-X=1:mailto:ada@example.org"),
+            Ok(Some(("ada@example.org".into(), "Ada Lovelace".into())))
+        );
+        for (line, says) in [
+            ("X-CANDIDATE;CN=\"Ada^nBcc: x\":mailto:a@b", "U+000A"),
+            ("X-CANDIDATE;CN=Ada\u{7}:mailto:a@b", "U+0007"),
+            ("X-CANDIDATE;CN=Ada:mailto:a@b\u{1b}[2J", "email"),
+            (
+                "X-CANDIDATE;CN=\"Ada:mailto:a@b",
+                "not an iCalendar content line",
+            ),
+            ("X-CANDIDATE;CN=\"Ada\"x:mailto:a@b", "stray"),
+            ("X-CANDIDATE;CN=A;CN=B:mailto:a@b", "CN twice"),
+        ] {
+            let p = candidate(line).expect_err(line);
+            assert_eq!(p[0].line, 5, "{line}");
+            assert!(p[0].message.contains(says), "{line}: {}", p[0]);
+            assert!(!p[0].message.contains('\u{1b}'), "{}", p[0]);
+        }
+        // On the calendar, a broken one fails the events that take it.
+        let file = "BEGIN:VCALENDAR\r\nX-CANDIDATE;CN=\"x^ny\":mailto:a@b\r\nBEGIN:VEVENT\r\nUID:u\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert_eq!(problems(file)[0].line, 2);
     }
 
     #[test]

@@ -9,5 +9,6 @@ pub(crate) mod fs;
 mod text;
 mod url;
 
+pub(crate) use text::needs_escape;
 pub use text::{MAX_SHOWN, MAX_SHOWN_PATH, shown, shown_path, shown_with};
 pub use url::{has_credentials, redact_url};

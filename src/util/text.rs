@@ -53,8 +53,10 @@ pub fn shown_with(value: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether `c` can change what a terminal shows beyond its own glyph.
-fn needs_escape(c: char) -> bool {
+/// Whether `c` can change what a terminal shows beyond its own glyph: control characters, line
+/// and paragraph separators, bidi overrides. Such a character in a value is escaped when shown,
+/// and refused where a value must stay one line (a name sent to CodeSignal).
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

@@ -201,10 +201,10 @@ fn fifo_named_ics_hung_batch_and_check() {
     assert!(r.stderr.contains("is a FIFO (named pipe)"), "{}", r.stderr);
     assert!(!temp.path().join("out2").exists());
 
-    // check and plan open it without blocking and refuse it.
+    // check (which finds .ics inputs as batch does) and plan refuse it without blocking.
     let r = run(invitoken().arg("check").arg(&fifo));
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
+    assert!(r.stderr.contains("is a FIFO (named pipe)"), "{}", r.stderr);
     let request = temp.path().join("request.json");
     mkfifo(&request);
     let r = run(invitoken().arg("plan").arg(&request));
