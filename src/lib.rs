@@ -32,8 +32,8 @@ pub use ledger::{
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
-    Link, MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter,
-    Sessions, UrlError, mint_all,
+    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl,
+    SandboxMinter, Sessions, UrlError, mint_all,
 };
 pub use parse::{
     Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,
@@ -48,7 +48,9 @@ pub use request::{
     Candidate, CodeSignalOptions, Event, Format, Interview, Interviewer, Invalid, InviteTemplate,
     Request, RequestError, Templates,
 };
-pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_with};
+pub use resolve::{
+    DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_limited, resolve_with,
+};
 pub use util::{MAX_SHOWN, redact_url, shown, shown_with};
 
 /// The README's Rust examples run as doctests, so they cannot drift from the code.

@@ -90,7 +90,9 @@ use crate::mint::Minted;
 use crate::parse::{Product, Scope};
 use crate::plan::MintKey;
 
-pub use minter::{Action, DEFAULT_LEASE, DEFAULT_WAIT, LedgerMinter, Outcome};
+pub use minter::{
+    Action, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_WAIT, LedgerMinter, Outcome,
+};
 
 /// The tenant of keys that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -897,6 +899,25 @@ impl Ledger {
             "state = 'deleted', updated_at = $9",
             "state IN ('minted', 'deleted', 'failed')",
             None,
+        )
+        .await
+    }
+
+    /// Gives up the `pending` intent `ticket` took, whose create's outcome is unknown: its
+    /// lease ends now and `error` is kept, so the intent stays `pending` (nothing may be minted
+    /// for the key blindly) and a later run settles it by look-up. Refused if it was taken over
+    /// since.
+    pub async fn release_unknown(
+        &self,
+        ticket: &MintTicket,
+        error: &str,
+    ) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            &ticket.key,
+            "give up the intent of",
+            "last_error = $8, lease_until = $9",
+            &format!("state = 'pending' AND attempts = {}", ticket.attempt),
+            Some(error),
         )
         .await
     }
