@@ -30,10 +30,10 @@
 //!
 //! A create that may have been executed without the client seeing its session (a timeout after
 //! the request went out, a connection dropped before the reply, HTTP 500/502/504, an answer
-//! that is not JSON, off the schema, too large, or `createLiveInterview: null` without an
-//! error) has an **unknown outcome**, and stays unknown until proven otherwise: CodeSignal may
-//! commit it long after the client gave up, so a look-up that finds nothing right after the
-//! timeout proves nothing. The rule: after an unknown outcome the client sends no further
+//! that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
+//! or with an error not marked as refused input) has an **unknown outcome**, and stays unknown
+//! until proven otherwise: CodeSignal may commit it long after the client gave up, so a look-up
+//! that finds nothing right after the timeout proves nothing. The rule: after an unknown outcome the client sends no further
 //! create for that candidate (by email) for the life of the minter, never re-sends the create,
 //! and fails the mint with [`ClientError::OutcomeUnknown`] (the run then fails and outputs
 //! nothing). On its own ([`CodeSignalConfig::adopt_lost`]) it looks the candidate's sessions up
@@ -972,6 +972,29 @@ impl CodeSignalMinter {
             let e = ClientError::AccessDenied(shown_messages.join("; "));
             self.halt(&e);
             return Failure::Fatal(e);
+        }
+        // A create refused as bad input made nothing. Any other error beside a null session
+        // (a server that made the session and then failed, or says "try again") is no proof of
+        // that: the outcome is unknown.
+        let refused_input = response.errors.iter().all(|e| {
+            matches!(
+                e.extensions
+                    .as_ref()
+                    .and_then(|x| x.get("code"))
+                    .and_then(Value::as_str),
+                Some(
+                    "BAD_USER_INPUT"
+                        | "GRAPHQL_VALIDATION_FAILED"
+                        | "GRAPHQL_PARSE_FAILED"
+                        | "FORBIDDEN"
+                        | "UNAUTHENTICATED"
+                )
+            )
+        });
+        if create && !refused_input {
+            return Failure::Unknown {
+                reason: format!("the create answered errors: {}", shown_messages.join("; ")),
+            };
         }
         Failure::Fatal(ClientError::GraphQl(shown_messages))
     }
