@@ -347,20 +347,25 @@ async fn redirect_is_followed_to_another_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_body_is_read_whole() {
-    let lab = Lab::new().await;
-    lab.fake.push_fault(
-        Op::Create,
-        Fault::HugeBody(3 * invitoken::MAX_RESPONSE_BYTES),
-    );
-    let err = unknown_outcome(lab.run().await);
-    assert!(err.contains("larger than 1048576 bytes"), "{err}");
-    assert!(err.len() < 4000, "{} bytes", err.len());
-    // It was executed: the re-run adopts it.
-    lab.honest_rerun().await;
-    assert_eq!(
-        lab.fake.creates(),
-        invitoken::plan(&panel()).unwrap().mints.len()
-    );
+    for streamed in [false, true] {
+        let lab = Lab::new().await;
+        lab.fake.push_fault(
+            Op::Create,
+            Fault::HugeBody {
+                size: 3 * invitoken::MAX_RESPONSE_BYTES,
+                streamed,
+            },
+        );
+        let err = unknown_outcome(lab.run().await);
+        assert!(err.contains("larger than 1048576 bytes"), "{err}");
+        assert!(err.len() < 4000, "{} bytes", err.len());
+        // It was executed: the re-run adopts it.
+        lab.honest_rerun().await;
+        assert_eq!(
+            lab.fake.creates(),
+            invitoken::plan(&panel()).unwrap().mints.len()
+        );
+    }
 }
 
 fn hostile_message() -> String {

@@ -136,9 +136,9 @@ pub enum Fault {
     GarbageAfterCommit(Garbage),
     /// Not executed: HTTP `status` with `Location: location`.
     Redirect { status: u16, location: String },
-    /// Executed, then answered HTTP 200 with a JSON body of about this many bytes (a session
-    /// whose `candidateName` is huge), sent in 64 KiB chunks.
-    HugeBody(usize),
+    /// Executed, then answered HTTP 200 with a JSON body of about `size` bytes (a session whose
+    /// `candidateName` is huge): with a `Content-Length`, or `streamed` in chunks without one.
+    HugeBody { size: usize, streamed: bool },
     /// Not executed: HTTP 200, `data` null (or the field null) and one GraphQL error with this
     /// message, as written.
     ErrorMessage(String),
@@ -657,14 +657,22 @@ async fn serve_request(
             )),
             Garbage::Reset => Outcome::Lose,
         },
-        Some(Fault::HugeBody(size)) => {
+        Some(Fault::HugeBody { size, streamed }) => {
             let filler = "x".repeat(size);
-            Outcome::Reply(reply_text(
+            let mut r = reply_text(
                 StatusCode::OK,
                 format!(
                     r#"{{"data":{{"{key}":{{"id":"li-huge","url":"https://app.codesignal.com/live-interview/huge","shortenedUrl":"https://codesignal.co/huge","status":"pending","candidateEmail":null,"candidateName":"{filler}"}}}}}}"#
                 ),
-            ))
+            );
+            if streamed {
+                // Chunked, without a length: the client learns the size only while reading.
+                r.headers_mut().insert(
+                    hyper::header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            }
+            Outcome::Reply(r)
         }
         Some(Fault::ExecutedWithError(message)) => Outcome::Reply(reply(
             StatusCode::OK,
