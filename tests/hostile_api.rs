@@ -591,6 +591,30 @@ async fn cancel_errors_say_minting() {
     assert!(!error.contains("minting"), "{error}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_urls_are_ignored_for_sessions_already_in_the_ledger() {
+    let lab = Lab::new().await;
+    let long = lab.run().await.unwrap();
+    lab.assert_one_session_per_key(&long).await;
+    let mut config = lab.config();
+    config.short_urls = true;
+    let short = resolve(&panel(), &lab.minter(config)).await.unwrap();
+    let sessions = lab.fake.sessions();
+    for link in &short.links {
+        assert!(
+            sessions
+                .iter()
+                .any(|s| s.shortened_url == link.url.as_str()),
+            "{} is not a shortened URL",
+            link.url
+        );
+    }
+    // And back: the record keeps the full URL.
+    let again = lab.run().await.unwrap();
+    lab.assert_one_session_per_key(&again).await;
+    assert_eq!(lab.creates_sent(), long.links.len(), "nothing minted again");
+}
+
 /// Runs `invitoken resolve -` on the panel against the lab's fake and ledger.
 async fn cli(lab: &Lab, args: &[&str]) -> std::process::Output {
     cli_with(lab, args, &[]).await

@@ -193,7 +193,7 @@ impl<M: Sessions> LedgerMinter<M> {
         mint: &PlannedMint,
     ) -> Result<Minted, MintError> {
         let key = &ticket.key;
-        match self.leased(ticket, self.inner.mint(mint)).await {
+        match self.leased(ticket, self.inner.mint_recorded(mint)).await {
             Ok(minted) => {
                 // Both URLs are checked before anything records them: a session whose URL may
                 // not go into an invite exists, and is not ours to use.
@@ -206,7 +206,7 @@ impl<M: Sessions> LedgerMinter<M> {
                     .record_minted_as(ticket, &minted)
                     .await
                     .map_err(|e| ledger_failed(key, e))?;
-                Ok(minted)
+                Ok(self.inner.presented(minted))
             }
             Err(e) if created_nothing(&e) => {
                 self.ledger
@@ -271,12 +271,12 @@ impl<M: Sessions> LedgerMinter<M> {
         let later = record.serves_until != Some(serves_until);
         let short = minted.expires_at.is_none_or(|e| e < serves_until);
         if !(later || short) {
-            return Ok(minted);
+            return Ok(self.inner.presented(minted));
         }
         if let Some(updated) = self.extend_record(&record, serves_until).await? {
             minted.expires_at = updated.expires_at;
         }
-        Ok(minted)
+        Ok(self.inner.presented(minted))
     }
 
     /// Asks the vendor to extend `record`'s session to cover `serves_until` (plus its grace) and

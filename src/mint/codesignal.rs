@@ -1315,15 +1315,6 @@ impl CodeSignalMinter {
         }
     }
 
-    /// The URL that goes into invites, and the shortened one.
-    fn urls(&self, session: LiveInterview) -> (String, Option<String>) {
-        if self.config.short_urls {
-            (session.shortened_url.clone(), Some(session.shortened_url))
-        } else {
-            (session.url, Some(session.shortened_url))
-        }
-    }
-
     /// Takes `session` as made for the mint being resolved: both its URLs are checked first,
     /// so an unusable answer is a failure (and is not cached).
     fn claim(
@@ -1337,19 +1328,18 @@ impl CodeSignalMinter {
             .lock()
             .expect("not poisoned")
             .insert(session.id.clone());
-        let session_id = session.id.clone();
-        let (url, short_url) = self.urls(session);
         Ok(Minted {
-            url,
-            short_url,
+            url: session.url,
+            short_url: Some(session.shortened_url),
             expires_at: Some(expires_at),
-            session_id: Some(session_id),
+            session_id: Some(session.id),
         })
     }
 }
 
-impl Minter for CodeSignalMinter {
-    async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+impl CodeSignalMinter {
+    /// The session of `mint` with its own URL (made once per key and process).
+    async fn session(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         self.cache
             .try_get_with(mint.key.clone(), self.create(mint))
             .await
@@ -1357,6 +1347,12 @@ impl Minter for CodeSignalMinter {
                 key: mint.key.to_string(),
                 source: (*e).clone(),
             })
+    }
+}
+
+impl Minter for CodeSignalMinter {
+    async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        self.session(mint).await.map(|m| self.presented(m))
     }
 }
 
@@ -1379,6 +1375,19 @@ fn no_session(key: &MintKey) -> MintError {
 }
 
 impl Sessions for CodeSignalMinter {
+    async fn mint_recorded(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        self.session(mint).await
+    }
+
+    fn presented(&self, mut minted: Minted) -> Minted {
+        if self.config.short_urls
+            && let Some(short) = &minted.short_url
+        {
+            minted.url = short.clone();
+        }
+        minted
+    }
+
     async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
         let found = self
             .pending_sessions(mint)
@@ -1389,15 +1398,11 @@ impl Sessions for CodeSignalMinter {
             })?;
         Ok(found
             .into_iter()
-            .map(|session| {
-                let session_id = Some(session.id.clone());
-                let (url, short_url) = self.urls(session);
-                Minted {
-                    url,
-                    short_url,
-                    expires_at: None,
-                    session_id,
-                }
+            .map(|session| Minted {
+                url: session.url,
+                short_url: Some(session.shortened_url),
+                expires_at: None,
+                session_id: Some(session.id),
             })
             .collect())
     }

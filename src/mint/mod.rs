@@ -88,6 +88,21 @@ pub trait Sessions: Minter {
         mint: &PlannedMint,
     ) -> impl Future<Output = Result<Vec<Minted>, MintError>> + Send;
 
+    /// Mints the session of `mint` as a record keeps it: `url` the vendor's own URL, whatever
+    /// this minter shows in invites ([`presented`](Sessions::presented) makes that).
+    fn mint_recorded(
+        &self,
+        mint: &PlannedMint,
+    ) -> impl Future<Output = Result<Minted, MintError>> + Send {
+        self.mint(mint)
+    }
+
+    /// `minted`, as recorded, with the URL this minter puts into invites (CodeSignal's
+    /// shortened one when so configured), for sessions minted now or in an earlier run alike.
+    fn presented(&self, minted: Minted) -> Minted {
+        minted
+    }
+
     /// Extends the life of the session `session_id` of `key`, which expires at `expires_at`,
     /// to cover the end of the last event it serves (`serves_until`) as far as the vendor allows.
     /// `Ok(None)`: nothing to do (it lives long enough, or cannot live longer, or never
