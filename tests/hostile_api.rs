@@ -615,6 +615,24 @@ async fn short_urls_are_ignored_for_sessions_already_in_the_ledger() {
     assert_eq!(lab.creates_sent(), long.links.len(), "nothing minted again");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_failure_is_retried_like_a_refused_connection() {
+    // The fake speaks plain HTTP: a TLS handshake with it fails, every time.
+    let lab = Lab::new().await;
+    let mut config = lab.config();
+    config.endpoint = format!("https://{}/graphql", lab.fake.addr())
+        .parse()
+        .unwrap();
+    let minter = lab.minter(config);
+    let err = resolve(&panel(), &minter).await.unwrap_err().to_string();
+    assert!(
+        err.contains("the TLS connection to CodeSignal failed"),
+        "{err}"
+    );
+    assert_eq!(minter.inner().calls(), 1, "retried: {err}");
+    lab.honest_rerun().await;
+}
+
 /// Runs `invitoken resolve -` on the panel against the lab's fake and ledger.
 async fn cli(lab: &Lab, args: &[&str]) -> std::process::Output {
     cli_with(lab, args, &[]).await

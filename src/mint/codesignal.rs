@@ -772,7 +772,19 @@ impl CodeSignalMinter {
             Ok(r) => r,
             Err(e) if e.is_connect() => {
                 let cause = chain(&e);
-                if cause.to_ascii_lowercase().contains("certificate") {
+                let lower = cause.to_ascii_lowercase();
+                // A handshake that failed (an untrusted or expired certificate, a server not
+                // speaking TLS) fails the same way every time: final, not retried.
+                if [
+                    "certificate",
+                    "tls",
+                    "handshake",
+                    "invalidcontenttype",
+                    "corrupt message",
+                ]
+                .iter()
+                .any(|w| lower.contains(w))
+                {
                     let e = ClientError::Tls(shown(&cause).into_owned());
                     self.halt(&e);
                     return Err(Failure::Fatal(e));
