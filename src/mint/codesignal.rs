@@ -33,21 +33,22 @@
 //! that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
 //! or with an error not marked as refused input) has an **unknown outcome**, and stays unknown
 //! until proven otherwise: CodeSignal may commit it long after the client gave up, so a look-up
-//! that finds nothing right after the timeout proves nothing. The rule: after an unknown outcome the client sends no further
-//! create for that candidate (by email) for the life of the minter, never re-sends the create,
-//! and fails the mint with [`ClientError::OutcomeUnknown`] (the run then fails and outputs
-//! nothing). On its own ([`CodeSignalConfig::adopt_lost`]) it looks the candidate's sessions up
-//! once (`liveInterviews(candidateEmail:)`): exactly one pending session of that email and name
-//! that this minter has not claimed is the lost one (a reply lost after the commit) and is
-//! adopted; none or several leave the outcome unknown. Behind the mint ledger
-//! ([`LedgerMinter`](crate::LedgerMinter)) the intent stays `pending` with the error recorded,
-//! and a later run settles it by look-up only once its lease has run out and the settle window
-//! has passed (a late commit must have landed by then); it adopts only when exactly one pending
-//! session of the candidate (email and name) exists that no ledger record holds and no other
-//! unresolved intent of the candidate could have made, and otherwise refuses to guess and says
-//! which sessions to delete. `LiveInterview` does not return its template or interviewer, so
-//! those cannot be compared: what makes the adopted session the key's own is that no other
-//! create of that candidate can be unresolved at the same time.
+//! that finds nothing right after the timeout proves nothing. The rule: after an unknown
+//! outcome the client never re-sends that create, sends no further create for that candidate
+//! (by email) for the life of the minter, and fails the mint with
+//! [`ClientError::OutcomeUnknown`] (the run then fails and outputs nothing). Behind the mint
+//! ledger ([`LedgerMinter`](crate::LedgerMinter), as the CLI always runs) the intent stays
+//! `pending` with the error recorded, and only a later run settles it by look-up, once the
+//! intent's lease has ended and the settle window has passed since (a late commit must have
+//! landed by then): it adopts a session only when exactly one pending session of the candidate
+//! (email and name) exists that no ledger record holds and no other unresolved intent of the
+//! candidate could have made; none means nothing was made; otherwise it refuses to guess and
+//! says which sessions to delete. `LiveInterview` does not return its template or interviewer,
+//! so those cannot be compared: what makes the adopted session the key's own is that no two
+//! creates of one candidate are ever unresolved at once. On its own
+//! ([`CodeSignalConfig::adopt_lost`]) the client looks the candidate's sessions up once, and
+//! adopts the one pending session of that email and name it has not claimed (a reply lost after
+//! the commit); it cannot tell that one from a session an earlier process left.
 //!
 //! The API key is a [`secrecy`] secret: it is sent as a header marked sensitive and never
 //! appears in `Debug`, `Display`, errors or logs.
