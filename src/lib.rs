@@ -32,8 +32,8 @@ pub use ledger::{
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
-    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl,
-    SandboxMinter, Sessions, UrlError, mint_all,
+    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MAX_URL_LEN, MIN_EXPIRATION, MintError, Minted,
+    Minter, SafeUrl, SandboxMinter, Sessions, UrlError, mint_all,
 };
 pub use parse::{
     Finding, FindingKind, Piece, Product, Scope, Template, Token, Unknown, line_col,

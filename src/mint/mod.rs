@@ -27,7 +27,7 @@ pub use codesignal::{
     MAX_EXPIRATION, MAX_RESPONSE_BYTES, MIN_EXPIRATION,
 };
 pub use sandbox::SandboxMinter;
-pub use url::{SafeUrl, UrlError};
+pub use url::{MAX_URL_LEN, SafeUrl, UrlError};
 
 /// What a minter made for one session, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
