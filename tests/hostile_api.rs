@@ -633,6 +633,29 @@ async fn tls_failure_is_retried_like_a_refused_connection() {
     lab.honest_rerun().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_send_creates_of_one_candidate_at_once() {
+    let lab = Lab::new().await;
+    let planned = invitoken::plan(&panel()).unwrap().mints.len();
+    for _ in 0..2 * planned {
+        lab.fake
+            .push_fault(Op::Create, Fault::Latency(Duration::from_millis(150)));
+    }
+    // Two minters on one ledger: two processes, each with its own candidate locks.
+    let (a, b) = (lab.minter(lab.config()), lab.minter(lab.config()));
+    let request = panel();
+    let (ra, rb) = tokio::join!(resolve(&request, &a), resolve(&request, &b));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    lab.assert_one_session_per_key(&ra).await;
+    assert_eq!(
+        serde_json::to_value(&ra.links).unwrap(),
+        serde_json::to_value(&rb.links).unwrap()
+    );
+    assert_eq!(lab.fake.creates(), planned);
+    // A look-up by email could not tell two lost creates of the candidate apart.
+    assert_eq!(lab.fake.max_creates_in_flight(), 1);
+}
+
 /// Runs `invitoken resolve -` on the panel against the lab's fake and ledger.
 async fn cli(lab: &Lab, args: &[&str]) -> std::process::Output {
     cli_with(lab, args, &[]).await

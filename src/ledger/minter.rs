@@ -186,6 +186,35 @@ impl<M: Sessions> LedgerMinter<M> {
         }
     }
 
+    /// Whether the fresh intent `ticket` must yield to another pending intent of its candidate
+    /// claimed before it (by another process: this one holds the candidate's lock); if so it
+    /// is recorded as having created nothing.
+    async fn yields(&self, ticket: &MintTicket, email: &str) -> Result<bool, MintError> {
+        let key = &ticket.key;
+        let pending = self
+            .ledger
+            .pending_for(&self.tenant, self.vendor, email)
+            .await
+            .map_err(|e| ledger_failed(key, e))?;
+        let Some(ours) = pending.iter().find(|r| r.key == *key) else {
+            return Ok(false);
+        };
+        let order = |r: &MintRecord| (r.updated_at, r.key.to_string());
+        let earlier = pending
+            .iter()
+            .any(|r| r.key != *key && order(r) < order(ours));
+        if earlier {
+            self.ledger
+                .record_failed_as(
+                    ticket,
+                    "not attempted: another intent of the candidate was claimed first",
+                )
+                .await
+                .map_err(|e| ledger_failed(key, e))?;
+        }
+        Ok(earlier)
+    }
+
     /// Mints `mint` under `ticket` (one call of the inner minter) and records the outcome.
     async fn mint_leased(
         &self,
@@ -900,6 +929,13 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                     continue;
                 }
             };
+            // Across processes the candidate's lock is not shared: of two intents of one
+            // candidate claimed at once, the later yields (records that it created nothing)
+            // and waits, so two creates of one candidate are never unresolved together.
+            if by_email && self.yields(&ticket, &email).await? {
+                drop(one_intent_per_candidate);
+                continue;
+            }
             return self.mint_leased(&ticket, mint).await;
         }
     }

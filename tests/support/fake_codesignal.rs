@@ -231,6 +231,9 @@ struct State {
     sessions: Vec<Session>,
     creates: usize,
     next_id: u64,
+    /// `createLiveInterview` requests being served now, and the most there ever were at once.
+    creates_in_flight: usize,
+    max_creates_in_flight: usize,
 }
 
 impl Shared {
@@ -320,6 +323,12 @@ impl FakeCodeSignal {
     /// Every session, seeded or created, oldest first, in its current state.
     pub fn sessions(&self) -> Vec<Session> {
         self.shared.state().sessions.clone()
+    }
+
+    /// The most `createLiveInterview` requests served at the same time (from when the request
+    /// was read to when it was answered, faults' delays included).
+    pub fn max_creates_in_flight(&self) -> usize {
+        self.shared.state().max_creates_in_flight
     }
 
     /// How many `createLiveInterview` really created a session.
@@ -447,6 +456,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
         .is_some_and(|key| key == shared.api_key);
     let mut seen = Seen::new(authorized);
     let outcome = serve_request(&shared, request, &mut seen).await;
+    if seen.op == Op::Create {
+        shared.state().creates_in_flight -= 1;
+    }
     let status = match &outcome {
         Outcome::Reply(r) | Outcome::Late(r, _) => r.status().as_u16(),
         Outcome::Hang | Outcome::Lose => 0,
@@ -529,6 +541,11 @@ async fn serve_request(
     if let Ok(g) = &graphql {
         seen.variables = g.variables.clone();
         classify(g, seen);
+    }
+    if seen.op == Op::Create {
+        let mut state = shared.state();
+        state.creates_in_flight += 1;
+        state.max_creates_in_flight = state.max_creates_in_flight.max(state.creates_in_flight);
     }
     if !seen.authorized {
         return Outcome::Reply(errors(StatusCode::UNAUTHORIZED, "Unauthorized"));
