@@ -34,8 +34,8 @@ pub use ledger::{
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
-    Link, MAX_EXPIRATION, MIN_EXPIRATION, MintError, Minted, Minter, SafeUrl, SandboxMinter,
-    Sessions, UrlError, mint_all,
+    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MAX_URL_LEN, MIN_EXPIRATION, MintError, Minted,
+    Minter, SafeUrl, SandboxMinter, Sessions, UrlError, mint_all,
 };
 pub use parse::{
     Context, Finding, FindingKind, HtmlPlace, Piece, Product, Scope, Template, Token, Unknown,
@@ -50,7 +50,9 @@ pub use request::{
     Candidate, CodeSignalOptions, Event, Format, Interview, Interviewer, Invalid, InviteTemplate,
     Request, RequestError, Templates,
 };
-pub use resolve::{DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_with};
+pub use resolve::{
+    DEFAULT_CONCURRENCY, Resolution, ResolveError, plan, resolve, resolve_limited, resolve_with,
+};
 pub use util::fs::{
     DEFAULT_MAX_FILE_SIZE, FileId, MAX_KEY_FILE_SIZE, ReadError, Regular, WriteError, read_capped,
     read_regular, write_all_or_nothing, write_atomically,

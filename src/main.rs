@@ -10,6 +10,9 @@ use invitoken::{
     SandboxMinter, Template, TemplateSet, render_findings,
 };
 
+/// The default deadline of a `resolve` run, in seconds.
+const DEFAULT_RESOLVE_DEADLINE: f64 = 120.0;
+
 /// Exit codes: a contract with the pipelines that call us.
 mod exit {
     pub const OK: u8 = 0;
@@ -148,6 +151,11 @@ struct MintArgs {
     /// key fails the run.
     #[arg(long)]
     remint_deleted: bool,
+    /// The deadline of the whole run, in seconds: no request to CodeSignal starts, and none is
+    /// waited for, after it; the run then fails saying what it was waiting for. Default for
+    /// `resolve`: 120; for `batch`: none.
+    #[arg(long, env = "INVITOKEN_DEADLINE", value_name = "SECONDS")]
+    deadline: Option<f64>,
     #[command(flatten)]
     codesignal: CodeSignalArgs,
     #[command(flatten)]
@@ -157,7 +165,24 @@ struct MintArgs {
 impl MintArgs {
     /// The CodeSignal configuration, or `None` for the sandbox: checked before any input is read.
     fn config(&self) -> Result<Option<CodeSignalConfig>, Failure> {
-        self.codesignal.choose(self.sandbox)
+        self.config_with_deadline(None)
+    }
+
+    /// [`MintArgs::config`], with the deadline `default` unless one was given.
+    fn config_with_deadline(
+        &self,
+        default: Option<f64>,
+    ) -> Result<Option<CodeSignalConfig>, Failure> {
+        let Some(config) = self.codesignal.choose(self.sandbox)? else {
+            return Ok(None);
+        };
+        match self.deadline.or(default) {
+            Some(seconds) => config
+                .with_deadline_secs(seconds)
+                .map(Some)
+                .map_err(|e| Failure::new(exit::USAGE, e.to_string())),
+            None => Ok(Some(config)),
+        }
     }
 
     /// The minter for `config` (from [`MintArgs::config`]) behind the ledger, made if need be.
@@ -192,6 +217,12 @@ struct LedgerArgs {
     #[arg(long, env = "INVITOKEN_LEDGER_LEASE", default_value_t = 30, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     ledger_lease: u64,
+    /// Seconds after an unresolved intent's lease ended before a run settles it by looking the
+    /// candidate's sessions up: CodeSignal may commit a create long after the client gave up on
+    /// it, and "nothing found" proves nothing until such a late commit must have landed.
+    #[arg(long, env = "INVITOKEN_SETTLE_AFTER", default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    settle_after: u64,
 }
 
 impl LedgerArgs {
@@ -350,17 +381,15 @@ impl CodeSignalArgs {
         })?;
         CodeSignalConfig::check_endpoint(&config.endpoint)
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-        if !(self.codesignal_timeout.is_finite() && self.codesignal_timeout > 0.0) {
-            return Err(Failure::new(
-                exit::USAGE,
-                "the CodeSignal timeout must be a positive number of seconds",
-            ));
-        }
-        config.timeout = std::time::Duration::from_secs_f64(self.codesignal_timeout);
+        let usage = |e: invitoken::ClientError| Failure::new(exit::USAGE, e.to_string());
+        config = config
+            .with_timeout_secs(self.codesignal_timeout)
+            .and_then(|c| c.with_rate_limit(self.rate_limit))
+            .map_err(usage)?;
         config.short_urls = self.short_urls;
         config.grace = chrono::TimeDelta::minutes(self.grace_minutes.into());
         config.concurrency = self.concurrency as usize;
-        config.rate_limit = (self.rate_limit > 0.0).then_some(self.rate_limit);
+        config.check().map_err(usage)?;
         Ok(Some(config))
     }
 }
@@ -750,7 +779,7 @@ fn resolve(
     color: bool,
 ) -> Result<(), Failure> {
     // Configuration first: a missing key is reported before the request is read.
-    let config = minting.config()?;
+    let config = minting.config_with_deadline(Some(DEFAULT_RESOLVE_DEADLINE))?;
     let (_, request) = load_request(path, cap)?;
     // Before minting: a directory we cannot make would waste every session minted.
     if let Some(dir) = &ics.ics_dir {
@@ -772,7 +801,12 @@ fn resolve(
     let runtime = runtime()?;
     let minter = minting.vendors(config, &runtime)?.cached();
     let resolution = runtime
-        .block_on(invitoken::resolve_with(&request, &minter, &calendar))
+        .block_on(invitoken::resolve_limited(
+            &request,
+            &minter,
+            &calendar,
+            minting.codesignal.concurrency as usize,
+        ))
         .map_err(|e| template_failure(path, &request, e, color))?;
     for link in resolution.links.iter().filter(|l| l.expires_too_soon()) {
         say(
@@ -995,6 +1029,7 @@ impl Vendors {
     ) -> Result<Vendors, Failure> {
         use invitoken::{LedgerMinter, Vendor};
         let lease = std::time::Duration::from_secs(args.ledger_lease);
+        let settle_after = std::time::Duration::from_secs(args.settle_after);
         Ok(match config {
             None => Vendors::Sandbox(
                 LedgerMinter::new(SandboxMinter::default(), ledger, Vendor::Sandbox)
@@ -1004,11 +1039,19 @@ impl Vendors {
             Some(mut config) => {
                 // A lost reply is settled by the ledger, which knows every recorded session.
                 config.adopt_lost = false;
+                // Waiting for another worker's intent stays within the run's deadline.
+                let wait = config
+                    .deadline
+                    .map_or(invitoken::ledger::DEFAULT_WAIT, |d| {
+                        d.min(invitoken::ledger::DEFAULT_WAIT)
+                    });
                 let client = CodeSignalMinter::new(config)
                     .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
                 Vendors::CodeSignal(Box::new(
                     LedgerMinter::new(client, ledger, Vendor::CodeSignal)
                         .with_lease(lease)
+                        .with_wait(wait)
+                        .with_settle_after(settle_after)
                         .remint_deleted(remint_deleted),
                 ))
             }

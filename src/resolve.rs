@@ -57,9 +57,19 @@ pub async fn resolve_with<M: Minter>(
     minter: &M,
     calendar: &CalendarOptions,
 ) -> Result<Resolution, ResolveError> {
+    resolve_limited(request, minter, calendar, DEFAULT_CONCURRENCY).await
+}
+
+/// [`resolve_with`], minting at most `concurrency` sessions at a time (1: one after another).
+pub async fn resolve_limited<M: Minter>(
+    request: &Request,
+    minter: &M,
+    calendar: &CalendarOptions,
+    concurrency: usize,
+) -> Result<Resolution, ResolveError> {
     let templates = TemplateSet::parse(request).map_err(ResolveError::Templates)?;
     let plan = Plan::new(request, &templates).map_err(ResolveError::Templates)?;
-    let links = mint_all(minter, &plan, DEFAULT_CONCURRENCY).await?;
+    let links = mint_all(minter, &plan, concurrency).await?;
     let mut invites = render(request, &templates, &links).map_err(|e| match e {
         RenderError::Unbound(found) => ResolveError::Templates(found),
         other => ResolveError::Render(other),

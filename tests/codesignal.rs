@@ -196,18 +196,33 @@ async fn persistent_unavailability_gives_up_with_attempts_counted() {
     assert_eq!(fake.creates(), 0);
 }
 
+/// A look-up that finds nothing right after a timeout proves nothing (the create may still
+/// land): the outcome stays unknown, the create is not sent again, and no other create of the
+/// candidate goes out.
 #[tokio::test]
-async fn a_hang_times_out_then_the_lookup_shows_nothing_was_made() {
+async fn a_hang_is_an_unknown_outcome_and_no_create_is_sent_again() {
     let fake = start().await;
     fake.push_fault(Op::Create, Fault::Hang);
     let minter = CodeSignalMinter::new(config(&fake)).unwrap();
-    resolves_once(&fake, &minter).await;
-    let queries = fake
-        .received()
-        .iter()
-        .filter(|r| r.field == "liveInterviews")
-        .count();
-    assert_eq!(queries, 1, "one look-up after the timeout");
+    let err = resolve(&panel(), &minter).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ResolveError::Mint(MintError::CodeSignal {
+                source: ClientError::OutcomeUnknown { .. },
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("proves nothing"), "{err}");
+    let received = fake.received();
+    let count = |field: &str| received.iter().filter(|r| r.field == field).count();
+    assert_eq!(count("liveInterviews"), 1, "one look-up after the timeout");
+    // The hung create (the fake records it only when it ends) and the look-up: no second
+    // create, for this key or another of the candidate.
+    assert_eq!(minter.calls(), 2, "{received:#?}");
+    assert_eq!(fake.creates(), 0);
 }
 
 #[tokio::test]
@@ -324,14 +339,27 @@ async fn a_url_carrying_crlf_fails_the_mint() {
 }
 
 #[tokio::test]
-async fn an_answer_off_the_schema_keeps_the_raw_body() {
+async fn an_answer_off_the_schema_is_an_unknown_outcome_that_keeps_the_raw_body() {
     let fake = start().await;
     fake.push_fault(Op::Create, Fault::MalformedBody);
-    let minter = CodeSignalMinter::new(config(&fake)).unwrap();
+    let mut c = config(&fake);
+    c.adopt_lost = false;
+    let minter = CodeSignalMinter::new(c).unwrap();
     let err = resolve(&panel(), &minter).await.unwrap_err().to_string();
     assert!(err.contains("does not match the schema"), "{err}");
     assert!(err.contains("raw body: {"), "{err}");
-    assert!(err.contains("may have been created"), "{err}");
+    assert!(err.contains("outcome of creating the session"), "{err}");
+    assert_eq!(
+        fake.creates(),
+        1,
+        "the other creates of the candidate stopped"
+    );
+
+    // On its own, the client looks the one session up and adopts it.
+    let fake = start().await;
+    fake.push_fault(Op::Create, Fault::MalformedBody);
+    let minter = CodeSignalMinter::new(config(&fake)).unwrap();
+    resolves_once(&fake, &minter).await;
 }
 
 #[tokio::test]
@@ -561,12 +589,26 @@ async fn the_ledger_settles_lost_replies_without_taking_another_keys_session() {
     assert_eq!(pending, 1);
 
     // The same candidate's second interview; its first create fails with 502 (not executed,
-    // outcome unknown to the client). The look-up sees only the first interview's sessions,
-    // all recorded: nothing is adopted, the create is sent again.
+    // outcome unknown to the client): the run fails. Once the settle window has passed, the
+    // look-up sees only the first interview's sessions, all recorded: nothing is adopted, the
+    // create is sent again.
     let mut second = panel_in(2);
     second["interview"]["id"] = json!("int-43");
     fake.push_fault(Op::Create, Fault::Status(502));
-    let out = cli(&fake, second.clone(), &env).await;
+    let settle = [
+        ("INVITOKEN_LEDGER", ledger.to_str().unwrap()),
+        ("INVITOKEN_SETTLE_AFTER", "1"),
+    ];
+    let out = cli(&fake, second.clone(), &settle).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fake.creates(), planned(), "no create after the unknown one");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let out = cli(&fake, second.clone(), &settle).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let second_urls = urls(&out);
@@ -576,10 +618,23 @@ async fn the_ledger_settles_lost_replies_without_taking_another_keys_session() {
     );
     assert_eq!(fake.creates(), 2 * planned());
 
-    // A third interview whose first create is executed but its reply lost: adopted.
+    // A third interview whose first create is executed but its reply lost: the run fails
+    // (the outcome is unknown, and nothing else is created for the candidate); the next run,
+    // once the settle window has passed, adopts it.
     let mut third = panel_in(3);
     third["interview"]["id"] = json!("int-44");
     fake.push_fault(Op::Create, Fault::LoseReply);
+    let env = settle;
+    let out = cli(&fake, third.clone(), &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("Run the same request again after"),
+        "{stderr}"
+    );
+    assert_eq!(fake.creates(), 2 * planned() + 1);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let out = cli(&fake, third, &env).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

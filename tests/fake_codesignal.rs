@@ -732,3 +732,30 @@ async fn dropping_the_fake_stops_it() {
         .unwrap_err();
     assert!(err.is_connect(), "{err:?}");
 }
+
+#[tokio::test]
+async fn huge_bodies_come_with_a_length_or_streamed_without_one() {
+    for streamed in [false, true] {
+        let fake = start().await;
+        fake.push_fault(
+            Op::Create,
+            Fault::HugeBody {
+                size: 2 << 20,
+                streamed,
+            },
+        );
+        let answer = post(&fake, CREATE, fields("a@example.org")).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.headers.contains_key("content-length"),
+            !streamed,
+            "{:?}",
+            answer.headers
+        );
+        let name = answer.body["data"]["createLiveInterview"]["candidateName"]
+            .as_str()
+            .unwrap();
+        assert_eq!(name.len(), 2 << 20);
+        assert_eq!(fake.creates(), 1, "executed");
+    }
+}

@@ -194,6 +194,8 @@ fn invitoken(fake: &FakeCodeSignal, ledger: &str) -> Command {
         .env("CODESIGNAL_API_KEY", fake.api_key())
         .env("INVITOKEN_LEDGER", ledger)
         .env("INVITOKEN_LEDGER_LEASE", LEASE_SECS.to_string())
+        // A killed create cannot land later than its reply was held back here.
+        .env("INVITOKEN_SETTLE_AFTER", "1")
         .env("NO_COLOR", "1")
         .env("CODESIGNAL_TIMEOUT", "5")
         .env_remove("INVITOKEN_CORPUS");

@@ -14,8 +14,9 @@ use super::{
     Claim, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER, State,
     Vendor,
 };
-use crate::mint::{ClientError, EmailLocks, MintError, Minted, Minter, Sessions};
+use crate::mint::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
 use crate::plan::{MintKey, Plan, PlannedMint};
+use crate::shown;
 
 /// How long a mint waits by default for another worker's intent on the same key to resolve:
 /// about as long as the CodeSignal client may take for one mint.
@@ -26,32 +27,45 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(150);
 /// the next run reconciles it after at most this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
-/// How many times one mint may settle an unknown outcome by look-up and send its create again.
-const MAX_SETTLES: usize = 3;
+/// How long after an intent's last possible create (its lease's end) a look-up may settle it:
+/// CodeSignal may commit a create long after the client gave up on it (a timed-out request is
+/// not a cancelled one), and only once such a late commit must have landed does "the look-up
+/// found nothing" mean "nothing was made". Ten times the default request timeout.
+pub const DEFAULT_SETTLE_AFTER: Duration = Duration::from_secs(300);
 
-/// How long a worker waits after a create with an unknown outcome before looking it up.
-const SETTLE_PAUSE: Duration = Duration::from_secs(1);
+/// How long a key waits for another key of its candidate that the same plan holds, whose mint
+/// has not started yet (it settles that key's unresolved intent first).
+const PLANNED_GRACE: Duration = Duration::from_secs(2);
 
 /// Mints through `inner` at most once per key, across runs and processes sharing the ledger:
 ///
 /// 1. A `minted` record is reused without calling `inner` (one read, no lock). When the key's
 ///    last event now ends later than recorded (a reschedule), or the link expires before it,
 ///    the session is extended ([`Sessions::extend`]) and the new expiry recorded.
-/// 2. Otherwise claim the key (write-ahead): told to mint, call `inner` while renewing the
-///    intent's lease, then record the session, or record the failure when it is known to have
-///    created nothing (a failure whose outcome is unknown leaves the intent `pending`).
+/// 2. Otherwise claim the key (write-ahead): told to mint, call `inner` once while renewing the
+///    intent's lease, then record the session (both its URLs checked first), or record the
+///    failure when it is known to have created nothing. A failure whose outcome is unknown
+///    leaves the intent `pending` with its error and its lease given up, and fails the mint:
+///    it is never settled in the run that sent the create (a late commit could land after any
+///    look-up), and the candidate gets no other create meanwhile (below).
 /// 3. Another worker's live intent on the key: poll until it resolves, for at most the wait
 ///    ([`with_wait`](LedgerMinter::with_wait)).
-/// 4. A stale intent (its lease ran out: the worker died between the API call and recording
-///    the result) is taken over and reconciled with a look-up ([`Sessions::candidates`]): the one
-///    session no ledger record knows is adopted; none means nothing was made, and the key is
-///    minted; more than one, or other dead intents of the same candidate, cannot be told apart
-///    and fail the mint, saying so. It is never minted blindly.
+/// 4. A stale intent (its lease ran out: the worker died, or gave up on an unknown outcome) is
+///    settled once the settle window ([`with_settle_after`](LedgerMinter::with_settle_after))
+///    has passed since its lease ended; before that the mint fails at once, saying when to run
+///    again. It is taken over and reconciled with a look-up ([`Sessions::candidates`]): the one
+///    pending session of the candidate no ledger record knows is adopted (both its URLs
+///    checked); none means nothing was made, and the key is minted; more than one, or other
+///    unresolved intents of the same candidate, cannot be told apart and fail the mint, saying
+///    which sessions to delete. It is never minted blindly.
 /// 5. A deleted session fails the mint unless [`remint_deleted`](LedgerMinter::remint_deleted)
 ///    was asked for: minting a new one is an explicit decision.
 ///
 /// For CodeSignal, one process takes at most one intent per candidate email at a time (a
-/// look-up by email could not tell two lost creates of one candidate apart).
+/// look-up by email could not tell two lost creates of one candidate apart), and, checked
+/// after taking the candidate's lock, starts no create while another intent of the candidate is
+/// unresolved: it waits for one this run is settling or another worker holds, and otherwise
+/// fails the mint without an intent.
 ///
 /// Put a read-through cache ([`Cached`](crate::Cached)) in front of this: one ledger read per
 /// key and process; the ledger is what the next run, or another worker, sees.
@@ -64,7 +78,13 @@ pub struct LedgerMinter<M> {
     wait: Duration,
     lease: Duration,
     remint_deleted: bool,
+    settle_after: Duration,
     email_locks: EmailLocks,
+    /// Keys this process is minting now (with how many callers): an unresolved intent of one is
+    /// being settled in this run, so another key of its candidate waits for it.
+    in_process: Arc<Mutex<HashMap<LedgerKey, usize>>>,
+    /// Keys of the plan being minted (from [`Minter::prepare`]) whose mint has not started yet.
+    planned: Arc<Mutex<HashSet<LedgerKey>>>,
     /// Minted records read ahead by [`Minter::prepare`], taken by the first mint of each key.
     read_ahead: Arc<Mutex<HashMap<LedgerKey, MintRecord>>>,
 }
@@ -90,7 +110,10 @@ impl<M: Sessions> LedgerMinter<M> {
             wait: DEFAULT_WAIT,
             lease: DEFAULT_LEASE,
             remint_deleted: false,
+            settle_after: DEFAULT_SETTLE_AFTER,
             email_locks: EmailLocks::default(),
+            in_process: Arc::default(),
+            planned: Arc::default(),
             read_ahead: Arc::default(),
         }
     }
@@ -110,6 +133,14 @@ impl<M: Sessions> LedgerMinter<M> {
     /// How long an intent is held without renewal ([`DEFAULT_LEASE`]); at least a second.
     pub fn with_lease(mut self, lease: Duration) -> LedgerMinter<M> {
         self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long after an unresolved intent's lease ended it may be settled by look-up
+    /// ([`DEFAULT_SETTLE_AFTER`]): longer than CodeSignal may take to commit a create the
+    /// client gave up on.
+    pub fn with_settle_after(mut self, settle_after: Duration) -> LedgerMinter<M> {
+        self.settle_after = settle_after;
         self
     }
 
@@ -155,57 +186,99 @@ impl<M: Sessions> LedgerMinter<M> {
         }
     }
 
-    /// Mints `mint` under `ticket` and records the outcome.
+    /// Whether the fresh intent `ticket` must yield to another pending intent of its candidate
+    /// claimed before it (by another process: this one holds the candidate's lock); if so it
+    /// is recorded as having created nothing.
+    async fn yields(&self, ticket: &MintTicket, email: &str) -> Result<bool, MintError> {
+        let key = &ticket.key;
+        let pending = self
+            .ledger
+            .pending_for(&self.tenant, self.vendor, email)
+            .await
+            .map_err(|e| ledger_failed(key, e))?;
+        let Some(ours) = pending.iter().find(|r| r.key == *key) else {
+            return Ok(false);
+        };
+        let order = |r: &MintRecord| (r.updated_at, r.key.to_string());
+        let earlier = pending
+            .iter()
+            .any(|r| r.key != *key && order(r) < order(ours));
+        if earlier {
+            self.ledger
+                .record_failed_as(
+                    ticket,
+                    "not attempted: another intent of the candidate was claimed first",
+                )
+                .await
+                .map_err(|e| ledger_failed(key, e))?;
+        }
+        Ok(earlier)
+    }
+
+    /// Mints `mint` under `ticket` (one call of the inner minter) and records the outcome.
     async fn mint_leased(
         &self,
         ticket: &MintTicket,
         mint: &PlannedMint,
     ) -> Result<Minted, MintError> {
         let key = &ticket.key;
-        // An unknown outcome is settled at once by look-up (this worker holds the intent); a
-        // look-up that finds nothing lets the create be sent again, a few times at most.
-        for _ in 0..MAX_SETTLES {
-            match self.leased(ticket, self.inner.mint(mint)).await {
-                Ok(minted) => {
-                    // If this fails the intent stays pending: the session exists, and only a
-                    // look-up can pair it with the key again.
-                    self.ledger
-                        .record_minted_as(ticket, &minted)
-                        .await
-                        .map_err(|e| ledger_failed(key, e))?;
-                    return Ok(minted);
+        match self.leased(ticket, self.inner.mint_recorded(mint)).await {
+            Ok(minted) => {
+                // Both URLs are checked before anything records them: a session whose URL may
+                // not go into an invite exists, and is not ours to use.
+                if let Err(e) = check_urls(key, &minted) {
+                    return Err(self.give_up(ticket, e).await);
                 }
-                Err(e) if created_nothing(&e) => {
-                    self.ledger
-                        .record_failed_as(ticket, &e.to_string())
-                        .await
-                        .map_err(|le| ledger_failed(key, le))?;
-                    return Err(e);
-                }
-                // An answer that may not go into an invite (a hostile URL, a body off the
-                // schema) is not looked past: the intent stays pending, the mint fails.
-                Err(e) if !outcome_unknown(&e) => return Err(e),
-                Err(e) => {
-                    // Give a create that timed out a moment to land before looking.
-                    tokio::time::sleep(SETTLE_PAUSE).await;
-                    let settled = self.settle(ticket, mint).await;
-                    match settled {
-                        Ok(Reconciled::Adopted(minted)) => return Ok(minted),
-                        Ok(Reconciled::Mint(_)) => continue,
-                        // Another worker of the candidate is minting: the next run settles it.
-                        Ok(Reconciled::Later) => return Err(e),
-                        Err(settle) => return Err(failed(key, format!("{e}; then {settle}"))),
-                    }
-                }
+                // If this fails the intent stays pending: the session exists, and only a
+                // look-up can pair it with the key again.
+                self.ledger
+                    .record_minted_as(ticket, &minted)
+                    .await
+                    .map_err(|e| ledger_failed(key, e))?;
+                Ok(self.inner.presented(minted))
             }
+            Err(e) if created_nothing(&e) => {
+                self.ledger
+                    .record_failed_as(ticket, &shown(&e.to_string()))
+                    .await
+                    .map_err(|le| ledger_failed(key, le))?;
+                Err(e)
+            }
+            Err(e) => Err(self.give_up(ticket, e).await),
         }
-        Err(failed(
+    }
+
+    /// After a create whose outcome is unknown: the intent stays `pending` with the error and
+    /// its lease given up, to be settled by a later run once a late commit must have landed.
+    async fn give_up(&self, ticket: &MintTicket, e: MintError) -> MintError {
+        let key = &ticket.key;
+        // The cause alone: the key is named once, by the error returned.
+        let cause = match &e {
+            MintError::CodeSignal { source, .. } => source.to_string(),
+            MintError::UnsafeUrl { source, .. } => format!("the link was refused: {source}"),
+            other => other.to_string(),
+        };
+        let recorded = self.ledger.release_unknown(ticket, &shown(&cause)).await;
+        let settle_at = match &recorded {
+            Ok(record) => self.settles_at(record),
+            Err(_) => Utc::now() + self.lease_delta() + self.settle_delta(),
+        };
+        failed(
             key,
             format!(
-                "{MAX_SETTLES} creates had an unknown outcome and the look-up found none of \
-                 them; the intent stays pending for the next run to look up again"
+                "{cause}. The mint ledger keeps the intent unresolved: nothing is minted for it \
+                 again, and no other session is created for this candidate in this run. Run the \
+                 same request again after {} (by then a create that CodeSignal committed late \
+                 must have landed): the candidate's sessions are then looked up, and one is \
+                 adopted only if exactly one pending session of the candidate exists that no \
+                 record holds{}",
+                settle_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                match recorded {
+                    Ok(_) => String::new(),
+                    Err(le) => format!(" (recording the error failed: {le})"),
+                }
             ),
-        ))
+        )
     }
 
     /// A `minted` record for `mint`: extended if its link would expire before the (possibly
@@ -227,12 +300,12 @@ impl<M: Sessions> LedgerMinter<M> {
         let later = record.serves_until != Some(serves_until);
         let short = minted.expires_at.is_none_or(|e| e < serves_until);
         if !(later || short) {
-            return Ok(minted);
+            return Ok(self.inner.presented(minted));
         }
         if let Some(updated) = self.extend_record(&record, serves_until).await? {
             minted.expires_at = updated.expires_at;
         }
-        Ok(minted)
+        Ok(self.inner.presented(minted))
     }
 
     /// Asks the vendor to extend `record`'s session to cover `serves_until` (plus its grace) and
@@ -319,8 +392,14 @@ impl<M: Sessions> LedgerMinter<M> {
             // Our take-over's lease runs out and the next claim tries again.
             return Ok(Reconciled::Later);
         }
-        let mut unknown = Vec::new();
+        let mut unknown: Vec<Minted> = Vec::new();
         for candidate in found {
+            // The same session listed twice by the look-up counts once.
+            if candidate.session_id.is_some()
+                && unknown.iter().any(|u| u.session_id == candidate.session_id)
+            {
+                continue;
+            }
             let known = match &candidate.session_id {
                 Some(id) => self
                     .ledger
@@ -339,6 +418,15 @@ impl<M: Sessions> LedgerMinter<M> {
         }
         if unknown.len() == 1 && others.is_empty() {
             let minted = unknown.pop().expect("one");
+            if let Err(e) = check_urls(key, &minted) {
+                let message = format!(
+                    "{e}; the session {} is the one an unresolved create of this key made, and \
+                     it is not adopted: delete it in CodeSignal, then run again",
+                    shown(minted.session_id.as_deref().unwrap_or("(no id)"))
+                );
+                let _ = self.ledger.release_unknown(&ticket, &shown(&message)).await;
+                return Err(failed(key, message));
+            }
             let record = self
                 .ledger
                 .record_minted_as(&ticket, &minted)
@@ -363,11 +451,13 @@ impl<M: Sessions> LedgerMinter<M> {
                     .collect::<Vec<_>>()
                     .join("; "),
                 unknown.len(),
-                unknown
-                    .iter()
-                    .map(|m| m.session_id.as_deref().unwrap_or(&m.url))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                shown(
+                    &unknown
+                        .iter()
+                        .map(|m| m.session_id.as_deref().unwrap_or(&m.url))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             ),
         ))
     }
@@ -560,30 +650,137 @@ fn ledger_failed(key: &LedgerKey, e: LedgerError) -> MintError {
 /// keeps the intent `pending`.
 fn created_nothing(e: &MintError) -> bool {
     match e {
-        MintError::CodeSignal { source, .. } => matches!(
-            source,
-            ClientError::InsecureEndpoint(_)
-                | ClientError::Unauthorized
-                | ClientError::AccessDenied
-                | ClientError::GraphQl(_)
-                | ClientError::Status { .. }
-                | ClientError::GaveUp { .. }
-                | ClientError::Setup(_)
-        ),
+        MintError::CodeSignal { source, .. } => source.created_nothing(),
         // A minter's own failure (the sandbox's, a wrapper's) before it made anything.
         MintError::Failed { .. } => true,
         _ => false,
     }
 }
 
-/// Whether `e` says a create may or may not have made a session (a lost reply).
-fn outcome_unknown(e: &MintError) -> bool {
-    matches!(
-        e,
-        MintError::CodeSignal {
-            source: ClientError::OutcomeUnknown { .. },
-            ..
+/// Both URLs of `minted` are fit for an invite.
+fn check_urls(key: &LedgerKey, minted: &Minted) -> Result<(), MintError> {
+    for url in std::iter::once(&minted.url).chain(&minted.short_url) {
+        SafeUrl::parse(url).map_err(|source| MintError::UnsafeUrl {
+            key: key.mint.to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Marks a key as being minted by this process while alive.
+struct InProcess<'a> {
+    keys: &'a Mutex<HashMap<LedgerKey, usize>>,
+    key: LedgerKey,
+}
+
+impl<'a> InProcess<'a> {
+    fn enter(keys: &'a Mutex<HashMap<LedgerKey, usize>>, key: &LedgerKey) -> InProcess<'a> {
+        *keys
+            .lock()
+            .expect("not poisoned")
+            .entry(key.clone())
+            .or_default() += 1;
+        InProcess {
+            keys,
+            key: key.clone(),
         }
+    }
+}
+
+impl Drop for InProcess<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.keys.lock().expect("not poisoned");
+        if let Some(n) = keys.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                keys.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl<M> LedgerMinter<M> {
+    fn settle_delta(&self) -> TimeDelta {
+        TimeDelta::from_std(self.settle_after).unwrap_or(TimeDelta::minutes(5))
+    }
+
+    /// When the unresolved intent `record` may be settled by look-up: the settle window after
+    /// the last moment its worker could have sent a create (its lease's end).
+    fn settles_at(&self, record: &MintRecord) -> DateTime<Utc> {
+        let last_send = record
+            .lease_until
+            .unwrap_or(record.updated_at + STALE_AFTER);
+        // The sandbox mints offline: nothing it makes can land late.
+        if self.vendor == Vendor::Sandbox {
+            return last_send;
+        }
+        last_send + self.settle_delta()
+    }
+
+    fn settle_at_of(&self, record: &MintRecord) -> DateTime<Utc> {
+        self.settles_at(record)
+    }
+
+    fn is_planned(&self, key: &LedgerKey) -> bool {
+        self.planned.lock().expect("not poisoned").contains(key)
+    }
+
+    fn is_in_process(&self, key: &LedgerKey) -> bool {
+        self.in_process
+            .lock()
+            .expect("not poisoned")
+            .contains_key(key)
+    }
+}
+
+/// Another intent of the candidate is unresolved: no create starts for the candidate.
+fn candidate_blocked<M>(
+    key: &LedgerKey,
+    others: &[MintRecord],
+    minter: &LedgerMinter<M>,
+) -> MintError {
+    failed(
+        key,
+        format!(
+            "not minted: the candidate has {} unresolved intent(s) in the mint ledger ({}), and \
+             a session created now could not be told apart from one those may have made. Run \
+             the request holding {} again after {} to settle {}, then this one",
+            others.len(),
+            others
+                .iter()
+                .map(|r| match &r.last_error {
+                    Some(e) => format!("{}: {}", r.key, shown(e)),
+                    None => r.key.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            if others.len() == 1 { "it" } else { "them" },
+            others
+                .iter()
+                .map(|r| minter.settle_at_of(r))
+                .max()
+                .unwrap_or_else(Utc::now)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            if others.len() == 1 { "it" } else { "them" },
+        ),
+    )
+}
+
+/// An unresolved intent whose settle window has not passed.
+fn not_yet(key: &LedgerKey, record: &MintRecord, settle_at: DateTime<Utc>) -> MintError {
+    failed(
+        key,
+        format!(
+            "the outcome of an earlier create is unknown{}; it is looked up only after {}, once \
+             a create CodeSignal committed late must have landed. Nothing is minted meanwhile: \
+             run again after that time",
+            record
+                .last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" ({})", shown(e))),
+            settle_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
     )
 }
 
@@ -615,6 +812,8 @@ fn unresolved(key: &LedgerKey, record: &MintRecord, waited: Duration) -> MintErr
 impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
+        let _minting = InProcess::enter(&self.in_process, &key);
+        self.planned.lock().expect("not poisoned").remove(&key);
         // The warm path: read ahead by `prepare`, or one read; no lock.
         let ahead = self.read_ahead.lock().expect("not poisoned").remove(&key);
         let record = match ahead {
@@ -625,17 +824,13 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(&key, e))?,
         };
-        if let Some(record) = record
+        if let Some(record) = &record
             && record.state == State::Minted
         {
-            return self.reuse(&key, record, mint).await;
+            return self.reuse(&key, record.clone(), mint).await;
         }
+        let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
         let by_email = self.vendor == Vendor::CodeSignal;
-        let lock = by_email.then(|| self.email_locks.of(&mint.candidate_email));
-        let _one_intent_per_candidate = match &lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
         // Lower case, as the look-up and the locks compare emails.
         let email = mint.candidate_email.to_ascii_lowercase();
         let intent = Intent {
@@ -646,6 +841,41 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
         let started = Instant::now();
         let mut poll = Duration::from_millis(50);
         loop {
+            let lock = by_email.then(|| self.email_locks.of(&email));
+            let one_intent_per_candidate = match &lock {
+                Some(lock) => Some(lock.lock().await),
+                None => None,
+            };
+            // Checked under the candidate's lock: while another intent of the candidate is
+            // unresolved, no create starts (a look-up could not tell the two apart). An intent
+            // with its own unresolved record goes on to settle it.
+            if by_email && !own_pending {
+                let others = self
+                    .ledger
+                    .pending_for(&self.tenant, self.vendor, &email)
+                    .await
+                    .map_err(|e| ledger_failed(&key, e))?
+                    .into_iter()
+                    .filter(|r| r.key != key)
+                    .collect::<Vec<_>>();
+                if !others.is_empty() {
+                    let waited = started.elapsed();
+                    let worth_waiting = others.iter().all(|r| {
+                        self.is_in_process(&r.key)
+                            // Planned in this run, its mint about to start: a moment's grace.
+                            || (waited < PLANNED_GRACE && self.is_planned(&r.key))
+                            // Another worker's create in flight: it resolves or goes stale.
+                            || !r.is_stale()
+                    });
+                    if !worth_waiting || waited >= self.wait {
+                        return Err(candidate_blocked(&key, &others, self));
+                    }
+                    drop(one_intent_per_candidate);
+                    tokio::time::sleep(poll.min(self.wait - waited)).await;
+                    poll = (poll * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            }
             let claim = self
                 .ledger
                 .claim_with(&key, &intent)
@@ -665,13 +895,22 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                         format!(
                             "its session {} was deleted (cancelled) at {}; a new one is minted \
                              only when asked for explicitly (--remint-deleted)",
-                            record.session_id.as_deref().unwrap_or("(no id)"),
+                            shown(record.session_id.as_deref().unwrap_or("(no id)")),
                             record.updated_at.to_rfc3339()
                         ),
                     ));
                 }
                 Claim::Pending(record) => {
-                    if record.is_stale() {
+                    let settle_at = self.settles_at(&record);
+                    let remaining = self.wait.saturating_sub(started.elapsed());
+                    if record.is_stale()
+                        && (settle_at - Utc::now())
+                            > TimeDelta::from_std(remaining).unwrap_or(TimeDelta::MAX)
+                    {
+                        // Not to be settled within the time this mint may wait.
+                        return Err(not_yet(&key, &record, settle_at));
+                    }
+                    if record.is_stale() && settle_at <= Utc::now() {
                         match self.reconcile(&record, mint).await? {
                             Reconciled::Adopted(minted) => return Ok(minted),
                             Reconciled::Mint(ticket) => {
@@ -684,11 +923,19 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                     if waited >= self.wait {
                         return Err(unresolved(&key, &record, waited));
                     }
+                    drop(one_intent_per_candidate);
                     tokio::time::sleep(poll.min(self.wait - waited)).await;
                     poll = (poll * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
+            // Across processes the candidate's lock is not shared: of two intents of one
+            // candidate claimed at once, the later yields (records that it created nothing)
+            // and waits, so two creates of one candidate are never unresolved together.
+            if by_email && self.yields(&ticket, &email).await? {
+                drop(one_intent_per_candidate);
+                continue;
+            }
             return self.mint_leased(&ticket, mint).await;
         }
     }
@@ -703,6 +950,12 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             .map(|m| m.key.interview_id.as_str())
             .collect();
         let ids: Vec<&str> = ids.into_iter().collect();
+        if self.vendor == Vendor::CodeSignal {
+            self.planned
+                .lock()
+                .expect("not poisoned")
+                .extend(plan.mints.iter().map(|m| self.key(m)));
+        }
         let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
             return;
         };

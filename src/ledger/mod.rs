@@ -34,13 +34,16 @@
 //!   validation error, retries exhausted on failures that did not execute). A later claim turns
 //!   `failed` back into `pending` (attempts + 1) and is told to mint.
 //! * `pending` stays `pending` when the outcome is unknown (a lost reply, a crash, a database
-//!   error after the API answered). Its holder settles a lost reply at once by look-up; an
-//!   intent whose lease ran out ([`MintRecord::is_stale`]: its worker died) is taken over by
-//!   the next claimer ([`Ledger::take_over`], a compare-and-swap on attempts and lease) and
-//!   settled the same way: the candidate's sessions (`liveInterviews(candidateEmail:)`) minus
+//!   error after the API answered). Its holder does not settle it: a create CodeSignal commits
+//!   late could land after any look-up. It records the error and gives up the lease
+//!   ([`Ledger::release_unknown`]), and creates nothing more for the candidate in that run. An
+//!   intent whose lease ran out ([`MintRecord::is_stale`]: its worker died or gave up) is
+//!   settled once a settle window has passed since (a late commit must have landed by then):
+//!   the next claimer takes it over ([`Ledger::take_over`], a compare-and-swap on attempts and
+//!   lease) and looks the candidate's sessions up (`liveInterviews(candidateEmail:)`), minus
 //!   those any record holds ([`Ledger::by_session`]); one left is adopted, none means nothing
-//!   was made (mint), more, or other dead intents of the candidate, fail without minting. A
-//!   live intent of another worker is waited for. See [`LedgerMinter`].
+//!   was made (mint), more, or other unresolved intents of the candidate, fail without
+//!   minting. A live intent of another worker is waited for. See [`LedgerMinter`].
 //! * `minted` → `deleted`: the session was deleted at CodeSignal (cancel);
 //!   [`Ledger::mark_deleted`]. A claim then gets [`Claim::Deleted`]: minting anew
 //!   ([`Ledger::reopen`]) is the caller's explicit decision.
@@ -90,7 +93,9 @@ use crate::mint::Minted;
 use crate::parse::{Product, Scope};
 use crate::plan::MintKey;
 
-pub use minter::{Action, DEFAULT_LEASE, DEFAULT_WAIT, LedgerMinter, Outcome};
+pub use minter::{
+    Action, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_WAIT, LedgerMinter, Outcome,
+};
 
 /// The tenant of keys that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -962,6 +967,25 @@ impl Ledger {
             "state = 'deleted', updated_at = $9",
             "state IN ('minted', 'deleted', 'failed')",
             None,
+        )
+        .await
+    }
+
+    /// Gives up the `pending` intent `ticket` took, whose create's outcome is unknown: its
+    /// lease ends now and `error` is kept, so the intent stays `pending` (nothing may be minted
+    /// for the key blindly) and a later run settles it by look-up. Refused if it was taken over
+    /// since.
+    pub async fn release_unknown(
+        &self,
+        ticket: &MintTicket,
+        error: &str,
+    ) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            &ticket.key,
+            "give up the intent of",
+            "last_error = $8, lease_until = $9",
+            &format!("state = 'pending' AND attempts = {}", ticket.attempt),
+            Some(error),
         )
         .await
     }

@@ -9,30 +9,56 @@
 //!   and failures are not cached (a later call tries again).
 //! * **One create per candidate email in flight.** A per-email async lock serialises creates of
 //!   one candidate, so at any time at most one create for that email can be outstanding.
-//! * **Retry only what was not executed.** A connection refused before the request went out, HTTP
-//!   429, HTTP 503 and GraphQL rate-limit errors mean CodeSignal did not act: those are retried
-//!   with exponential backoff and full jitter (honouring `Retry-After`), bounded in attempts and
-//!   in total time. HTTP 401, "Access Denied" and validation errors are final.
-//! * **Look before re-sending when the outcome is unknown.** A timeout after the request went
-//!   out, a connection dropped before the reply, or a 500/502/504 may hide a session that was
-//!   made. The client then lists the candidate's sessions (`liveInterviews(candidateEmail:)`):
-//!   the API returns no template or interviewer on `LiveInterview`, so the handle is the email.
-//!   Because no other create for that email is in flight (the lock above), a pending session for
-//!   that email and name that this process has not already claimed is the lost one, and is
-//!   adopted. None found: nothing was made, and the create is sent again. Several found (for
-//!   instance sessions left by an earlier run): the client cannot tell which is ours and fails
-//!   with [`ClientError::OutcomeUnknown`] rather than guess or mint again. The durable ledger
-//!   (a later stage) removes that last ambiguity across runs.
+//! * **Retry only what was not executed.** HTTP 429, HTTP 503 and GraphQL rate-limit errors
+//!   (by their `extensions.code`, or a message that is exactly "Rate limit exceeded", and only
+//!   when the create answered no session) mean CodeSignal did not act: those are retried with
+//!   exponential backoff and full jitter (honouring `Retry-After`), bounded in attempts and in
+//!   total time. A refused connection or a failed DNS look-up is retried briefly
+//!   ([`CodeSignalConfig::connect_attempts`]), then ends the run. HTTP 401, "Access Denied",
+//!   redirects, certificate errors and validation errors are final.
+//! * **Fail fast, and stop.** After a final failure (or when the run's
+//!   [`deadline`](CodeSignalConfig::deadline) passes) the minter sends no further request: the
+//!   run fails at its first final failure instead of spending each remaining mint's own retry
+//!   budget. Build a new minter to try again.
+//! * **Hostile answers are contained.** No redirect is followed (the create's body would go to
+//!   another host); an answer is read up to [`MAX_RESPONSE_BYTES`] while it streams; JSON with a
+//!   duplicate key is refused as ambiguous; both URLs of every session (created or looked up)
+//!   pass [`SafeUrl`](super::SafeUrl) before anything records them; server text reaches errors
+//!   only through [`shown`](crate::shown) (escaped, capped).
+//!
+//! # Unknown outcomes
+//!
+//! A create that may have been executed without the client seeing its session (a timeout after
+//! the request went out, a connection dropped before the reply, HTTP 500/502/504, an answer
+//! that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
+//! or with an error not marked as refused input) has an **unknown outcome**, and stays unknown
+//! until proven otherwise: CodeSignal may commit it long after the client gave up, so a look-up
+//! that finds nothing right after the timeout proves nothing. The rule: after an unknown
+//! outcome the client never re-sends that create, sends no further create for that candidate
+//! (by email) for the life of the minter, and fails the mint with
+//! [`ClientError::OutcomeUnknown`] (the run then fails and outputs nothing). Behind the mint
+//! ledger ([`LedgerMinter`](crate::LedgerMinter), as the CLI always runs) the intent stays
+//! `pending` with the error recorded, and only a later run settles it by look-up, once the
+//! intent's lease has ended and the settle window has passed since (a late commit must have
+//! landed by then): it adopts a session only when exactly one pending session of the candidate
+//! (email and name) exists that no ledger record holds and no other unresolved intent of the
+//! candidate could have made; none means nothing was made; otherwise it refuses to guess and
+//! says which sessions to delete. `LiveInterview` does not return its template or interviewer,
+//! so those cannot be compared: what makes the adopted session the key's own is that no two
+//! creates of one candidate are ever unresolved at once. On its own
+//! ([`CodeSignalConfig::adopt_lost`]) the client looks the candidate's sessions up once, and
+//! adopts the one pending session of that email and name it has not claimed (a reply lost after
+//! the commit); it cannot tell that one from a session an earlier process left.
 //!
 //! The API key is a [`secrecy`] secret: it is sent as a header marked sensitive and never
 //! appears in `Debug`, `Display`, errors or logs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +69,7 @@ use tokio::time::Instant;
 use super::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
 use crate::parse::Product;
 use crate::plan::{MintKey, PlannedMint};
+use crate::{redact_url, shown};
 
 /// CodeSignal's GraphQL endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://app.codesignal.com/graphql";
@@ -51,6 +78,12 @@ pub const DEFAULT_ENDPOINT: &str = "https://app.codesignal.com/graphql";
 pub const MIN_EXPIRATION: TimeDelta = TimeDelta::hours(1);
 /// See [`MIN_EXPIRATION`].
 pub const MAX_EXPIRATION: TimeDelta = TimeDelta::hours(336);
+
+/// The most of one answer that is read: a GraphQL answer of this API is a few KB.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// How many GraphQL error messages one error keeps.
+const MAX_MESSAGES: usize = 5;
 
 const CREATE: &str = "mutation CreateLiveInterview($fields: LiveInterviewInput) {
   createLiveInterview(interviewFields: $fields) { id url shortenedUrl status candidateEmail candidateName }
@@ -150,26 +183,33 @@ pub struct CodeSignalConfig {
     pub endpoint: url::Url,
     /// The API key (LiveInterview permission).
     pub api_key: ApiKey,
-    /// Time limit of one HTTP request.
+    /// Time limit of one HTTP request (50 ms to 600 s).
     pub timeout: Duration,
-    /// How long a link outlives the end of the last event it serves.
+    /// How long a link outlives the end of the last event it serves (0 to 30 days).
     pub grace: TimeDelta,
     /// Put `shortenedUrl` in invites instead of `url`.
     pub short_urls: bool,
-    /// How many requests may be in flight at once.
+    /// How many requests may be in flight at once (1 to 1024).
     pub concurrency: usize,
-    /// Client-side limit on requests started per second; `None` for none.
+    /// Client-side limit on requests started per second (0.01 to 10,000); `None` for none.
     pub rate_limit: Option<f64>,
-    /// Attempts per request, the first included.
+    /// Attempts per request, the first included (1 to 100).
     pub max_attempts: u32,
-    /// Time after which no further retry starts.
+    /// Attempts of a request whose connection is refused or whose host is not found (1 to
+    /// `max_attempts`): a short retry, then the run stops.
+    pub connect_attempts: u32,
+    /// Time after which no further retry starts (at most a day).
     pub max_retry_time: Duration,
-    /// First backoff; doubled each retry, with full jitter.
+    /// First backoff; doubled each retry, with full jitter (at most a minute).
     pub backoff: Duration,
-    /// After a create whose outcome is unknown, look the candidate's sessions up and adopt the
-    /// lost one (`true`, for use on its own), or fail at once with
+    /// The deadline of the whole run, counted from when the minter is built (100 ms to a day):
+    /// no request starts, and none is waited for, after it. `None` for none.
+    pub deadline: Option<Duration>,
+    /// After a create whose outcome is unknown, look the candidate's sessions up once and adopt
+    /// the lost one if exactly one can be it (`true`, for use on its own), or fail at once with
     /// [`ClientError::OutcomeUnknown`] and leave that to the caller (`false`: the mint ledger,
-    /// which knows every session any run recorded, reconciles it).
+    /// which knows every session any run recorded, settles it in a later run). Either way no
+    /// further create is sent for that candidate.
     pub adopt_lost: bool,
 }
 
@@ -184,8 +224,10 @@ impl std::fmt::Debug for CodeSignalConfig {
             concurrency,
             rate_limit,
             max_attempts,
+            connect_attempts,
             max_retry_time,
             backoff,
+            deadline,
             adopt_lost,
         } = self;
         f.debug_struct("CodeSignalConfig")
@@ -197,8 +239,10 @@ impl std::fmt::Debug for CodeSignalConfig {
             .field("concurrency", concurrency)
             .field("rate_limit", rate_limit)
             .field("max_attempts", max_attempts)
+            .field("connect_attempts", connect_attempts)
             .field("max_retry_time", max_retry_time)
             .field("backoff", backoff)
+            .field("deadline", deadline)
             .field("adopt_lost", adopt_lost)
             .finish()
     }
@@ -236,14 +280,120 @@ impl CodeSignalConfig {
             concurrency: crate::DEFAULT_CONCURRENCY,
             rate_limit: Some(25.0),
             max_attempts: 6,
+            connect_attempts: 3,
             max_retry_time: Duration::from_secs(120),
             backoff: Duration::from_millis(250),
+            deadline: None,
             adopt_lost: true,
         }
     }
+
+    /// Sets [`timeout`](CodeSignalConfig::timeout) from seconds as a user gave them (refused
+    /// when not a number in range, rather than a panic or a timeout of centuries).
+    pub fn with_timeout_secs(mut self, seconds: f64) -> Result<CodeSignalConfig, ClientError> {
+        self.timeout = seconds_in("the CodeSignal timeout", seconds, 0.05, 600.0)?;
+        Ok(self)
+    }
+
+    /// Sets [`rate_limit`](CodeSignalConfig::rate_limit) from requests per second as a user
+    /// gave them; 0 for no limit.
+    pub fn with_rate_limit(mut self, per_second: f64) -> Result<CodeSignalConfig, ClientError> {
+        self.rate_limit = if per_second == 0.0 {
+            None
+        } else {
+            in_range(
+                "the rate limit",
+                per_second,
+                0.01,
+                10_000.0,
+                "requests per second, or 0 for none",
+            )?;
+            Some(per_second)
+        };
+        Ok(self)
+    }
+
+    /// Sets [`deadline`](CodeSignalConfig::deadline) from seconds as a user gave them.
+    pub fn with_deadline_secs(mut self, seconds: f64) -> Result<CodeSignalConfig, ClientError> {
+        self.deadline = Some(seconds_in("the deadline", seconds, 0.1, 86_400.0)?);
+        Ok(self)
+    }
+
+    /// Every setting in its range: a value out of range is refused, never a panic.
+    pub fn check(&self) -> Result<(), ClientError> {
+        let secs = |d: Duration| d.as_secs_f64();
+        seconds_in("the CodeSignal timeout", secs(self.timeout), 0.05, 600.0)?;
+        in_range(
+            "the grace period",
+            self.grace.num_minutes() as f64,
+            0.0,
+            43_200.0,
+            "minutes",
+        )?;
+        in_range(
+            "the concurrency",
+            self.concurrency as f64,
+            1.0,
+            1024.0,
+            "requests",
+        )?;
+        if let Some(rate) = self.rate_limit {
+            in_range(
+                "the rate limit",
+                rate,
+                0.01,
+                10_000.0,
+                "requests per second",
+            )?;
+        }
+        in_range(
+            "the attempts",
+            self.max_attempts.into(),
+            1.0,
+            100.0,
+            "attempts",
+        )?;
+        in_range(
+            "the connection attempts",
+            self.connect_attempts.into(),
+            1.0,
+            self.max_attempts.into(),
+            "attempts (at most the attempts)",
+        )?;
+        seconds_in("the retry time", secs(self.max_retry_time), 0.0, 86_400.0)?;
+        seconds_in("the backoff", secs(self.backoff), 0.0, 60.0)?;
+        if let Some(deadline) = self.deadline {
+            seconds_in("the deadline", secs(deadline), 0.1, 86_400.0)?;
+        }
+        Ok(())
+    }
 }
 
-/// Why the client could not mint a session. Messages say what to fix.
+fn in_range(
+    name: &'static str,
+    value: f64,
+    min: f64,
+    max: f64,
+    unit: &'static str,
+) -> Result<(), ClientError> {
+    if value.is_finite() && (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ClientError::Setting {
+            name,
+            value: shown(&value.to_string()).into_owned(),
+            range: format!("{min} to {max} {unit}"),
+        })
+    }
+}
+
+fn seconds_in(name: &'static str, value: f64, min: f64, max: f64) -> Result<Duration, ClientError> {
+    in_range(name, value, min, max, "seconds")?;
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Why the client could not mint a session. Messages say what to fix; text a server sent is
+/// shown escaped and capped ([`shown`](crate::shown)).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -263,11 +413,11 @@ pub enum ClientError {
         "CodeSignal refused the API key (HTTP 401): it is wrong, revoked, or its account was deactivated; set CODESIGNAL_API_KEY to a valid key"
     )]
     Unauthorized,
-    /// "Access Denied".
+    /// "Access Denied" (or HTTP 403), with what the server said.
     #[error(
-        "CodeSignal answered \"Access Denied\": the API key lacks the LiveInterview permission; create a key with LiveInterview access in CodeSignal's API key dialog"
+        "CodeSignal answered \"Access Denied\" ({0}): the API key lacks the LiveInterview permission; create a key with LiveInterview access in CodeSignal's API key dialog"
     )]
-    AccessDenied,
+    AccessDenied(String),
     /// A GraphQL error that retrying will not fix (validation, bad input).
     #[error("CodeSignal refused the request: {}", .0.join("; "))]
     GraphQl(Vec<String>),
@@ -276,15 +426,32 @@ pub enum ClientError {
     Status {
         /// The status code.
         status: u16,
-        /// The start of the body.
+        /// The start of the body, escaped.
         body: String,
     },
-    /// An answer that does not match the schema. The raw body is kept.
+    /// The endpoint answered with a redirect, which is never followed: it would send the
+    /// request (the candidate's email and name, the key) to another address.
+    #[error(
+        "CodeSignal's endpoint answered HTTP {status} redirecting to {location}; redirects are not followed: set CODESIGNAL_ENDPOINT to the real endpoint"
+    )]
+    Redirect {
+        /// The status code.
+        status: u16,
+        /// Where it pointed (redacted, escaped).
+        location: String,
+    },
+    /// An answer larger than [`MAX_RESPONSE_BYTES`].
+    #[error("CodeSignal's answer is larger than {limit} bytes; it was not read further")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// An answer that does not match the schema. The start of the raw body is kept.
     #[error("CodeSignal's answer does not match the schema ({reason}){}; raw body: {body}", if *.create { "; the session may have been created" } else { "" })]
     Malformed {
         /// What did not match.
         reason: String,
-        /// The raw body.
+        /// The start of the raw body, escaped.
         body: String,
         /// Whether it answered a create.
         create: bool,
@@ -299,32 +466,98 @@ pub enum ClientError {
         /// The last failure.
         last: String,
     },
-    /// A create may or may not have made a session, and the look-up could not tell.
+    /// The connection was refused or the host not found, after a short retry.
     #[error(
-        "the outcome of creating the session for {email} is unknown ({reason}): {detail}; check the candidate's live interviews in CodeSignal before running again"
+        "cannot reach CodeSignal after {attempts} attempt(s): {reason}; check CODESIGNAL_ENDPOINT and the network, then run again"
     )]
+    Unreachable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// The TLS handshake failed (a certificate not trusted, expired or for another host):
+    /// final, retrying cannot fix it.
+    #[error(
+        "the TLS connection to CodeSignal failed: {0}; check CODESIGNAL_ENDPOINT (and any proxy intercepting TLS)"
+    )]
+    Tls(String),
+    /// The run's deadline passed.
+    #[error(
+        "the deadline of {seconds} s for the whole run passed while waiting for {waiting_for}; run again later, or allow more time with --deadline"
+    )]
+    Deadline {
+        /// The deadline.
+        seconds: u64,
+        /// What was being waited for.
+        waiting_for: String,
+    },
+    /// Not sent: an earlier request of this run failed finally.
+    #[error("not sent, since an earlier request of this run failed: {reason}")]
+    Halted {
+        /// That failure.
+        reason: String,
+    },
+    /// Not sent: an earlier create for the same candidate has an unknown outcome.
+    #[error(
+        "no session is created for {email} in this run: an earlier create for this candidate has an unknown outcome ({reason}), and a second one could not be told apart from it"
+    )]
+    CandidateBlocked {
+        /// The candidate's email.
+        email: String,
+        /// What happened to the earlier create.
+        reason: String,
+    },
+    /// A create may or may not have made a session, and the look-up could not tell.
+    #[error("the outcome of creating the session for {email} is unknown ({reason}): {detail}")]
     OutcomeUnknown {
         /// The candidate's email.
         email: String,
         /// What happened to the create.
         reason: String,
-        /// What the look-up found.
+        /// What the look-up found, and what to do.
         detail: String,
     },
     /// The session's URL may not go into an invite.
     #[error("CodeSignal returned an unusable URL: {0}")]
     UnsafeUrl(super::UrlError),
+    /// A setting out of its range.
+    #[error("{name} {value} is out of range: use {range}")]
+    Setting {
+        /// Which setting.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        range: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
 }
 
+impl ClientError {
+    /// Whether this failure says a create made no session (so the key may be minted again
+    /// later): anything else keeps the ledger's intent unresolved.
+    pub fn created_nothing(&self) -> bool {
+        !matches!(
+            self,
+            ClientError::OutcomeUnknown { .. }
+                | ClientError::UnsafeUrl(_)
+                | ClientError::Malformed { create: true, .. }
+                | ClientError::TooLarge { .. }
+        )
+    }
+}
+
 /// One attempt's failure, by what it means for a retry.
 enum Failure {
-    /// Nothing was executed: safe to send again, after `wait` if given.
+    /// Nothing was executed: safe to send again, after `wait` if given. `connect`: the
+    /// connection was refused or the host not found.
     Retryable {
         reason: String,
         wait: Option<Duration>,
+        connect: bool,
     },
     /// The request may have been executed.
     Unknown { reason: String },
@@ -332,7 +565,24 @@ enum Failure {
     Fatal(ClientError),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Attempts of one request so far.
+struct Tries {
+    started: Instant,
+    attempts: u32,
+    connect: u32,
+}
+
+impl Tries {
+    fn new() -> Tries {
+        Tries {
+            started: Instant::now(),
+            attempts: 0,
+            connect: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LiveInterview {
     id: String,
@@ -374,9 +624,11 @@ struct DeleteData {
     delete_live_interview: String,
 }
 
+/// A GraphQL answer. Derived, so a key given twice (`"url"` twice in one session, `"data"`
+/// twice) is an error rather than "the last one wins": ambiguous JSON is refused.
 #[derive(Deserialize)]
-struct GraphQlResponse {
-    data: Option<Value>,
+struct GraphQlResponse<T> {
+    data: Option<T>,
     #[serde(default)]
     errors: Vec<GraphQlError>,
 }
@@ -417,6 +669,13 @@ pub struct CodeSignalMinter {
     email_locks: EmailLocks,
     /// Sessions this process made or adopted: never adopted again for another key.
     claimed: Mutex<HashSet<String>>,
+    /// Candidates (lower-case email) with a create whose outcome is unknown, and what happened
+    /// to it: no further create is sent for them.
+    blocked: Mutex<HashMap<String, String>>,
+    /// The first final failure: no request is sent after it.
+    halted: Mutex<Option<String>>,
+    /// When the minter was built: the run's deadline counts from here.
+    built: Instant,
     /// Requests sent, for reports and tests.
     calls: std::sync::atomic::AtomicU64,
 }
@@ -439,8 +698,9 @@ fn is_loopback(url: &url::Url) -> bool {
 }
 
 impl CodeSignalMinter {
-    /// A client for `config`.
+    /// A client for `config`; a setting out of range is refused ([`CodeSignalConfig::check`]).
     pub fn new(config: CodeSignalConfig) -> Result<CodeSignalMinter, ClientError> {
+        config.check()?;
         CodeSignalConfig::check_endpoint(&config.endpoint)?;
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, config.api_key.header());
@@ -449,10 +709,13 @@ impl CodeSignalMinter {
             .default_headers(headers)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // A redirect would re-send the create (the candidate's email and name) elsewhere,
+            // over any scheme: none is followed.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("invitoken/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Setup(e.to_string()))?;
-        let pace = config.rate_limit.filter(|r| *r > 0.0).map(|r| Pace {
+        let pace = config.rate_limit.map(|r| Pace {
             interval: Duration::from_secs_f64(1.0 / r),
             next: Mutex::new(Instant::now()),
         });
@@ -463,6 +726,9 @@ impl CodeSignalMinter {
             pace,
             email_locks: EmailLocks::default(),
             claimed: Mutex::default(),
+            blocked: Mutex::default(),
+            halted: Mutex::default(),
+            built: Instant::now(),
             calls: Default::default(),
             config,
         })
@@ -488,73 +754,195 @@ impl CodeSignalMinter {
         (life, now + life)
     }
 
-    /// One HTTP request, classified.
+    /// Time left before the run's deadline; `None` without one.
+    fn remaining(&self) -> Option<Duration> {
+        self.config
+            .deadline
+            .map(|d| d.saturating_sub(self.built.elapsed()))
+    }
+
+    fn deadline_passed(&self, waiting_for: String) -> ClientError {
+        let e = ClientError::Deadline {
+            seconds: self.config.deadline.map_or(0, |d| d.as_secs()),
+            waiting_for,
+        };
+        self.halt(&e);
+        e
+    }
+
+    /// Stops every later request of this minter: the run fails at its first final failure.
+    fn halt(&self, e: &ClientError) {
+        self.halted
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert_with(|| e.to_string());
+    }
+
+    /// Fails when no request may start now (halted, or past the deadline).
+    fn may_send(&self, what: &str) -> Result<(), Failure> {
+        if let Some(reason) = self.halted.lock().expect("not poisoned").clone() {
+            return Err(Failure::Fatal(ClientError::Halted { reason }));
+        }
+        if self.remaining().is_some_and(|left| left.is_zero()) {
+            return Err(Failure::Fatal(self.deadline_passed(what.to_owned())));
+        }
+        Ok(())
+    }
+
+    /// One HTTP request, classified. `what` names it for errors ("the create for ...").
     async fn post<T: DeserializeOwned>(
         &self,
         query: &str,
         variables: Value,
         create: bool,
+        what: &str,
     ) -> Result<T, Failure> {
+        self.may_send(what)?;
         if let Some(pace) = &self.pace {
             pace.wait().await;
         }
         let _permit = self.in_flight.acquire().await.expect("never closed");
+        self.may_send(what)?;
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = json!({ "query": query, "variables": variables });
-        let response = match self
+        let (timeout, cut_by_deadline) = match self.remaining() {
+            Some(left) if left < self.config.timeout => (left, true),
+            _ => (self.config.timeout, false),
+        };
+        let no_answer = || Failure::Unknown {
+            reason: if cut_by_deadline {
+                format!(
+                    "the deadline of {} s for the whole run passed while waiting for the answer to {what}",
+                    self.config.deadline.map_or(0, |d| d.as_secs())
+                )
+            } else {
+                format!("no answer within {} s", self.config.timeout.as_secs_f64())
+            },
+        };
+        let mut response = match self
             .http
             .post(self.config.endpoint.clone())
+            .timeout(timeout)
             .json(&body)
             .send()
             .await
         {
             Ok(r) => r,
             Err(e) if e.is_connect() => {
+                let cause = chain(&e);
+                let lower = cause.to_ascii_lowercase();
+                // A handshake that failed (an untrusted or expired certificate, a server not
+                // speaking TLS) fails the same way every time: final, not retried.
+                if [
+                    "certificate",
+                    "tls",
+                    "handshake",
+                    "invalidcontenttype",
+                    "corrupt message",
+                ]
+                .iter()
+                .any(|w| lower.contains(w))
+                {
+                    let e = ClientError::Tls(shown(&cause).into_owned());
+                    self.halt(&e);
+                    return Err(Failure::Fatal(e));
+                }
                 return Err(Failure::Retryable {
-                    reason: format!("cannot connect to {}: {}", self.config.endpoint, root(&e)),
+                    reason: format!(
+                        "cannot connect to {}: {}",
+                        shown(&redact_url(self.config.endpoint.as_str())),
+                        shown(&root(&e))
+                    ),
                     wait: None,
+                    connect: true,
                 });
             }
-            Err(e) if e.is_timeout() => {
-                return Err(Failure::Unknown {
-                    reason: format!("no answer within {} s", self.config.timeout.as_secs_f64()),
-                });
-            }
+            Err(e) if e.is_timeout() => return Err(no_answer()),
             Err(e) => {
                 return Err(Failure::Unknown {
-                    reason: format!("the connection failed before the reply: {}", root(&e)),
+                    reason: format!(
+                        "the connection failed before the reply: {}",
+                        shown(&root(&e))
+                    ),
                 });
             }
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let retry_after = header(RETRY_AFTER)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = match response.text().await {
-            Ok(t) => t,
-            Err(e) if e.is_timeout() => {
-                return Err(Failure::Unknown {
-                    reason: "the reply did not arrive in time".into(),
-                });
-            }
-            Err(e) => {
-                return Err(Failure::Unknown {
-                    reason: format!("the reply was cut off: {}", root(&e)),
-                });
+        if (300..400).contains(&status) {
+            let location = header(LOCATION).map_or_else(
+                || "(no Location)".to_owned(),
+                |l| shown(&redact_url(&l)).into_owned(),
+            );
+            let e = ClientError::Redirect { status, location };
+            self.halt(&e);
+            return Err(Failure::Fatal(e));
+        }
+        // Read while it streams, and no more than the cap: a hostile or broken server cannot
+        // make the client hold gigabytes.
+        let too_large = || {
+            let e = ClientError::TooLarge {
+                limit: MAX_RESPONSE_BYTES,
+            };
+            if create {
+                Failure::Unknown {
+                    reason: e.to_string(),
+                }
+            } else {
+                Failure::Fatal(e)
             }
         };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(no_answer()),
+                Err(e) => {
+                    return Err(Failure::Unknown {
+                        reason: format!("the reply was cut off: {}", shown(&root(&e))),
+                    });
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let body_shown = || shown(&text).into_owned();
         match status {
             200 => {}
-            401 => return Err(Failure::Fatal(ClientError::Unauthorized)),
-            403 => return Err(Failure::Fatal(ClientError::AccessDenied)),
+            401 => {
+                self.halt(&ClientError::Unauthorized);
+                return Err(Failure::Fatal(ClientError::Unauthorized));
+            }
+            403 => {
+                let e = ClientError::AccessDenied(format!("HTTP 403: {}", body_shown()));
+                self.halt(&e);
+                return Err(Failure::Fatal(e));
+            }
             429 | 503 => {
                 return Err(Failure::Retryable {
                     reason: format!("HTTP {status}"),
                     wait: retry_after,
+                    connect: false,
                 });
             }
             500..=599 => {
@@ -565,13 +953,13 @@ impl CodeSignalMinter {
             // A GraphQL server answers a request it refuses to run (a validation error) with
             // 400 and the usual `errors`: show those messages rather than the bare status.
             400 => {
-                let messages = serde_json::from_str::<GraphQlResponse>(&text)
-                    .map(|r| r.errors.into_iter().map(|e| e.message).collect::<Vec<_>>())
+                let messages = serde_json::from_str::<GraphQlResponse<Value>>(&text)
+                    .map(|r| messages(&r.errors))
                     .unwrap_or_default();
                 return Err(Failure::Fatal(if messages.is_empty() {
                     ClientError::Status {
                         status,
-                        body: clip(&text),
+                        body: body_shown(),
                     }
                 } else {
                     ClientError::GraphQl(messages)
@@ -580,69 +968,106 @@ impl CodeSignalMinter {
             _ => {
                 return Err(Failure::Fatal(ClientError::Status {
                     status,
-                    body: clip(&text),
+                    body: body_shown(),
                 }));
             }
         }
         let malformed = |reason: String| {
             Failure::Fatal(ClientError::Malformed {
-                reason,
-                body: clip(&text),
+                reason: shown(&reason).into_owned(),
+                body: body_shown(),
                 create,
             })
         };
-        let response: GraphQlResponse =
+        let loose: GraphQlResponse<Value> =
             serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-        if !response.errors.is_empty() {
-            // A create that answered a session beside its errors was executed.
-            if create
-                && response
-                    .data
-                    .as_ref()
-                    .is_some_and(|d| d.get("createLiveInterview").is_some_and(|v| !v.is_null()))
-            {
-                return Err(Failure::Unknown {
-                    reason: format!(
-                        "the create answered a session and errors: {}",
-                        response
-                            .errors
-                            .iter()
-                            .map(|e| e.message.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                });
-            }
-            let rate_limited = response.errors.iter().any(|e| {
-                e.message.to_ascii_lowercase().contains("rate limit")
-                    || e.extensions.as_ref().is_some_and(|x| {
-                        matches!(
-                            x.get("code").and_then(Value::as_str),
-                            Some("RATE_LIMITED" | "TOO_MANY_REQUESTS")
-                        )
-                    })
-            });
-            if rate_limited {
-                return Err(Failure::Retryable {
-                    reason: "GraphQL rate limit".into(),
-                    wait: retry_after,
-                });
-            }
-            if response
-                .errors
-                .iter()
-                .any(|e| e.message.to_ascii_lowercase().contains("access denied"))
-            {
-                return Err(Failure::Fatal(ClientError::AccessDenied));
-            }
-            return Err(Failure::Fatal(ClientError::GraphQl(
-                response.errors.into_iter().map(|e| e.message).collect(),
-            )));
+        if !loose.errors.is_empty() {
+            return Err(self.classify_errors(loose, create, retry_after));
         }
-        let data = response
+        // Typed, so a duplicate key anywhere in the answer is refused.
+        let typed: GraphQlResponse<T> =
+            serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        typed
             .data
-            .ok_or_else(|| malformed("neither `data` nor `errors`".into()))?;
-        serde_json::from_value(data).map_err(|e| malformed(e.to_string()))
+            .ok_or_else(|| malformed("neither `data` nor `errors`".into()))
+    }
+
+    /// A 200 answer with GraphQL errors.
+    fn classify_errors(
+        &self,
+        response: GraphQlResponse<Value>,
+        create: bool,
+        retry_after: Option<Duration>,
+    ) -> Failure {
+        let made_session = response
+            .data
+            .as_ref()
+            .and_then(|d| d.get("createLiveInterview"))
+            .is_some_and(|v| !v.is_null());
+        if create && made_session {
+            // A create that answered a session beside its errors was executed.
+            return Failure::Unknown {
+                reason: format!(
+                    "the create answered a session and errors: {}",
+                    messages(&response.errors).join("; ")
+                ),
+            };
+        }
+        // Only a rate-limit error named as one: a message that merely mentions "rate limit"
+        // (a validation message, say) is not proof that nothing was executed.
+        let rate_limited = response.errors.iter().all(|e| {
+            let code = e
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .and_then(Value::as_str);
+            matches!(code, Some("RATE_LIMITED" | "TOO_MANY_REQUESTS"))
+                || matches!(
+                    e.message.trim().to_ascii_lowercase().as_str(),
+                    "rate limit exceeded" | "too many requests"
+                )
+        });
+        if rate_limited {
+            return Failure::Retryable {
+                reason: "GraphQL rate limit".into(),
+                wait: retry_after,
+                connect: false,
+            };
+        }
+        let shown_messages = messages(&response.errors);
+        if response
+            .errors
+            .iter()
+            .any(|e| e.message.to_ascii_lowercase().contains("access denied"))
+        {
+            let e = ClientError::AccessDenied(shown_messages.join("; "));
+            self.halt(&e);
+            return Failure::Fatal(e);
+        }
+        // A create refused as bad input made nothing. Any other error beside a null session
+        // (a server that made the session and then failed, or says "try again") is no proof of
+        // that: the outcome is unknown.
+        let refused_input = response.errors.iter().all(|e| {
+            matches!(
+                e.extensions
+                    .as_ref()
+                    .and_then(|x| x.get("code"))
+                    .and_then(Value::as_str),
+                Some(
+                    "BAD_USER_INPUT"
+                        | "GRAPHQL_VALIDATION_FAILED"
+                        | "GRAPHQL_PARSE_FAILED"
+                        | "FORBIDDEN"
+                        | "UNAUTHENTICATED"
+                )
+            )
+        });
+        if create && !refused_input {
+            return Failure::Unknown {
+                reason: format!("the create answered errors: {}", shown_messages.join("; ")),
+            };
+        }
+        Failure::Fatal(ClientError::GraphQl(shown_messages))
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -650,10 +1075,33 @@ impl CodeSignalMinter {
         ceiling.mul_f64(fastrand::f64())
     }
 
-    /// Makes (or, after a lost reply, finds) the one session of `mint`.
+    /// Makes (or, on its own, after a lost reply, finds) the one session of `mint`. A final
+    /// failure stops the minter's later requests.
     async fn create(&self, mint: &PlannedMint) -> Result<Minted, ClientError> {
-        let lock = self.email_locks.of(&mint.candidate_email);
+        let result = self.create_once(mint).await;
+        if let Err(e) = &result
+            && !matches!(
+                e,
+                ClientError::Halted { .. } | ClientError::CandidateBlocked { .. }
+            )
+        {
+            self.halt(e);
+        }
+        result
+    }
+
+    async fn create_once(&self, mint: &PlannedMint) -> Result<Minted, ClientError> {
+        let email = mint.candidate_email.to_ascii_lowercase();
+        let lock = self.email_locks.of(&email);
         let _one_create_per_email = lock.lock().await;
+        // Checked after the lock: a create queued behind one whose outcome became unknown must
+        // not go out.
+        if let Some(reason) = self.blocked.lock().expect("not poisoned").get(&email) {
+            return Err(ClientError::CandidateBlocked {
+                email: shown(&mint.candidate_email).into_owned(),
+                reason: reason.clone(),
+            });
+        }
         let (life, expires_at) = self.expiration(Utc::now(), mint.serves_until);
         let mut fields = json!({
             "candidateEmail": mint.candidate_email,
@@ -668,108 +1116,160 @@ impl CodeSignalMinter {
             fields["lockTemplate"] = json!(true);
         }
         let variables = json!({ "fields": fields });
-        let started = Instant::now();
-        let mut attempts = 0;
-        // The last create whose outcome was unknown, if any.
-        let mut unknown: Option<String> = None;
+        let what = format!("the create for {}", shown(&mint.key.to_string()));
+        let mut tries = Tries::new();
         loop {
-            attempts += 1;
-            let last = match self
-                .post::<CreateData>(CREATE, variables.clone(), true)
+            tries.attempts += 1;
+            let reason = match self
+                .post::<CreateData>(CREATE, variables.clone(), true, &what)
                 .await
             {
                 Ok(CreateData {
                     create_live_interview: Some(session),
-                }) => return self.claim(session, expires_at),
+                }) => {
+                    return self.claim(session, expires_at).inspect_err(|e| {
+                        // The session exists, unusable: the candidate has one nobody records.
+                        self.block(&email, e.to_string());
+                    });
+                }
                 Ok(CreateData {
                     create_live_interview: None,
-                }) => {
-                    return Err(ClientError::GraphQl(vec![
-                        "createLiveInterview returned null without an error".into(),
-                    ]));
-                }
+                }) => "createLiveInterview answered null without an error".to_owned(),
+                Err(Failure::Fatal(e)) if !e.created_nothing() => e.to_string(),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retryable { reason, wait }) => {
-                    self.pause(attempts, started, wait, &reason)
-                        .await
-                        .map_err(|e| unknown_if(e, &unknown, mint))?;
+                Err(Failure::Retryable {
+                    reason,
+                    wait,
+                    connect,
+                }) => {
+                    self.pause(&mut tries, wait, &reason, connect, &what)
+                        .await?;
                     continue;
                 }
                 Err(Failure::Unknown { reason }) => reason,
             };
-            if !self.config.adopt_lost {
-                return Err(ClientError::OutcomeUnknown {
-                    email: mint.candidate_email.clone(),
-                    reason: last,
-                    detail: "not looked up here: the mint ledger reconciles it".to_owned(),
-                });
-            }
-            // The create may have gone through: look before sending it again.
-            match self.find_lost(mint).await {
-                Ok(Some(session)) => return self.claim(session, expires_at),
-                Ok(None) => {
-                    // A create that timed out may still land after the look-up: giving up now
-                    // is an unknown outcome, not "nothing was made".
-                    unknown = Some(last.clone());
-                    self.pause(attempts, started, None, &last)
-                        .await
-                        .map_err(|e| unknown_if(e, &unknown, mint))?
-                }
-                Err(detail) => {
-                    return Err(ClientError::OutcomeUnknown {
-                        email: mint.candidate_email.clone(),
-                        reason: last,
-                        detail,
-                    });
-                }
-            }
+            return self.unknown(mint, &email, reason, expires_at).await;
         }
     }
 
-    /// Sleeps before the next attempt, or gives up when attempts or time have run out.
+    /// After a create whose outcome is unknown (see the module docs).
+    async fn unknown(
+        &self,
+        mint: &PlannedMint,
+        email: &str,
+        reason: String,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Minted, ClientError> {
+        self.block(email, reason.clone());
+        let unknown = |detail: String| ClientError::OutcomeUnknown {
+            email: shown(&mint.candidate_email).into_owned(),
+            reason: reason.clone(),
+            detail,
+        };
+        if !self.config.adopt_lost {
+            return Err(unknown(
+                "no further session is created for this candidate by this minter".to_owned(),
+            ));
+        }
+        match self.find_lost(mint).await {
+            Ok(Some(session)) => {
+                let minted = self.claim(session, expires_at)?;
+                self.blocked.lock().expect("not poisoned").remove(email);
+                Ok(minted)
+            }
+            Ok(None) => Err(unknown(
+                "the look-up found no session, which proves nothing: a create that timed out may \
+                 still land; no further session is created for this candidate in this run. \
+                 Check the candidate's live interviews in CodeSignal before running again"
+                    .to_owned(),
+            )),
+            Err(detail) => Err(unknown(format!(
+                "{detail}; check the candidate's live interviews in CodeSignal before running again"
+            ))),
+        }
+    }
+
+    fn block(&self, email: &str, reason: String) {
+        self.blocked
+            .lock()
+            .expect("not poisoned")
+            .entry(email.to_owned())
+            .or_insert(reason);
+    }
+
+    /// Sleeps before the next attempt, or gives up when attempts, time or the run's deadline
+    /// have run out. A refused connection gets a short retry, then stops the run.
     async fn pause(
         &self,
-        attempts: u32,
-        started: Instant,
+        tries: &mut Tries,
         wait: Option<Duration>,
         last: &str,
+        connect: bool,
+        what: &str,
     ) -> Result<(), ClientError> {
-        let wait = wait.unwrap_or_else(|| self.backoff(attempts));
-        if attempts >= self.config.max_attempts
-            || started.elapsed() + wait > self.config.max_retry_time
+        if connect {
+            tries.connect += 1;
+            if tries.connect >= self.config.connect_attempts {
+                let e = ClientError::Unreachable {
+                    attempts: tries.connect,
+                    reason: last.to_owned(),
+                };
+                self.halt(&e);
+                return Err(e);
+            }
+        }
+        let wait = wait.unwrap_or_else(|| self.backoff(tries.attempts));
+        if tries.attempts >= self.config.max_attempts
+            || tries.started.elapsed().saturating_add(wait) > self.config.max_retry_time
         {
             return Err(ClientError::GaveUp {
-                attempts,
-                seconds: started.elapsed().as_secs(),
+                attempts: tries.attempts,
+                seconds: tries.started.elapsed().as_secs(),
                 last: last.to_owned(),
             });
+        }
+        if self.remaining().is_some_and(|left| wait >= left) {
+            return Err(self.deadline_passed(format!("{what} (to retry it after: {last})")));
         }
         tokio::time::sleep(wait).await;
         Ok(())
     }
 
     /// The candidate's pending sessions (email, and name when the session has one), read with
-    /// retries: a query changes nothing, so any failure may be retried.
+    /// retries: a query changes nothing, so any failure may be retried. A session listed twice
+    /// counts once; listed twice with different fields, the answer is refused.
     async fn pending_sessions(&self, mint: &PlannedMint) -> Result<Vec<LiveInterview>, String> {
         let variables = json!({ "email": mint.candidate_email, "first": LOOKUP_PAGE, "offset": 0 });
+        let what = format!("the look-up of {}'s sessions", shown(&mint.candidate_email));
         let found: FindData = self
-            .idempotent(FIND, variables)
+            .idempotent(FIND, variables, &what)
             .await
             .map_err(|e| format!("the look-up failed: {e}"))?;
-        Ok(found
-            .live_interviews
-            .into_iter()
-            .flatten()
-            .filter(|s| {
-                s.status == "pending"
-                    && s.candidate_email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(&mint.candidate_email))
-                    && s.candidate_name
-                        .as_deref()
-                        .is_none_or(|n| n == mint.candidate_name)
-            })
-            .collect())
+        let mut sessions: Vec<LiveInterview> = Vec::new();
+        for s in found.live_interviews.into_iter().flatten() {
+            let matches = s.status == "pending"
+                && s.candidate_email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&mint.candidate_email))
+                && s.candidate_name
+                    .as_deref()
+                    .is_none_or(|n| n == mint.candidate_name);
+            if !matches {
+                continue;
+            }
+            match sessions.iter().find(|known| known.id == s.id) {
+                Some(known) if *known == s => {}
+                Some(_) => {
+                    return Err(format!(
+                        "the look-up listed session {} twice with different fields; refusing \
+                         to guess which is true",
+                        shown(&s.id)
+                    ));
+                }
+                None => sessions.push(s),
+            }
+        }
+        Ok(sessions)
     }
 
     /// After a create whose outcome is unknown: the one pending session of this candidate
@@ -784,12 +1284,15 @@ impl CodeSignalMinter {
         match unclaimed.len() {
             0 | 1 => Ok(unclaimed.into_iter().next()),
             n => Err(format!(
-                "{n} unclaimed pending sessions exist for this candidate ({}), so the lost one cannot be told apart",
-                unclaimed
-                    .iter()
-                    .map(|s| s.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{n} unclaimed pending sessions exist for this candidate ({}), so the lost one \
+                 cannot be told apart",
+                shown(
+                    &unclaimed
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             )),
         }
     }
@@ -800,19 +1303,23 @@ impl CodeSignalMinter {
         &self,
         query: &str,
         variables: Value,
+        what: &str,
     ) -> Result<T, ClientError> {
-        let started = Instant::now();
-        let mut attempts = 0;
+        let mut tries = Tries::new();
         loop {
-            attempts += 1;
-            match self.post::<T>(query, variables.clone(), false).await {
+            tries.attempts += 1;
+            match self.post::<T>(query, variables.clone(), false, what).await {
                 Ok(found) => return Ok(found),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retryable { reason, wait }) => {
-                    self.pause(attempts, started, wait, &reason).await?;
+                Err(Failure::Retryable {
+                    reason,
+                    wait,
+                    connect,
+                }) => {
+                    self.pause(&mut tries, wait, &reason, connect, what).await?;
                 }
                 Err(Failure::Unknown { reason }) => {
-                    self.pause(attempts, started, None, &reason).await?;
+                    self.pause(&mut tries, None, &reason, false, what).await?;
                 }
             }
         }
@@ -845,11 +1352,13 @@ impl CodeSignalMinter {
         }
         let variables =
             json!({ "id": id, "fields": { "expirationTime": life.num_milliseconds() } });
-        let edited: EditData = self.idempotent(EDIT, variables).await?;
+        let what = format!("the extension of session {}", shown(id));
+        let edited: EditData = self.idempotent(EDIT, variables, &what).await?;
         match edited.edit_live_interview {
             Some(_) => Ok(Some(new_expiry)),
             None => Err(ClientError::GraphQl(vec![format!(
-                "editLiveInterview returned null for session {id}"
+                "editLiveInterview returned null for session {}",
+                shown(id)
             )])),
         }
     }
@@ -858,7 +1367,11 @@ impl CodeSignalMinter {
     /// as deleted.
     pub async fn delete_session(&self, id: &str) -> Result<(), ClientError> {
         match self
-            .idempotent::<DeleteData>(DELETE, json!({ "id": id }))
+            .idempotent::<DeleteData>(
+                DELETE,
+                json!({ "id": id }),
+                &format!("the deletion of session {}", shown(id)),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -873,39 +1386,31 @@ impl CodeSignalMinter {
         }
     }
 
-    /// The URL that goes into invites, and the shortened one.
-    fn urls(&self, session: LiveInterview) -> (String, Option<String>) {
-        if self.config.short_urls {
-            (session.shortened_url.clone(), Some(session.shortened_url))
-        } else {
-            (session.url, Some(session.shortened_url))
-        }
-    }
-
+    /// Takes `session` as made for the mint being resolved: both its URLs are checked first,
+    /// so an unusable answer is a failure (and is not cached).
     fn claim(
         &self,
         session: LiveInterview,
         expires_at: DateTime<Utc>,
     ) -> Result<Minted, ClientError> {
+        SafeUrl::parse(&session.url).map_err(ClientError::UnsafeUrl)?;
+        SafeUrl::parse(&session.shortened_url).map_err(ClientError::UnsafeUrl)?;
         self.claimed
             .lock()
             .expect("not poisoned")
             .insert(session.id.clone());
-        let session_id = session.id.clone();
-        let (url, short_url) = self.urls(session);
-        // Checked here too, so an unusable answer is a failure and is not cached.
-        SafeUrl::parse(&url).map_err(ClientError::UnsafeUrl)?;
         Ok(Minted {
-            url,
-            short_url,
+            url: session.url,
+            short_url: Some(session.shortened_url),
             expires_at: Some(expires_at),
-            session_id: Some(session_id),
+            session_id: Some(session.id),
         })
     }
 }
 
-impl Minter for CodeSignalMinter {
-    async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+impl CodeSignalMinter {
+    /// The session of `mint` with its own URL (made once per key and process).
+    async fn session(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         self.cache
             .try_get_with(mint.key.clone(), self.create(mint))
             .await
@@ -916,22 +1421,19 @@ impl Minter for CodeSignalMinter {
     }
 }
 
-/// Giving up after a create whose outcome was unknown: say so, rather than "gave up" (which
-/// the ledger reads as "nothing was made").
-fn unknown_if(e: ClientError, unknown: &Option<String>, mint: &PlannedMint) -> ClientError {
-    match (e, unknown) {
-        (ClientError::GaveUp { last, .. }, Some(reason)) => ClientError::OutcomeUnknown {
-            email: mint.candidate_email.clone(),
-            reason: reason.clone(),
-            detail: format!("the look-up found no session, but it may still land; then: {last}"),
-        },
-        (e, _) => e,
+impl Minter for CodeSignalMinter {
+    async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        self.session(mint).await.map(|m| self.presented(m))
     }
 }
 
-fn codesignal_error(key: &MintKey) -> impl FnOnce(ClientError) -> MintError + '_ {
-    move |source| MintError::CodeSignal {
+fn session_error<'a>(
+    key: &'a MintKey,
+    action: &'static str,
+) -> impl FnOnce(ClientError) -> MintError + 'a {
+    move |source| MintError::Session {
         key: key.to_string(),
+        action,
         source,
     }
 }
@@ -944,6 +1446,19 @@ fn no_session(key: &MintKey) -> MintError {
 }
 
 impl Sessions for CodeSignalMinter {
+    async fn mint_recorded(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        self.session(mint).await
+    }
+
+    fn presented(&self, mut minted: Minted) -> Minted {
+        if self.config.short_urls
+            && let Some(short) = &minted.short_url
+        {
+            minted.url = short.clone();
+        }
+        minted
+    }
+
     async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
         let found = self
             .pending_sessions(mint)
@@ -954,15 +1469,11 @@ impl Sessions for CodeSignalMinter {
             })?;
         Ok(found
             .into_iter()
-            .map(|session| {
-                let session_id = Some(session.id.clone());
-                let (url, short_url) = self.urls(session);
-                Minted {
-                    url,
-                    short_url,
-                    expires_at: None,
-                    session_id,
-                }
+            .map(|session| Minted {
+                url: session.url,
+                short_url: Some(session.shortened_url),
+                expires_at: None,
+                session_id: Some(session.id),
             })
             .collect())
     }
@@ -977,12 +1488,14 @@ impl Sessions for CodeSignalMinter {
         let id = session_id.ok_or_else(|| no_session(key))?;
         self.extend_session(id, expires_at, serves_until)
             .await
-            .map_err(codesignal_error(key))
+            .map_err(session_error(key, "extending"))
     }
 
     async fn delete(&self, key: &MintKey, session_id: Option<&str>) -> Result<(), MintError> {
         let id = session_id.ok_or_else(|| no_session(key))?;
-        self.delete_session(id).await.map_err(codesignal_error(key))
+        self.delete_session(id)
+            .await
+            .map_err(session_error(key, "deleting"))
     }
 }
 
@@ -995,17 +1508,29 @@ fn root(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// A body, cut to a length that fits an error message.
-fn clip(body: &str) -> String {
-    const MAX: usize = 2000;
-    if body.len() <= MAX {
-        return body.to_owned();
+/// Every cause of an error, joined: what tells a certificate error from a refused connection.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        out.push_str(": ");
+        out.push_str(&next.to_string());
+        cause = next;
     }
-    let mut end = MAX;
-    while !body.is_char_boundary(end) {
-        end -= 1;
+    out
+}
+
+/// A server's GraphQL error messages, escaped and capped, at most [`MAX_MESSAGES`] of them.
+fn messages(errors: &[GraphQlError]) -> Vec<String> {
+    let mut out: Vec<String> = errors
+        .iter()
+        .take(MAX_MESSAGES)
+        .map(|e| shown(&e.message).into_owned())
+        .collect();
+    if errors.len() > MAX_MESSAGES {
+        out.push(format!("and {} more", errors.len() - MAX_MESSAGES));
     }
-    format!("{}... ({} bytes)", &body[..end], body.len())
+    out
 }
 
 #[cfg(test)]

@@ -24,10 +24,10 @@ use crate::plan::{MintKey, Plan, PlannedMint};
 pub use cached::Cached;
 pub use codesignal::{
     ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
-    MAX_EXPIRATION, MIN_EXPIRATION,
+    MAX_EXPIRATION, MAX_RESPONSE_BYTES, MIN_EXPIRATION,
 };
 pub use sandbox::SandboxMinter;
-pub use url::{SafeUrl, UrlError};
+pub use url::{MAX_URL_LEN, SafeUrl, UrlError};
 
 /// What a minter made for one session, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,21 @@ pub trait Sessions: Minter {
         mint: &PlannedMint,
     ) -> impl Future<Output = Result<Vec<Minted>, MintError>> + Send;
 
+    /// Mints the session of `mint` as a record keeps it: `url` the vendor's own URL, whatever
+    /// this minter shows in invites ([`presented`](Sessions::presented) makes that).
+    fn mint_recorded(
+        &self,
+        mint: &PlannedMint,
+    ) -> impl Future<Output = Result<Minted, MintError>> + Send {
+        self.mint(mint)
+    }
+
+    /// `minted`, as recorded, with the URL this minter puts into invites (CodeSignal's
+    /// shortened one when so configured), for sessions minted now or in an earlier run alike.
+    fn presented(&self, minted: Minted) -> Minted {
+        minted
+    }
+
     /// Extends the life of the session `session_id` of `key`, which expires at `expires_at`,
     /// to cover the end of the last event it serves (`serves_until`) as far as the vendor allows.
     /// `Ok(None)`: nothing to do (it lives long enough, or cannot live longer, or never
@@ -126,6 +141,16 @@ pub enum MintError {
     CodeSignal {
         /// Which session.
         key: String,
+        /// Why.
+        source: ClientError,
+    },
+    /// Extending or deleting a recorded session at CodeSignal failed.
+    #[error("{action} the session of {key} failed: {source}")]
+    Session {
+        /// Which session.
+        key: String,
+        /// What was being done ("extending", "deleting").
+        action: &'static str,
         /// Why.
         source: ClientError,
     },
@@ -177,16 +202,19 @@ impl Link {
     }
 }
 
-/// Mints one planned session unless an earlier one failed; `None` when skipped.
+/// Mints one planned session unless an earlier one failed; `None` when skipped. The first
+/// failure (in time) is kept in `first`: later ones are often its consequences ("not sent, since
+/// an earlier request failed").
 async fn mint_one<M: Minter>(
     minter: &M,
     mint: &PlannedMint,
     failed: &AtomicBool,
+    first: &Mutex<Option<MintError>>,
 ) -> Option<Result<Link, MintError>> {
     if failed.load(Ordering::SeqCst) {
         return None;
     }
-    let result = async {
+    let result: Result<Link, MintError> = async {
         let minted = minter.mint(mint).await?;
         let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
             key: mint.key.to_string(),
@@ -200,8 +228,12 @@ async fn mint_one<M: Minter>(
         })
     }
     .await;
-    if result.is_err() {
+    if let Err(e) = &result {
         failed.store(true, Ordering::SeqCst);
+        first
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert_with(|| e.clone());
     }
     Some(result)
 }
@@ -210,7 +242,7 @@ async fn mint_one<M: Minter>(
 /// Links come back in the plan's order.
 ///
 /// Fails closed: after the first failure no further mint starts, and no invite of the request
-/// is rendered. Mints already under way are awaited rather than dropped: a create cut off
+/// is rendered; the error returned is the first to happen. Mints already under way are awaited rather than dropped: a create cut off
 /// mid-request could leave a session nobody knows of.
 pub async fn mint_all<M: Minter>(
     minter: &M,
@@ -219,6 +251,7 @@ pub async fn mint_all<M: Minter>(
 ) -> Result<Vec<Link>, MintError> {
     minter.prepare(plan).await;
     let failed = AtomicBool::new(false);
+    let first = Mutex::new(None);
     // At most `concurrency` mint futures exist at a time (a ledger-backed one is kilobytes, and
     // a batch may plan hundreds of thousands), each made when a slot frees up. A plain loop
     // rather than a `map` closure kept in a stream: the returned future stays `Send` for any
@@ -229,7 +262,7 @@ pub async fn mint_all<M: Minter>(
     loop {
         while in_flight.len() < concurrency.max(1) {
             match planned.next() {
-                Some(mint) => in_flight.push_back(mint_one(minter, mint, &failed)),
+                Some(mint) => in_flight.push_back(mint_one(minter, mint, &failed, &first)),
                 None => break,
             }
         }
@@ -238,18 +271,9 @@ pub async fn mint_all<M: Minter>(
             None => break,
         }
     }
-    let mut links = Vec::with_capacity(results.len());
-    let mut first_error = None;
-    for result in results.into_iter().flatten() {
-        match result {
-            Ok(link) => links.push(link),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
+    drop(in_flight);
+    if let Some(e) = first.lock().expect("not poisoned").take() {
+        return Err(e);
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(links),
-    }
+    Ok(results.into_iter().flatten().flatten().collect())
 }

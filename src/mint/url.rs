@@ -9,6 +9,10 @@ use std::fmt;
 #[serde(transparent)]
 pub struct SafeUrl(String);
 
+/// The longest URL accepted: a session link is well under 100 bytes, and a 100 KB one would be
+/// copied into every invite.
+pub const MAX_URL_LEN: usize = 2048;
+
 /// Why a URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -29,6 +33,14 @@ pub enum UrlError {
         /// Its byte offset.
         at: usize,
     },
+    /// Longer than any real session link ([`MAX_URL_LEN`]).
+    #[error("{shown} is {length} bytes long; a link may be at most {MAX_URL_LEN}")]
+    TooLong {
+        /// The start of the URL, with control characters escaped.
+        shown: String,
+        /// Its length in bytes.
+        length: usize,
+    },
     /// Does not parse as a URL with a host.
     #[error("{shown} is not a valid URL: {reason}")]
     Invalid {
@@ -48,6 +60,12 @@ fn shown(url: &str) -> String {
 impl SafeUrl {
     /// Checks `url`.
     pub fn parse(url: &str) -> Result<SafeUrl, UrlError> {
+        if url.len() > MAX_URL_LEN {
+            return Err(UrlError::TooLong {
+                shown: shown(url),
+                length: url.len(),
+            });
+        }
         for (at, c) in url.char_indices() {
             let what = match c {
                 c if c.is_whitespace() => "whitespace",

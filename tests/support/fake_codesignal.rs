@@ -128,6 +128,44 @@ pub enum Fault {
     EvilUrl,
     /// Executed, but the reply is HTTP 200 JSON off the schema: `{"data":{"<field>":{"id":5}}}`.
     MalformedBody,
+    /// Committed this long after the request arrived, whatever became of the connection (the
+    /// work goes on in a task of its own, as on a server whose client timed out); the reply,
+    /// if anyone still waits for it, follows the commit.
+    LateCommit(Duration),
+    /// Executed, then answered with garbage instead of the result.
+    GarbageAfterCommit(Garbage),
+    /// Not executed: HTTP `status` with `Location: location`.
+    Redirect { status: u16, location: String },
+    /// Executed, then answered HTTP 200 with a JSON body of about `size` bytes (a session whose
+    /// `candidateName` is huge): with a `Content-Length`, or `streamed` in chunks without one.
+    HugeBody { size: usize, streamed: bool },
+    /// Not executed: HTTP 200, `data` null (or the field null) and one GraphQL error with this
+    /// message, as written.
+    ErrorMessage(String),
+    /// Executed, and answered with the field null and one GraphQL error with this message.
+    ExecutedWithError(String),
+    /// Executed, but the reply's session carries `url` twice: first its own, then one on
+    /// `evil.example` (what a parser letting the last key win would take).
+    DuplicateUrl,
+    /// Executed, but only the reply's `shortenedUrl` ends with [`EVIL_SUFFIX`].
+    EvilShortUrl,
+    /// Executed, but the reply's `url` ends with this text.
+    UrlSuffix(String),
+    /// Executed, but a list in the reply names every session twice.
+    ListTwice,
+}
+
+/// What [`Fault::GarbageAfterCommit`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Garbage {
+    /// HTTP 200, `text/html`, an HTML page.
+    Html,
+    /// HTTP 200, `application/json`, text that is not JSON.
+    NotJson,
+    /// HTTP 200, `{"data":{"<field>":null}}` without an error.
+    NullField,
+    /// The connection is reset after the request was read (no response).
+    Reset,
 }
 
 /// One HTTP request as the fake saw it.
@@ -193,6 +231,9 @@ struct State {
     sessions: Vec<Session>,
     creates: usize,
     next_id: u64,
+    /// `createLiveInterview` requests being served now, and the most there ever were at once.
+    creates_in_flight: usize,
+    max_creates_in_flight: usize,
 }
 
 impl Shared {
@@ -282,6 +323,12 @@ impl FakeCodeSignal {
     /// Every session, seeded or created, oldest first, in its current state.
     pub fn sessions(&self) -> Vec<Session> {
         self.shared.state().sessions.clone()
+    }
+
+    /// The most `createLiveInterview` requests served at the same time (from when the request
+    /// was read to when it was answered, faults' delays included).
+    pub fn max_creates_in_flight(&self) -> usize {
+        self.shared.state().max_creates_in_flight
     }
 
     /// How many `createLiveInterview` really created a session.
@@ -409,6 +456,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
         .is_some_and(|key| key == shared.api_key);
     let mut seen = Seen::new(authorized);
     let outcome = serve_request(&shared, request, &mut seen).await;
+    if seen.op == Op::Create {
+        shared.state().creates_in_flight -= 1;
+    }
     let status = match &outcome {
         Outcome::Reply(r) | Outcome::Late(r, _) => r.status().as_u16(),
         Outcome::Hang | Outcome::Lose => 0,
@@ -449,7 +499,11 @@ enum Outcome {
     Lose,
 }
 
-async fn serve_request(shared: &Shared, request: Request<Incoming>, seen: &mut Seen) -> Outcome {
+async fn serve_request(
+    shared: &Arc<Shared>,
+    request: Request<Incoming>,
+    seen: &mut Seen,
+) -> Outcome {
     if request.uri().path() != "/graphql" {
         return Outcome::Reply(errors(StatusCode::NOT_FOUND, "Not Found"));
     }
@@ -487,6 +541,11 @@ async fn serve_request(shared: &Shared, request: Request<Incoming>, seen: &mut S
     if let Ok(g) = &graphql {
         seen.variables = g.variables.clone();
         classify(g, seen);
+    }
+    if seen.op == Op::Create {
+        let mut state = shared.state();
+        state.creates_in_flight += 1;
+        state.max_creates_in_flight = state.max_creates_in_flight.max(state.creates_in_flight);
     }
     if !seen.authorized {
         return Outcome::Reply(errors(StatusCode::UNAUTHORIZED, "Unauthorized"));
@@ -551,9 +610,108 @@ async fn serve_request(shared: &Shared, request: Request<Incoming>, seen: &mut S
         }
         _ => {}
     }
-    let evil = fault == Some(Fault::EvilUrl);
-    let response = execute(shared, &prepared, evil);
+    let mut look = Look::default();
+    match &fault {
+        Some(Fault::EvilUrl) => {
+            look.url_suffix = EVIL_SUFFIX.into();
+            look.short_suffix = EVIL_SUFFIX.into();
+        }
+        Some(Fault::EvilShortUrl) => look.short_suffix = EVIL_SUFFIX.into(),
+        Some(Fault::UrlSuffix(suffix)) => look.url_suffix = suffix.clone(),
+        Some(Fault::ListTwice) => look.twice = true,
+        _ => {}
+    }
     match fault {
+        Some(Fault::Redirect { status, location }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+            let mut r = errors(status, "Moved");
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(hyper::header::LOCATION, v);
+            }
+            return Outcome::Reply(r);
+        }
+        Some(Fault::ErrorMessage(message)) => {
+            let data = if root_field_is_nullable(&prepared, &seen.field) {
+                json!({ key.as_str(): null })
+            } else {
+                Value::Null
+            };
+            return Outcome::Reply(reply(
+                StatusCode::OK,
+                &json!({"data": data, "errors": [{"message": message, "path": [key]}]}),
+            ));
+        }
+        Some(Fault::LateCommit(after)) => {
+            // Its own task: dropping the connection does not cancel the commit.
+            let shared = shared.clone();
+            let work = tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                execute(&shared, &prepared, Look::default())
+            });
+            return match work.await {
+                Ok(r) => Outcome::Reply(r),
+                Err(_) => Outcome::Lose,
+            };
+        }
+        _ => {}
+    }
+    let response = execute(shared, &prepared, look);
+    match fault {
+        Some(Fault::GarbageAfterCommit(garbage)) => match garbage {
+            Garbage::Html => {
+                let mut r = reply_text(
+                    StatusCode::OK,
+                    "<html><body><h1>Service temporarily unavailable</h1></body></html>".into(),
+                );
+                r.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                Outcome::Reply(r)
+            }
+            Garbage::NotJson => Outcome::Reply(reply_text(StatusCode::OK, "}{ not json".into())),
+            Garbage::NullField => Outcome::Reply(reply(
+                StatusCode::OK,
+                &json!({"data": { key.as_str(): null }}),
+            )),
+            Garbage::Reset => Outcome::Lose,
+        },
+        Some(Fault::HugeBody { size, streamed }) => {
+            let filler = "x".repeat(size);
+            let mut r = reply_text(
+                StatusCode::OK,
+                format!(
+                    r#"{{"data":{{"{key}":{{"id":"li-huge","url":"https://app.codesignal.com/live-interview/huge","shortenedUrl":"https://codesignal.co/huge","status":"pending","candidateEmail":null,"candidateName":"{filler}"}}}}}}"#
+                ),
+            );
+            if streamed {
+                // Chunked, without a length: the client learns the size only while reading.
+                r.headers_mut().insert(
+                    hyper::header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            }
+            Outcome::Reply(r)
+        }
+        Some(Fault::ExecutedWithError(message)) => Outcome::Reply(reply(
+            StatusCode::OK,
+            &json!({"data": { key.as_str(): null }, "errors": [{"message": message, "path": [key]}]}),
+        )),
+        Some(Fault::DuplicateUrl) => {
+            let text = String::from_utf8_lossy(
+                &http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default(),
+            )
+            .into_owned();
+            // The session's own `url` comes first; a second one follows it, which a parser
+            // that lets the last one win would take.
+            let text = text.replacen(
+                r#""shortenedUrl":"#,
+                r#""url":"https://evil.example/phish","shortenedUrl":"#,
+                1,
+            );
+            Outcome::Reply(reply_text(StatusCode::OK, text))
+        }
         Some(Fault::LoseReply) => Outcome::Lose,
         Some(Fault::LoseReplyAfter(d)) => Outcome::Late(response, d),
         Some(Fault::MalformedBody) => Outcome::Reply(reply(
@@ -807,7 +965,7 @@ fn root_field_is_nullable(prepared: &Prepared, field: &str) -> bool {
         .map_or(true, |f| !f.ty.is_non_null())
 }
 
-fn execute(shared: &Shared, prepared: &Prepared, evil: bool) -> Reply {
+fn execute(shared: &Shared, prepared: &Prepared, look: Look) -> Reply {
     let Some(operation) = prepared.operation() else {
         return errors(StatusCode::BAD_REQUEST, "No such operation");
     };
@@ -817,7 +975,7 @@ fn execute(shared: &Shared, prepared: &Prepared, evil: bool) -> Reply {
             _ => "Query",
         },
         shared,
-        evil,
+        look,
     };
     let result = Execution::new(schema(), &prepared.document)
         .operation(operation)
@@ -850,7 +1008,15 @@ fn execute(shared: &Shared, prepared: &Prepared, evil: bool) -> Reply {
 struct Root<'s> {
     type_name: &'static str,
     shared: &'s Shared,
-    evil: bool,
+    look: Look,
+}
+
+/// How the reply shows sessions (faults that change the answer, not the store).
+#[derive(Clone, Debug, Default)]
+struct Look {
+    url_suffix: String,
+    short_suffix: String,
+    twice: bool,
 }
 
 fn field_error(message: impl Into<String>) -> FieldError {
@@ -925,8 +1091,13 @@ impl ObjectValue for Root<'_> {
         &'a self,
         info: &'a ResolveInfo<'a>,
     ) -> Result<ResolvedValue<'a>, FieldError> {
-        let evil = self.evil;
-        let object = |s: Session| ResolvedValue::object(LiveInterview { session: s, evil });
+        let look = self.look.clone();
+        let object = |s: Session| {
+            ResolvedValue::object(LiveInterview {
+                session: s,
+                look: look.clone(),
+            })
+        };
         let mut state = self.shared.state();
         match (self.type_name, info.field_name()) {
             ("Query", "liveInterview") => {
@@ -951,6 +1122,10 @@ impl ObjectValue for Root<'_> {
                     .skip(usize::try_from(offset).unwrap_or(usize::MAX))
                     .take(first.map_or(usize::MAX, |f| usize::try_from(f).unwrap_or(0)))
                     .cloned()
+                    .flat_map(|s| {
+                        let times = if self.look.twice { 2 } else { 1 };
+                        std::iter::repeat_n(s, times)
+                    })
                     .map(object)
                     .collect();
                 Ok(ResolvedValue::list(page))
@@ -1018,7 +1193,7 @@ impl ObjectValue for Root<'_> {
 
 struct LiveInterview {
     session: Session,
-    evil: bool,
+    look: Look,
 }
 
 fn opt_leaf<'a>(v: Option<String>) -> ResolvedValue<'a> {
@@ -1035,14 +1210,16 @@ impl ObjectValue for LiveInterview {
         info: &'a ResolveInfo<'a>,
     ) -> Result<ResolvedValue<'a>, FieldError> {
         let s = &self.session;
-        let suffix = if self.evil { EVIL_SUFFIX } else { "" };
+        let look = &self.look;
         Ok(match info.field_name() {
             "id" => ResolvedValue::leaf(s.id.as_str()),
             "candidateEmail" => opt_leaf(s.candidate_email.clone()),
             "candidateName" => opt_leaf(s.candidate_name.clone()),
             "status" => ResolvedValue::leaf(s.status.as_str()),
-            "url" => ResolvedValue::leaf(format!("{}{suffix}", s.url)),
-            "shortenedUrl" => ResolvedValue::leaf(format!("{}{suffix}", s.shortened_url)),
+            "url" => ResolvedValue::leaf(format!("{}{}", s.url, look.url_suffix)),
+            "shortenedUrl" => {
+                ResolvedValue::leaf(format!("{}{}", s.shortened_url, look.short_suffix))
+            }
             // Not kept by the fake; the schema lets them be null.
             "startDate" | "finishDate" | "trackCandidateLocation" | "disableDescriptionCopy" => {
                 ResolvedValue::null()
