@@ -266,6 +266,19 @@ pub enum ReportPathError {
         /// The input folder.
         folder: PathBuf,
     },
+    /// The mint ledger, or one of its companion files.
+    #[error(
+        "the report {} is the mint ledger's file {}: writing it there would lose every recorded \
+         session; choose a report path outside the ledger",
+        shown(&report.display().to_string()),
+        shown(&ledger.display().to_string())
+    )]
+    Ledger {
+        /// The report path.
+        report: PathBuf,
+        /// The ledger file it is.
+        ledger: PathBuf,
+    },
     /// A folder.
     #[error("the report {} is a folder: name a file", shown(&report.display().to_string()))]
     Folder {
@@ -316,14 +329,16 @@ pub fn check_out_dir(dir: &Path, inputs: &[Input]) -> Result<(), OutOverInput> {
     Ok(())
 }
 
-/// Refuses a `--report` path that is an input, a file the batch writes, a folder, or an `.ics`
-/// name under an input folder. Paths are compared with symlinks resolved, and existing files by
-/// device and inode, so `./x/../in.ics`, a symlink or a hard link cannot sneak past.
+/// Refuses a `--report` path that is an input, a file the batch writes, a file of the mint
+/// ledger (`ledger`: [`crate::ledger::sqlite_files`]), a folder, or an `.ics` name under an
+/// input folder. Paths are compared with symlinks resolved, and existing files by device and
+/// inode, so `./x/../in.ics`, a symlink or a hard link cannot sneak past.
 pub fn check_report_path(
     report: &Path,
     given: &[PathBuf],
     inputs: &[Input],
     destination: &Destination,
+    ledger: &[PathBuf],
 ) -> Result<(), ReportPathError> {
     let at = resolved(report);
     let id = std::fs::metadata(report).ok().map(|m| {
@@ -339,6 +354,15 @@ pub fn check_report_path(
         });
     }
     let id = id.and_then(Result::ok);
+    for file in ledger {
+        let file_id = std::fs::metadata(file).ok().map(|m| FileId::of(file, &m));
+        if resolved(file) == at || (id.is_some() && file_id == id) {
+            return Err(ReportPathError::Ledger {
+                report: report.to_path_buf(),
+                ledger: file.clone(),
+            });
+        }
+    }
     for input in inputs {
         if Some(input.id) == id || at == input.real {
             return Err(ReportPathError::Input {
