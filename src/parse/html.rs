@@ -106,7 +106,8 @@ pub(crate) fn contexts(
 }
 
 /// Attributes whose value is a URL, or a list of URLs (the characters that separate them): a
-/// value that is not a link must not be able to choose the scheme of any of them. SVG's
+/// value that is not a link must not be able to choose the scheme of any of them, so it may
+/// not stand in a list at all. SVG's
 /// animation attributes set another attribute (`<set attributeName="href" to="...">`).
 const URL_ATTRIBUTES: [(&str, &[char]); 22] = [
     ("href", &[]),
@@ -149,8 +150,8 @@ fn attribute_danger(tag: &str, attribute: &str, token: Token, before: &str) -> O
     if token.link().is_some() {
         return None;
     }
-    // The URL the token is part of: after the last separator of a list, after the delay and
-    // `url=` of a `<meta http-equiv=refresh content="0; url=...">`.
+    // The URL the token is part of: the value, or what follows the delay and `url=` of a
+    // `<meta http-equiv=refresh content="0; url=...">`.
     let url = if tag == "meta" && attribute == "content" {
         let after_delay = before.find([';', ',']).map_or(before, |i| &before[i + 1..]);
         let trimmed = after_delay.trim_start();
@@ -161,7 +162,14 @@ fn attribute_danger(tag: &str, attribute: &str, token: Token, before: &str) -> O
             .unwrap_or(after_delay)
     } else {
         let (_, separators) = URL_ATTRIBUTES.iter().find(|(a, _)| *a == attribute)?;
-        before.rsplit(*separators).next().unwrap_or(before)
+        if !separators.is_empty() {
+            // A value holding a separator (`1x, javascript:...`, `;javascript:...`) starts a URL
+            // of its own, wherever it stands in the list.
+            return Some(HtmlPlace::UrlScheme {
+                attribute: attribute.to_owned(),
+            });
+        }
+        before
     };
     if scheme_fixed(url) {
         None
@@ -540,8 +548,12 @@ mod tests {
             );
         }
         assert_eq!(
+            of(r#"<img srcset="/a.png?n=$Event.Topic 2x">"#),
+            refused("srcset")
+        );
+        assert_eq!(
             of(
-                r#"<meta http-equiv="refresh" content="0; url=https://x.example/?n=$Candidate.Name"><img srcset="/a.png?n=$Event.Topic 2x">"#
+                r#"<meta http-equiv="refresh" content="0; url=https://x.example/?n=$Candidate.Name"><img srcset="$Event.CodeSignal.Live.Link 2x">"#
             ),
             Ok(vec![Context::HtmlAttribute, Context::HtmlAttribute])
         );

@@ -253,6 +253,12 @@ fn name_after_javascript_scheme_or_in_a_url_list_runs_script() {
         ),
         // Every URL of a list, and the URL an SVG animation or a refresh sets, is a URL.
         (r#"<img srcset="/a.png 1x, $Candidate.Name 2x">"#, "srcset"),
+        // The value itself may hold the separator: `1x, javascript:... 2x`.
+        (r#"<img srcset="/a.png?n=$Candidate.Name 1x">"#, "srcset"),
+        (
+            r#"<svg><animate attributeName="href" values="/a;/b?n=$Candidate.Name"/></svg>"#,
+            "values",
+        ),
         (
             r#"<svg><set attributeName="href" to="$Candidate.Name"/></svg>"#,
             "to",
