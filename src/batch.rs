@@ -669,17 +669,17 @@ fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
     }
 }
 
-/// The batch's mints: every key of a token in a live (not cancelled) event, once.
+/// The batch's mints: every key of a token not in a cancelled event or calendar, once.
 fn plan(loaded: &[Loaded]) -> Plan {
     let mut mints: BTreeMap<MintKey, PlannedMint> = BTreeMap::new();
     let far = Utc::now() + crate::mint::MAX_EXPIRATION;
     for l in loaded {
         let Ok(s) = &l.scanned else { continue };
         for o in &s.occurrences {
-            let event = o.event.map(|e| &s.events[e]);
-            if event.is_some_and(|e| e.cancelled) {
+            if o.cancelled {
                 continue;
             }
+            let event = o.event.map(|e| &s.events[e]);
             let ends: DateTime<Utc> = event.and_then(|e| e.ends).unwrap_or(far);
             let (email, name) = event.and_then(|e| e.candidate.clone()).unwrap_or_default();
             let mint = mints.entry(o.key.clone()).or_insert_with(|| PlannedMint {

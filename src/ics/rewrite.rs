@@ -126,6 +126,9 @@ pub struct Occurrence {
     pub key: MintKey,
     /// The line it is on.
     pub line: usize,
+    /// In a cancelled event, or outside any event in a `METHOD:CANCEL` calendar: it never
+    /// causes a mint (it gets a link another copy minted, or is removed).
+    pub cancelled: bool,
 }
 
 /// One rewritten content line.
@@ -882,6 +885,11 @@ fn bind(
             event: event_index,
             key,
             line: line_no,
+            cancelled: match (event, calendar) {
+                (Some((_, info)), _) => info.cancelled,
+                (None, Some(cal)) => cal.cancelled,
+                (None, None) => false,
+            },
         });
     }
 }

@@ -376,6 +376,52 @@ fn cancelled_event_kept_empty_location_url_and_conference() {
     emit("cancelled", &out.join("cancelled.ics"));
 }
 
+#[test]
+fn calendar_level_link_of_a_cancel_calendar_was_minted_into_the_cancellation() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let head = "METHOD:CANCEL\r\nX-INTERVIEW-ID:int-9\r\n\
+                X-WR-CALNAME:Interview\r\nDESCRIPTION:$Interview.CodeSignal.Live.Link\r\n";
+    write(
+        &input,
+        "cancel.ics",
+        &calendar(head, "STATUS:CANCELLED\r\nSUMMARY:Interview\r\n"),
+    );
+    let out = dir.path().join("out");
+    let report = dir.path().join("r.json");
+    let r = batch(&input, &out, &report);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["minted"], 0, "{report:#}");
+    let written = std::fs::read_to_string(out.join("cancel.ics")).unwrap();
+    assert_eq!(
+        written,
+        calendar(
+            "METHOD:CANCEL\r\nX-INTERVIEW-ID:int-9\r\nX-WR-CALNAME:Interview\r\n",
+            "STATUS:CANCELLED\r\nSUMMARY:Interview\r\n"
+        )
+    );
+    emit("cancel-calendar", &out.join("cancel.ics"));
+    // A live copy of the interview in the same batch mints the link, and the cancellation
+    // gets it, as a cancelled event's token does.
+    write(
+        &input,
+        "live.ics",
+        &calendar(
+            "X-INTERVIEW-ID:int-9\r\n",
+            "SUMMARY:$Interview.CodeSignal.Live.Link\r\n",
+        ),
+    );
+    let report = dir.path().join("r2.json");
+    let r = batch(&input, &dir.path().join("out2"), &report);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["minted"], 1, "{report:#}");
+    let written = std::fs::read_to_string(dir.path().join("out2/cancel.ics")).unwrap();
+    assert!(written.contains("DESCRIPTION:https://"), "{written}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quoted_candidate_name_was_cut_at_its_semicolon_and_escapes_kept() {
     let fake = FakeCodeSignal::start(FakeConfig::default()).await;
