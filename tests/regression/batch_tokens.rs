@@ -377,6 +377,43 @@ fn cancelled_event_kept_empty_location_url_and_conference() {
 }
 
 #[test]
+fn second_uid_status_interview_or_candidate_in_an_event_was_taken_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    // Line 9 on. A reader that takes the first STATUS sees a cancelled event whose link batch
+    // mints anyway (it took the last); one that takes the first UID files it under another key.
+    write(
+        &input,
+        "twice.ics",
+        &event(&format!(
+            "STATUS:CANCELLED\r\nSTATUS:CONFIRMED\r\nUID:evt-2@example.com\r\n\
+             X-INTERVIEW-ID:int-1\r\nX-INTERVIEW-ID:int-2\r\n\
+             X-CANDIDATE;CN=Ada:mailto:ada@example.org\r\n\
+             X-CANDIDATE;CN=Eve:mailto:eve@example.org\r\nDESCRIPTION:{LINK}\r\n\
+             BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:{LINK}\r\n\
+             STATUS:X\r\nEND:VALARM\r\n"
+        )),
+    );
+    let expected = BTreeSet::from([
+        ("twice.ics".to_string(), 10, 1),
+        ("twice.ics".to_string(), 11, 1),
+        ("twice.ics".to_string(), 13, 1),
+        ("twice.ics".to_string(), 15, 1),
+    ]);
+    let out = dir.path().join("out");
+    let r = batch(&input, &out, &dir.path().join("r.json"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(located_errors(&r.stderr), expected, "{}", r.stderr);
+    assert!(r.stderr.contains("keep one"), "{}", r.stderr);
+    assert!(!out.join("twice.ics").exists());
+    // `check` reads it as batch does.
+    let r = run(&["check", s(&input.join("twice.ics"))], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(located_errors(&r.stderr), expected, "{}", r.stderr);
+}
+
+#[test]
 fn calendar_level_link_of_a_cancel_calendar_was_minted_into_the_cancellation() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
