@@ -266,6 +266,19 @@ pub enum ReportPathError {
         /// The input folder.
         folder: PathBuf,
     },
+    /// The mint ledger, or one of its companion files.
+    #[error(
+        "the report {} is the mint ledger's file {}: writing it there would lose every recorded \
+         session; choose a report path outside the ledger",
+        shown(&report.display().to_string()),
+        shown(&ledger.display().to_string())
+    )]
+    Ledger {
+        /// The report path.
+        report: PathBuf,
+        /// The ledger file it is.
+        ledger: PathBuf,
+    },
     /// A folder.
     #[error("the report {} is a folder: name a file", shown(&report.display().to_string()))]
     Folder {
@@ -316,14 +329,16 @@ pub fn check_out_dir(dir: &Path, inputs: &[Input]) -> Result<(), OutOverInput> {
     Ok(())
 }
 
-/// Refuses a `--report` path that is an input, a file the batch writes, a folder, or an `.ics`
-/// name under an input folder. Paths are compared with symlinks resolved, and existing files by
-/// device and inode, so `./x/../in.ics`, a symlink or a hard link cannot sneak past.
+/// Refuses a `--report` path that is an input, a file the batch writes, a file of the mint
+/// ledger (`ledger`: [`crate::ledger::sqlite_files`]), a folder, or an `.ics` name under an
+/// input folder. Paths are compared with symlinks resolved, and existing files by device and
+/// inode, so `./x/../in.ics`, a symlink or a hard link cannot sneak past.
 pub fn check_report_path(
     report: &Path,
     given: &[PathBuf],
     inputs: &[Input],
     destination: &Destination,
+    ledger: &[PathBuf],
 ) -> Result<(), ReportPathError> {
     let at = resolved(report);
     let id = std::fs::metadata(report).ok().map(|m| {
@@ -339,6 +354,15 @@ pub fn check_report_path(
         });
     }
     let id = id.and_then(Result::ok);
+    for file in ledger {
+        let file_id = std::fs::metadata(file).ok().map(|m| FileId::of(file, &m));
+        if resolved(file) == at || (id.is_some() && file_id == id) {
+            return Err(ReportPathError::Ledger {
+                report: report.to_path_buf(),
+                ledger: file.clone(),
+            });
+        }
+    }
     for input in inputs {
         if Some(input.id) == id || at == input.real {
             return Err(ReportPathError::Input {
@@ -645,17 +669,17 @@ fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
     }
 }
 
-/// The batch's mints: every key of a token in a live (not cancelled) event, once.
+/// The batch's mints: every key of a token not in a cancelled event or calendar, once.
 fn plan(loaded: &[Loaded]) -> Plan {
     let mut mints: BTreeMap<MintKey, PlannedMint> = BTreeMap::new();
     let far = Utc::now() + crate::mint::MAX_EXPIRATION;
     for l in loaded {
         let Ok(s) = &l.scanned else { continue };
         for o in &s.occurrences {
-            let event = o.event.map(|e| &s.events[e]);
-            if event.is_some_and(|e| e.cancelled) {
+            if o.cancelled {
                 continue;
             }
+            let event = o.event.map(|e| &s.events[e]);
             let ends: DateTime<Utc> = event.and_then(|e| e.ends).unwrap_or(far);
             let (email, name) = event.and_then(|e| e.candidate.clone()).unwrap_or_default();
             let mint = mints.entry(o.key.clone()).or_insert_with(|| PlannedMint {

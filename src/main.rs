@@ -860,7 +860,8 @@ fn batch(
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     }
     if let Some(report) = report_path {
-        batch::check_report_path(report, inputs, &discovery.inputs, destination)
+        let ledger = invitoken::ledger::sqlite_files(&minting.ledger.location()?);
+        batch::check_report_path(report, inputs, &discovery.inputs, destination, &ledger)
             .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     }
     let found = discovery.inputs;

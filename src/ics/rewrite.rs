@@ -126,6 +126,9 @@ pub struct Occurrence {
     pub key: MintKey,
     /// The line it is on.
     pub line: usize,
+    /// In a cancelled event, or outside any event in a `METHOD:CANCEL` calendar: it never
+    /// causes a mint (it gets a link another copy minted, or is removed).
+    pub cancelled: bool,
 }
 
 /// One rewritten content line.
@@ -186,6 +189,10 @@ impl Vevent {
     fn read(&mut self, file: &[u8], options: &IcsOptions, problems: &mut Vec<Problem>) {
         let text = &file[self.begin..self.finish.unwrap_or(file.len())];
         let (mut depth, mut start, mut end, mut duration, mut rrule) = (0, None, None, None, None);
+        // The line of the first of each property that decides a link: a second one (RFC 5545
+        // allows one) leaves it to each reader which counts, so a recipient's calendar and the
+        // session could disagree on the event, the interview, the candidate or a cancellation.
+        let mut deciding: Vec<(Prop, usize)> = Vec::new();
         for raw in line::lines(text) {
             let unfolded = line::unfold(raw.content(text));
             let Some(parts) = Parts::split(&unfolded) else {
@@ -202,7 +209,29 @@ impl Vevent {
             };
             let value = &unfolded[parts.value_at..];
             let owned = || String::from_utf8_lossy(value).into_owned();
-            match Prop::of(parts.name, options) {
+            let prop = Prop::of(parts.name, options);
+            let line_no = self.line + raw.line_no - 1;
+            if depth == 1
+                && matches!(
+                    prop,
+                    Prop::Uid | Prop::Interview | Prop::Template | Prop::Candidate | Prop::Status
+                )
+            {
+                match deciding.iter().find(|(p, _)| *p == prop) {
+                    Some(&(_, first)) => problems.push(Problem::on_line(
+                        line_no,
+                        format!(
+                            "a second {} in the VEVENT of line {} (the first is on line {first}): \
+                             which one decides its link is unclear",
+                            crate::shown(&String::from_utf8_lossy(parts.name)),
+                            self.line
+                        ),
+                        Some("keep one".into()),
+                    )),
+                    None => deciding.push((prop, line_no)),
+                }
+            }
+            match prop {
                 Prop::Begin => depth += 1,
                 Prop::End => depth -= 1,
                 _ if depth != 1 => {}
@@ -210,8 +239,6 @@ impl Vevent {
                 Prop::Interview => self.interview_id = Some(owned()),
                 Prop::Template => self.template_id = Some(owned()),
                 Prop::Candidate => {
-                    // `text` starts at this event's BEGIN line.
-                    let line_no = self.line + raw.line_no - 1;
                     self.candidate = Some(candidate(&unfolded, &parts, line_no, options));
                 }
                 Prop::Status => self.cancelled = value.eq_ignore_ascii_case(b"CANCELLED"),
@@ -882,6 +909,11 @@ fn bind(
             event: event_index,
             key,
             line: line_no,
+            cancelled: match (event, calendar) {
+                (Some((_, info)), _) => info.cancelled,
+                (None, Some(cal)) => cal.cancelled,
+                (None, None) => false,
+            },
         });
     }
 }

@@ -1341,6 +1341,25 @@ fn url_path(rest: &str) -> Result<String, String> {
         .map_err(|_| "its percent-encoded path is not UTF-8".to_owned())
 }
 
+/// The files of the SQLite ledger at `location` (as given to [`Ledger::open`]): the database and
+/// its `-wal`, `-shm` and `-journal` companions; none for PostgreSQL or a location that is no
+/// ledger. Nothing else may write over them: the ledger is what keeps a session from being
+/// minted twice.
+pub fn sqlite_files(location: &str) -> Vec<PathBuf> {
+    match Place::parse(location) {
+        Ok(Place::Sqlite(path)) => {
+            let mut files = vec![path.clone()];
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let mut name = path.clone().into_os_string();
+                name.push(suffix);
+                files.push(PathBuf::from(name));
+            }
+            files
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// `location` (as given to [`Ledger::open`]) as it may be shown in a message: a URL without its
 /// credentials, a path escaped.
 pub fn shown_location(location: &str) -> String {

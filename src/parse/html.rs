@@ -73,8 +73,12 @@ pub(crate) fn contexts(
                 contexts.push(Context::HtmlText);
                 continue;
             }
-            Some(Place::Quoted { attribute, value }) => {
-                match attribute_danger(&attribute, *token, &source[value.start..span.start]) {
+            Some(Place::Quoted {
+                tag,
+                attribute,
+                value,
+            }) => {
+                match attribute_danger(&tag, &attribute, *token, &source[value.start..span.start]) {
                     None => {
                         contexts.push(Context::HtmlAttribute);
                         continue;
@@ -101,45 +105,96 @@ pub(crate) fn contexts(
     }
 }
 
-/// Attributes whose value is a URL: a value that is not a link must not be able to choose the
-/// scheme.
-const URL_ATTRIBUTES: [&str; 17] = [
-    "href",
-    "src",
-    "action",
-    "formaction",
-    "background",
-    "cite",
-    "poster",
-    "longdesc",
-    "data",
-    "codebase",
-    "srcset",
-    "ping",
-    "xlink:href",
-    "lowsrc",
-    "dynsrc",
-    "manifest",
-    "icon",
+/// Attributes whose value is a URL, or a list of URLs (the characters that separate them): a
+/// value that is not a link must not be able to choose the scheme of any of them, so it may
+/// not stand in a list at all. SVG's
+/// animation attributes set another attribute (`<set attributeName="href" to="...">`).
+const URL_ATTRIBUTES: [(&str, &[char]); 22] = [
+    ("href", &[]),
+    ("src", &[]),
+    ("action", &[]),
+    ("formaction", &[]),
+    ("background", &[]),
+    ("cite", &[]),
+    ("poster", &[]),
+    ("longdesc", &[]),
+    ("data", &[]),
+    ("codebase", &[]),
+    ("srcset", &[',']),
+    ("imagesrcset", &[',']),
+    ("ping", &[' ', '\t', '\n', '\r', '\u{c}']),
+    ("archive", &[' ', '\t', '\n', '\r', '\u{c}', ',']),
+    ("xlink:href", &[]),
+    ("lowsrc", &[]),
+    ("dynsrc", &[]),
+    ("manifest", &[]),
+    ("icon", &[]),
+    ("to", &[]),
+    ("from", &[]),
+    ("values", &[';']),
 ];
 
-/// Why a token cannot stand in the quoted value of `attribute` (lowercase, as the tokenizer
-/// gives it), `before` being the value's text before the token.
-fn attribute_danger(attribute: &str, token: Token, before: &str) -> Option<HtmlPlace> {
+/// Schemes after which a value is only data: the rest of a web link, an address, a number.
+const INERT_SCHEMES: [&str; 4] = ["http", "https", "mailto", "tel"];
+
+/// Why a token cannot stand in the quoted value of `attribute` of element `tag` (both
+/// lowercase, as the tokenizer gives them), `before` being the value's text before the token,
+/// as written (character references not decoded).
+fn attribute_danger(tag: &str, attribute: &str, token: Token, before: &str) -> Option<HtmlPlace> {
     if attribute.starts_with("on") || attribute == "style" || attribute == "srcdoc" {
         return Some(HtmlPlace::ActiveAttribute {
             attribute: attribute.to_owned(),
         });
     }
-    // A URL's scheme ends at the first `:`, and there is none once a `/`, `?` or `#` came first:
-    // a value after any of them cannot make the URL `javascript:`. Links are checked URLs.
-    let scheme_fixed = before.contains([':', '/', '?', '#']);
-    if token.link().is_none() && !scheme_fixed && URL_ATTRIBUTES.contains(&attribute) {
-        return Some(HtmlPlace::UrlScheme {
-            attribute: attribute.to_owned(),
-        });
+    // Links are checked URLs: wherever they stand they choose no scheme.
+    if token.link().is_some() {
+        return None;
     }
-    None
+    // The URL the token is part of: the value, or what follows the delay and `url=` of a
+    // `<meta http-equiv=refresh content="0; url=...">`.
+    let url = if tag == "meta" && attribute == "content" {
+        let after_delay = before.find([';', ',']).map_or(before, |i| &before[i + 1..]);
+        let trimmed = after_delay.trim_start();
+        trimmed
+            .get(..3)
+            .filter(|u| u.eq_ignore_ascii_case("url"))
+            .and_then(|_| trimmed[3..].trim_start().strip_prefix('='))
+            .unwrap_or(after_delay)
+    } else {
+        let (_, separators) = URL_ATTRIBUTES.iter().find(|(a, _)| *a == attribute)?;
+        if !separators.is_empty() {
+            // A value holding a separator (`1x, javascript:...`, `;javascript:...`) starts a URL
+            // of its own, wherever it stands in the list.
+            return Some(HtmlPlace::UrlScheme {
+                attribute: attribute.to_owned(),
+            });
+        }
+        before
+    };
+    if scheme_fixed(url) {
+        None
+    } else {
+        Some(HtmlPlace::UrlScheme {
+            attribute: attribute.to_owned(),
+        })
+    }
+}
+
+/// Whether `url`, the start of a URL as written in an attribute, already fixes an inert scheme
+/// whatever follows it. A scheme ends at the first `:`, and there is none once a `/`, `?` or
+/// `#` came first (a relative URL). A character reference before those (`java&#115;cript&#58;`)
+/// may decode to anything, and a browser drops tabs and line breaks inside a scheme
+/// (`java\tscript:`): neither fixes it. `javascript:`, `vbscript:` and `data:` make whatever
+/// follows code or a document, so they fix nothing either.
+fn scheme_fixed(url: &str) -> bool {
+    let url = url.trim_start_matches(|c: char| c <= ' ');
+    match url.find([':', '/', '?', '#', '&']) {
+        Some(i) if url.as_bytes()[i] == b':' => INERT_SCHEMES
+            .iter()
+            .any(|scheme| url[..i].eq_ignore_ascii_case(scheme)),
+        Some(i) => url.as_bytes()[i] != b'&',
+        None => false,
+    }
 }
 
 /// Where the tokenizer put a token.
@@ -147,6 +202,7 @@ fn attribute_danger(attribute: &str, token: Token, before: &str) -> Option<HtmlP
 enum Place {
     Text,
     Quoted {
+        tag: String,
         attribute: String,
         value: Range<usize>,
     },
@@ -225,12 +281,14 @@ impl Callback<Infallible, usize> for &mut Classifier<'_> {
             }
             CallbackEvent::AttributeValue { .. } => {
                 let attribute = Classifier::name(&self.attribute);
+                let tag = Classifier::name(&self.open_tag);
                 // A quoted value's span starts after its quote; an unquoted one's after `=` or
                 // white space.
                 let quoted = span.start > 0 && matches!(self.source[span.start - 1], b'"' | b'\'');
                 let value = span.start..span.end;
                 if quoted {
                     self.place(span, || Place::Quoted {
+                        tag: tag.clone(),
                         attribute: attribute.clone(),
                         value: value.clone(),
                     });
@@ -436,6 +494,67 @@ mod tests {
         );
         assert_eq!(
             of(r#"<a href="$Interview.CodeSignal.Live.Link#$Candidate.Name">"#),
+            Ok(vec![Context::HtmlAttribute, Context::HtmlAttribute])
+        );
+        // A scheme that runs what follows, or one that may decode or unfold to anything.
+        for start in [
+            "javascript:",
+            " JavaScript:alert(&#39;",
+            "vbscript:",
+            "data:text/html,",
+            "&#106;avascript:",
+            "java&#115;cript&#58;//%0a",
+            "java\tscript:",
+        ] {
+            assert_eq!(
+                of(&format!(r#"<a href="{start}$Candidate.Name">"#)),
+                Err(vec![href()]),
+                "{start}"
+            );
+        }
+        assert_eq!(
+            of(r#"<a href="mailto:$Candidate.Name"><a href="/x?a&amp;b=$Event.Topic">"#),
+            Ok(vec![Context::HtmlAttribute, Context::HtmlAttribute])
+        );
+    }
+
+    #[test]
+    fn every_url_of_a_list_and_of_svg_animations_and_refreshes_is_a_url() {
+        let refused = |attribute: &str| {
+            Err(vec![HtmlPlace::UrlScheme {
+                attribute: attribute.into(),
+            }])
+        };
+        assert_eq!(
+            of(r#"<img srcset="/a.png 1x, $Candidate.Name 2x">"#),
+            refused("srcset")
+        );
+        assert_eq!(of(r#"<a ping="/p $Candidate.Name">"#), refused("ping"));
+        assert_eq!(
+            of(r#"<svg><set attributeName="href" to="$Candidate.Name"/></svg>"#),
+            refused("to")
+        );
+        assert_eq!(
+            of(r#"<svg><animate attributeName="href" values="/a;$Candidate.Name"/></svg>"#),
+            refused("values")
+        );
+        for content in ["0;url=", "5; URL = ", "0,", "0"] {
+            assert_eq!(
+                of(&format!(
+                    r#"<meta http-equiv="refresh" content="{content}$Candidate.Name">"#
+                )),
+                refused("content"),
+                "{content}"
+            );
+        }
+        assert_eq!(
+            of(r#"<img srcset="/a.png?n=$Event.Topic 2x">"#),
+            refused("srcset")
+        );
+        assert_eq!(
+            of(
+                r#"<meta http-equiv="refresh" content="0; url=https://x.example/?n=$Candidate.Name"><img srcset="$Event.CodeSignal.Live.Link 2x">"#
+            ),
             Ok(vec![Context::HtmlAttribute, Context::HtmlAttribute])
         );
     }

@@ -234,7 +234,7 @@ pub enum HtmlPlace {
         attribute: String,
     },
     /// A value that is not a link at the start of a URL attribute, where it could choose the
-    /// scheme (`javascript:`).
+    /// scheme (`javascript:`), or after a scheme that runs it (`javascript:alert('...')`).
     UrlScheme {
         /// The attribute's name.
         attribute: String,
@@ -285,7 +285,7 @@ impl Finding {
                     crate::shown(attribute)
                 ),
                 HtmlPlace::UrlScheme { attribute } => format!(
-                    "`{token}` starts the URL in HTML attribute `{}`, where a value could make it `javascript:`",
+                    "`{token}` stands in the URL of HTML attribute `{}` where a value could choose its scheme or run as script (`javascript:`)",
                     crate::shown(attribute)
                 ),
             },
@@ -340,7 +340,7 @@ impl Finding {
                     crate::shown(value)
                 ),
                 HtmlPlace::UrlScheme { .. } => format!(
-                    "only link tokens may start a URL; put `{token}` after a fixed start (`https://example.com/?q={token}`) or in the text"
+                    "only link tokens may start a URL or follow a scheme other than http, https, mailto or tel; put `{token}` after a fixed start (`https://example.com/?q={token}`) or in the text"
                 ),
                 HtmlPlace::TagName => {
                     "a value may stand in text or in a quoted attribute value; a `<` meant as text before it is written `&lt;`".to_owned()
@@ -376,7 +376,7 @@ impl Finding {
                 HtmlPlace::Markup => "in markup",
                 HtmlPlace::RawText { .. } => "not HTML text",
                 HtmlPlace::ActiveAttribute { .. } => "script, style or document",
-                HtmlPlace::UrlScheme { .. } => "could choose the URL scheme",
+                HtmlPlace::UrlScheme { .. } => "could make the URL script",
             },
             FindingKind::SubjectNotOneLine { .. } => "not one line",
         }

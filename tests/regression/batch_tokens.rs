@@ -376,6 +376,89 @@ fn cancelled_event_kept_empty_location_url_and_conference() {
     emit("cancelled", &out.join("cancelled.ics"));
 }
 
+#[test]
+fn second_uid_status_interview_or_candidate_in_an_event_was_taken_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    // Line 9 on. A reader that takes the first STATUS sees a cancelled event whose link batch
+    // mints anyway (it took the last); one that takes the first UID files it under another key.
+    write(
+        &input,
+        "twice.ics",
+        &event(&format!(
+            "STATUS:CANCELLED\r\nSTATUS:CONFIRMED\r\nUID:evt-2@example.com\r\n\
+             X-INTERVIEW-ID:int-1\r\nX-INTERVIEW-ID:int-2\r\n\
+             X-CANDIDATE;CN=Ada:mailto:ada@example.org\r\n\
+             X-CANDIDATE;CN=Eve:mailto:eve@example.org\r\nDESCRIPTION:{LINK}\r\n\
+             BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:{LINK}\r\n\
+             STATUS:X\r\nEND:VALARM\r\n"
+        )),
+    );
+    let expected = BTreeSet::from([
+        ("twice.ics".to_string(), 10, 1),
+        ("twice.ics".to_string(), 11, 1),
+        ("twice.ics".to_string(), 13, 1),
+        ("twice.ics".to_string(), 15, 1),
+    ]);
+    let out = dir.path().join("out");
+    let r = batch(&input, &out, &dir.path().join("r.json"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(located_errors(&r.stderr), expected, "{}", r.stderr);
+    assert!(r.stderr.contains("keep one"), "{}", r.stderr);
+    assert!(!out.join("twice.ics").exists());
+    // `check` reads it as batch does.
+    let r = run(&["check", s(&input.join("twice.ics"))], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(located_errors(&r.stderr), expected, "{}", r.stderr);
+}
+
+#[test]
+fn calendar_level_link_of_a_cancel_calendar_was_minted_into_the_cancellation() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let head = "METHOD:CANCEL\r\nX-INTERVIEW-ID:int-9\r\n\
+                X-WR-CALNAME:Interview\r\nDESCRIPTION:$Interview.CodeSignal.Live.Link\r\n";
+    write(
+        &input,
+        "cancel.ics",
+        &calendar(head, "STATUS:CANCELLED\r\nSUMMARY:Interview\r\n"),
+    );
+    let out = dir.path().join("out");
+    let report = dir.path().join("r.json");
+    let r = batch(&input, &out, &report);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["minted"], 0, "{report:#}");
+    let written = std::fs::read_to_string(out.join("cancel.ics")).unwrap();
+    assert_eq!(
+        written,
+        calendar(
+            "METHOD:CANCEL\r\nX-INTERVIEW-ID:int-9\r\nX-WR-CALNAME:Interview\r\n",
+            "STATUS:CANCELLED\r\nSUMMARY:Interview\r\n"
+        )
+    );
+    emit("cancel-calendar", &out.join("cancel.ics"));
+    // A live copy of the interview in the same batch mints the link, and the cancellation
+    // gets it, as a cancelled event's token does.
+    write(
+        &input,
+        "live.ics",
+        &calendar(
+            "X-INTERVIEW-ID:int-9\r\n",
+            "SUMMARY:$Interview.CodeSignal.Live.Link\r\n",
+        ),
+    );
+    let report = dir.path().join("r2.json");
+    let r = batch(&input, &dir.path().join("out2"), &report);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["minted"], 1, "{report:#}");
+    let written = std::fs::read_to_string(dir.path().join("out2/cancel.ics")).unwrap();
+    assert!(written.contains("DESCRIPTION:https://"), "{written}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quoted_candidate_name_was_cut_at_its_semicolon_and_escapes_kept() {
     let fake = FakeCodeSignal::start(FakeConfig::default()).await;

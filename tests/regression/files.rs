@@ -158,6 +158,44 @@ fn report_path_naming_an_input_or_output_overwrote_it() {
     assert_eq!(std::fs::read(&candidate).unwrap(), original);
 }
 
+#[test]
+fn report_path_naming_the_mint_ledger_replaced_it() {
+    let (temp, dir) = invites();
+    let out = temp.path().join("out");
+    let ledger = temp.path().join("ledger.sqlite3");
+    let with_ledger = |report: &Path| {
+        run(invitoken()
+            .arg("batch")
+            .arg("--sandbox")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out)
+            .arg("--ledger")
+            .arg(&ledger)
+            .arg("--report")
+            .arg(report))
+    };
+    // A first batch records its sessions.
+    let r = with_ledger(&temp.path().join("report.json"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let recorded = std::fs::read(&ledger).unwrap();
+    assert!(recorded.starts_with(b"SQLite format 3\0"));
+    // The ledger itself, a symlink to it, a hard link to it, and its write-ahead log.
+    let link = temp.path().join("link.json");
+    std::os::unix::fs::symlink(&ledger, &link).unwrap();
+    let hard = temp.path().join("hard.json");
+    std::fs::hard_link(&ledger, &hard).unwrap();
+    let wal = temp.path().join("ledger.sqlite3-wal");
+    for report in [&ledger, &link, &hard, &wal] {
+        let r = with_ledger(report);
+        assert_eq!(r.code, 2, "{report:?}: {}", r.stderr);
+        assert!(r.stderr.contains("mint ledger"), "{}", r.stderr);
+        assert!(r.stderr.contains("choose a report path"), "{}", r.stderr);
+        assert_eq!(std::fs::read(&ledger).unwrap(), recorded, "{report:?}");
+    }
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+}
+
 // ---- 7: only regular files, each once, with a size cap ---------------------------------------
 
 #[test]

