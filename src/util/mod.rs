@@ -7,5 +7,6 @@
 mod text;
 mod url;
 
+pub(crate) use text::needs_escape;
 pub use text::{MAX_SHOWN, shown, shown_with};
 pub use url::redact_url;

@@ -43,7 +43,7 @@ pub fn shown_with(value: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Whether `c` can change what a terminal shows beyond its own glyph.
-fn needs_escape(c: char) -> bool {
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
