@@ -66,6 +66,40 @@ fn realistic() -> String {
     out
 }
 
+/// ~1 MB like [`realistic`], with the non-ASCII of real invites: accents, curly quotes, dashes,
+/// a paragraph in Russian and one in Japanese. The lexer stops at non-ASCII text only to look
+/// for characters standing for `$` (look-alike tokens), and stops doing so once the text shows
+/// much of it.
+fn realistic_unicode() -> String {
+    const PARAS: [&str; 5] = [
+        "<p>Thank you for taking the time to meet the team — we’re looking forward to it. \
+         Café Zoë on the ground floor is open; the session is “a conversation”, not a test.</p>\n",
+        "<p>Спасибо, что нашли время для встречи с командой. Интервью проходит в формате \
+         беседы; подсказки можно попросить в любой момент.</p>\n",
+        "<p>チームとの面接にお時間をいただきありがとうございます。ノートパソコンをご持参ください。</p>\n",
+        "<p style=\"color: #333333\">We reimburse travel up to $100 per day (≈ €92) and a \
+         lunch allowance of $25; keep your receipts.</p>\n",
+        "<p>Kind regards,<br>The Recruiting Team · <a href=\"https://careers.example.com/\">\
+         careers.example.com</a></p>\n",
+    ];
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut out = String::with_capacity(TARGET + 4096);
+    let mut since_token = 0;
+    while out.len() < TARGET {
+        let para = *rng.pick(&PARAS);
+        out.push_str(para);
+        since_token += para.len();
+        if since_token >= 2048 {
+            let token = *rng.pick(&Token::ALL);
+            out.push_str(&format!(
+                "<p>Ссылка: <a href=\"{token}\">{token}</a>’s room</p>\n"
+            ));
+            since_token = 0;
+        }
+    }
+    out
+}
+
 /// ~1 MB where tokens are most of the bytes, separated by short text and punctuation.
 fn token_dense() -> String {
     const SEPS: [&str; 8] = [" ", ", ", "; ", " / ", "\n", ": ", "<br>", " ("];
@@ -134,6 +168,7 @@ fn bench_input(c: &mut Criterion, name: &str, input: &str) {
 
 fn lexer(c: &mut Criterion) {
     bench_input(c, "realistic_1mb", &realistic());
+    bench_input(c, "realistic_unicode_1mb", &realistic_unicode());
     bench_input(c, "token_dense", &token_dense());
     bench_input(c, "dollar_price_list", &dollar_price_list());
 }

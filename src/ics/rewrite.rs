@@ -12,7 +12,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use super::line::{self, Parts, RawLine};
-use crate::parse::{Finding, Piece, Product, Scope, Template, Token};
+use crate::parse::{Finding, Piece, Product, Scope, Template, Token, may_hold_token};
 use crate::plan::MintKey;
 use crate::render::escape_html;
 
@@ -242,10 +242,10 @@ impl Open {
 /// Reads `file` for rewriting. `Err` holds every problem found; a file with problems must not be
 /// written.
 pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> {
-    // A token starts with `$`: a file without one is copied as it is, after a look at its first
-    // line. Its structure is none of our business, and this keeps token-free files at memchr
-    // speed.
-    if memchr::memchr(b'$', file).is_none() {
+    // A token starts with `$` (a look-alike with a character standing for one): a file without
+    // one is copied as it is, after a look at its first line. Its structure is none of our
+    // business, and this keeps token-free files at memchr speed.
+    if !may_hold_token(file) {
         return sniff(file).map(|()| Scanned {
             edits: Vec::new(),
             events: Vec::new(),
@@ -294,7 +294,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         };
         // Most lines decide nothing and hold no token: check that they are content lines and
         // move on, without unfolding or splitting them.
-        let holds_dollar = || memchr::memchr(b'$', &content[name_end..]).is_some();
+        let holds_dollar = || may_hold_token(&content[name_end..]);
         let innermost = stack.last().map(|(open, _)| open);
         let skip = match prop {
             Prop::Other => true,
@@ -414,8 +414,8 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                 continue;
             }
         };
-        // Tokens: only a value holding a `$` can have one.
-        if memchr::memchr(b'$', value).is_none() {
+        // Tokens: only a value holding a `$` (or a look-alike of one) can have one.
+        if !may_hold_token(value) {
             continue;
         }
         // vCalendar 1.0 quoted-printable: a URL written there as is would be misread (`=`).

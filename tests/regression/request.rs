@@ -343,3 +343,88 @@ proptest! {
         prop_assert!(uid(&a).chars().all(|c| c.is_ascii_graphic()), "{}", uid(&a));
     }
 }
+
+// Look-alike tokens (class 13): they come from the shared lexer, so `check`, `resolve` and
+// `batch` all refuse them.
+
+/// A look-alike of each kind the issue names, each in a template or an .ics value.
+const LOOK_ALIKES: [&str; 5] = [
+    "$Іnterview.CodeSignal.Live.Link",
+    "$Interview.Code\u{200b}Signal.Live.Link",
+    "${Event.CodeSignal.Live.Link}",
+    "＄Event.CodeSignal.Live.Link",
+    "﹩Interview.CodeSignal.Live.Link",
+];
+
+#[test]
+fn look_alike_tokens_reach_recipients_raw_from_resolve() {
+    for look_alike in LOOK_ALIKES {
+        let request = with(
+            "/templates/candidate/body",
+            json!(format!("Join: {look_alike}\n")),
+        );
+        let (code, stdout, stderr) = resolve(request.to_string().into_bytes());
+        assert_eq!(code, 1, "{look_alike}: {stderr}");
+        assert!(stdout.is_empty(), "{look_alike}: minted and wrote {stdout}");
+        assert!(stderr.contains("look-alike token"), "{stderr}");
+        assert!(stderr.contains("did you mean `$"), "{stderr}");
+    }
+}
+
+#[test]
+fn look_alike_tokens_pass_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("body.txt");
+    std::fs::write(&path, "Hi,\nJoin: $Іnterview.CodeSignal.Live.Link\n").unwrap();
+    let out = Command::cargo_bin("invitoken")
+        .unwrap()
+        .arg("check")
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(":2:7")
+            && stderr.contains("did you mean `$Interview.CodeSignal.Live.Link`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn look_alike_tokens_in_an_ics_are_copied_raw_by_batch() {
+    for look_alike in LOOK_ALIKES {
+        let text = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\nUID:la-1@example.com\r\n\
+             DTSTAMP:20270101T000000Z\r\nDTSTART:20270302T080000Z\r\nDTEND:20270302T090000Z\r\n\
+             DESCRIPTION:Join at {look_alike}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("look-alike.ics");
+        std::fs::write(&input, &text).unwrap();
+        let out_dir = dir.path().join("out");
+        let out = Command::cargo_bin("invitoken")
+            .unwrap()
+            .arg("batch")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--sandbox", "--ledger"])
+            .arg(support::scratch::fresh_ledger())
+            .env_remove("CODESIGNAL_API_KEY")
+            .env_remove("CODESIGNAL_ENDPOINT")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{look_alike}: {stderr}");
+        assert!(
+            stderr.contains("look-alike.ics:9:21:"),
+            "{look_alike}: {stderr}"
+        );
+        assert!(stderr.contains("look-alike"), "{look_alike}: {stderr}");
+        assert!(!out_dir.join("look-alike.ics").exists(), "{look_alike}");
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    }
+}
