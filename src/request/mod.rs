@@ -315,6 +315,7 @@ impl Request {
             // (and two mints of nothing new), and the candidate must never get an
             // interviewer's invite, which may carry the interviewer's links.
             let mut people: Vec<(String, usize)> = Vec::new();
+            let mut users: Vec<(&String, usize)> = Vec::new();
             for (j, p) in e.interviewers.iter().enumerate() {
                 let at = format!("{at}.interviewers[{j}]");
                 check_name(&format!("{at}.name"), &p.name, &mut bad);
@@ -343,12 +344,25 @@ impl Request {
                 }
                 check_zone(&format!("{at}.timezone"), &p.timezone, &mut bad);
                 if let Some(user) = &p.codesignal_user_id {
-                    check_id(
-                        &format!("{at}.codesignal_user_id"),
+                    let path = format!("{at}.codesignal_user_id");
+                    if check_id(
+                        &path,
                         user,
                         "the interviewer's CodeSignal user id, or leave the field out",
                         &mut bad,
-                    );
+                    ) {
+                        if let Some((_, k)) = users.iter().find(|(other, _)| *other == user) {
+                            bad(
+                                path,
+                                format!(
+                                    "`{}` is already the CodeSignal user of interviewers[{k}] of this event; list each interviewer once",
+                                    shown(user)
+                                ),
+                            );
+                        } else {
+                            users.push((user, j));
+                        }
+                    }
                 }
             }
         }
@@ -382,6 +396,11 @@ fn check_id(path: &str, value: &str, what: &str, bad: &mut impl FnMut(String, St
             "`{}` holds the control or invisible character U+{:04X}; ids are printable text",
             shown(value),
             c as u32
+        )
+    } else if value.trim() != value {
+        format!(
+            "`{}` starts or ends with a space; ids that look the same must be the same",
+            shown(value)
         )
     } else if value.chars().count() > MAX_ID {
         format!(

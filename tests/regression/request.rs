@@ -152,6 +152,13 @@ fn same_interviewer_twice_on_one_event_gets_two_invites() {
         refused(&candidate),
         ["interview.events[0].interviewers[1].email"]
     );
+    // One CodeSignal user under two addresses is one interviewer too.
+    let mut same_user = good();
+    same_user["interview"]["events"][0]["interviewers"][1]["codesignal_user_id"] = json!("u-1");
+    assert_eq!(
+        refused(&same_user),
+        ["interview.events[0].interviewers[1].codesignal_user_id"]
+    );
     // The same interviewer on two events is two sessions: still fine.
     let mut two_events = good();
     let mut second = two_events["interview"]["events"][0].clone();
@@ -192,6 +199,8 @@ fn ids_may_hold_nul_and_control_characters() {
         "a\u{202e}b",
         "a\u{200b}b",
         "\u{feff}a",
+        " a",
+        "a ",
     ] {
         for (pointer, path) in fields {
             assert_eq!(refused(&with(pointer, json!(bad))), [path], "{bad:?}");
