@@ -48,18 +48,23 @@ fn realistic() -> String {
         "<p>Kind regards,<br>The Recruiting Team<br><a href=\"https://careers.example.com/\">\
          careers.example.com</a></p>\n",
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    prose(&PARAS, 0x9e37_79b9_7f4a_7c15, |token| {
+        format!("<p>Join here: <a href=\"{token}\">{token}</a></p>\n")
+    })
+}
+
+/// ~1 MB of paragraphs picked from `paras`, with a paragraph from `token_line` and a random
+/// token every ~2 KB.
+fn prose(paras: &[&str], seed: u64, token_line: impl Fn(Token) -> String) -> String {
+    let mut rng = Rng(seed);
     let mut out = String::with_capacity(TARGET + 4096);
     let mut since_token = 0;
     while out.len() < TARGET {
-        let para = *rng.pick(&PARAS);
+        let para = *rng.pick(paras);
         out.push_str(para);
         since_token += para.len();
         if since_token >= 2048 {
-            let token = *rng.pick(&Token::ALL);
-            out.push_str(&format!(
-                "<p>Join here: <a href=\"{token}\">{token}</a></p>\n"
-            ));
+            out.push_str(&token_line(*rng.pick(&Token::ALL)));
             since_token = 0;
         }
     }
@@ -82,22 +87,9 @@ fn realistic_unicode() -> String {
         "<p>Kind regards,<br>The Recruiting Team · <a href=\"https://careers.example.com/\">\
          careers.example.com</a></p>\n",
     ];
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
-    let mut out = String::with_capacity(TARGET + 4096);
-    let mut since_token = 0;
-    while out.len() < TARGET {
-        let para = *rng.pick(&PARAS);
-        out.push_str(para);
-        since_token += para.len();
-        if since_token >= 2048 {
-            let token = *rng.pick(&Token::ALL);
-            out.push_str(&format!(
-                "<p>Ссылка: <a href=\"{token}\">{token}</a>’s room</p>\n"
-            ));
-            since_token = 0;
-        }
-    }
-    out
+    prose(&PARAS, 0x0123_4567_89ab_cdef, |token| {
+        format!("<p>Ссылка: <a href=\"{token}\">{token}</a>’s room</p>\n")
+    })
 }
 
 /// ~1 MB where tokens are most of the bytes, separated by short text and punctuation.

@@ -8,8 +8,6 @@
 //! full and not continued is that token (see `shape_at`; tests check both against the parser).
 //! `cargo bench --bench lexer` measures the lexer beside a bare memchr scan for `$`.
 
-use std::ops::Range;
-
 use nom::{
     IResult, Parser,
     bytes::complete::{tag, take_while},
@@ -245,25 +243,27 @@ fn char_at(src: &[u8], at: usize) -> Option<char> {
     text.chars().next()
 }
 
-/// A look-alike of `token` at `span`: a finding, and the text before it a piece.
+/// The look-alike token starting at `at`, if one does ([`lookalike::at`]): records it as a
+/// finding, with the text before it as a piece, and gives where it ends.
 fn look_alike(
     pieces: &mut Vec<Piece>,
     findings: &mut Vec<Finding>,
     src: &[u8],
     text_start: usize,
-    span: Range<usize>,
-    token: Token,
-) {
-    if text_start < span.start {
-        pieces.push(Piece::Text(text_start..span.start));
+    at: usize,
+) -> Option<usize> {
+    let (end, token) = lookalike::at(src, at)?;
+    if text_start < at {
+        pieces.push(Piece::Text(text_start..at));
     }
     findings.push(Finding {
+        span: at..end,
         kind: FindingKind::UnknownToken {
-            shape: String::from_utf8_lossy(&src[span.clone()]).into_owned(),
+            shape: String::from_utf8_lossy(&src[at..end]).into_owned(),
             why: Unknown::LookAlike { token },
         },
-        span,
     });
+    Some(end)
 }
 
 /// Lexes `src` into pieces and findings. Both are in source order; pieces cover the source
@@ -280,9 +280,8 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             // A non-ASCII character: text, unless it stands for a `$` and starts a look-alike.
             if lookalike::DOLLAR_LEADS.contains(&src[at])
                 && char_at(src, at).is_some_and(lookalike::is_dollar)
-                && let Some((end, token)) = lookalike::at(src, at)
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
-                look_alike(&mut pieces, &mut findings, src, text_start, at..end, token);
                 text_start = end;
                 pos = end;
                 continue;
@@ -302,9 +301,8 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
         if !(next.is_ascii_alphabetic() | ((next == b'$') & after.is_ascii_alphabetic())) {
             // ... unless what follows only looks like a shape: `$Іnterview…`, `${Event…}`.
             if (!next.is_ascii() || next == b'{')
-                && let Some((end, token)) = lookalike::at(src, at)
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
-                look_alike(&mut pieces, &mut findings, src, text_start, at..end, token);
                 text_start = end;
                 pos = end;
                 continue;
@@ -317,9 +315,8 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             // A shape that non-ASCII text goes on from may be the start of a look-alike:
             // `$Interview.CodeSignal.Live.L` and a Cyrillic `іnk`.
             if !src.get(end).is_none_or(u8::is_ascii)
-                && let Some((end, token)) = lookalike::at(src, at)
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
-                look_alike(&mut pieces, &mut findings, src, text_start, at..end, token);
                 text_start = end;
                 pos = end;
                 continue;
@@ -363,9 +360,8 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
                 .position(|&b| !(is_ident_continue(b) || b == b'.'))
                 .map_or(src.len(), |n| at + 1 + n);
             if !src.get(run).is_none_or(u8::is_ascii)
-                && let Some((end, token)) = lookalike::at(src, at)
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
-                look_alike(&mut pieces, &mut findings, src, text_start, at..end, token);
                 text_start = end;
                 pos = end;
                 continue;
