@@ -2,8 +2,9 @@
 //!
 //! Parsed with serde (unknown fields are refused, so a misspelt `templateId` is an error rather
 //! than silently ignored) and then checked as a whole, so that every problem of a request is
-//! reported at once, each naming its field. A [`Request`] only exists checked: it deserializes
-//! through the unchecked shape and [`Request::check`]'s rules (`#[serde(try_from)]`).
+//! reported at once, each naming its field. A [`Request`] only exists checked: serde reads the
+//! unchecked shape and turns it into a `Request` through the rules (`#[serde(try_from)]`), and
+//! `#[non_exhaustive]` keeps other crates from building one by hand.
 //!
 //! Every value here reaches an output (an email header, an ICS property, a UID, a file name, a
 //! CodeSignal API call), so the rules are an attacker's checklist too: ids, emails, time zones
