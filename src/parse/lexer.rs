@@ -232,6 +232,17 @@ pub(crate) fn may_hold_token(src: &[u8]) -> bool {
     false
 }
 
+/// Whether the run of identifier characters and dots from `from` ends at a non-ASCII byte:
+/// where a shape (or a `$` and letters that are none) may go on as a look-alike.
+fn non_ascii_follows(src: &[u8], from: usize) -> bool {
+    let rest = &src[from..];
+    let run = rest
+        .iter()
+        .position(|&b| !(is_ident_continue(b) || b == b'.'))
+        .unwrap_or(rest.len());
+    !rest.get(run).is_none_or(u8::is_ascii)
+}
+
 /// The character starting at byte `at` of `src` (a UTF-8 template), if one starts there.
 fn char_at(src: &[u8], at: usize) -> Option<char> {
     let end = (at + 4).min(src.len());
@@ -313,8 +324,9 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
         if let Some((len, token)) = shape_at(src, at) {
             let end = at + len;
             // A shape that non-ASCII text goes on from may be the start of a look-alike:
-            // `$Interview.CodeSignal.Live.L` and a Cyrillic `іnk`.
-            if !src.get(end).is_none_or(u8::is_ascii)
+            // `$Interview.CodeSignal.Live.L` and a Cyrillic `іnk`, `$Interview.CodeSignal` and
+            // `.Ｌive.Link`.
+            if non_ascii_follows(src, end)
                 && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
                 text_start = end;
@@ -355,11 +367,7 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
         } else {
             // `$Interview` and no shape: a look-alike if non-ASCII goes on from the identifiers
             // (`$Interview\u{200B}.CodeSignal.Live.Link`).
-            let run = src[at + 1..]
-                .iter()
-                .position(|&b| !(is_ident_continue(b) || b == b'.'))
-                .map_or(src.len(), |n| at + 1 + n);
-            if !src.get(run).is_none_or(u8::is_ascii)
+            if non_ascii_follows(src, at + 1)
                 && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
                 text_start = end;
