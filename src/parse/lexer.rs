@@ -325,8 +325,10 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             let end = at + len;
             // A shape that non-ASCII text goes on from may be the start of a look-alike:
             // `$Interview.CodeSignal.Live.L` and a Cyrillic `іnk`, `$Interview.CodeSignal` and
-            // `.Ｌive.Link`.
-            if non_ascii_follows(src, end)
+            // `.Ｌive.Link`. (One byte decides for almost every token: a shape ends at ASCII
+            // other than `.`.)
+            let next = src.get(end).copied().unwrap_or(0);
+            if (!next.is_ascii() || (next == b'.' && non_ascii_follows(src, end)))
                 && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
                 text_start = end;
