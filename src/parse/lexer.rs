@@ -255,7 +255,9 @@ fn char_at(src: &[u8], at: usize) -> Option<char> {
 }
 
 /// The look-alike token starting at `at`, if one does ([`lookalike::at`]): records it as a
-/// finding, with the text before it as a piece, and gives where it ends.
+/// finding, with the text before it as a piece, and gives where it ends. Inlined so that the
+/// lexer's vectors need not escape through a call on its cold paths.
+#[inline(always)]
 fn look_alike(
     pieces: &mut Vec<Piece>,
     findings: &mut Vec<Finding>,
@@ -287,30 +289,33 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
     let mut stops = Stops::new();
     while let Some(found) = stops.find(&src[pos..]) {
         let at = pos + found;
-        if src[at] != b'$' {
-            // A non-ASCII character: text, unless it stands for a `$` and starts a look-alike.
-            if lookalike::DOLLAR_LEADS.contains(&src[at])
-                && char_at(src, at).is_some_and(lookalike::is_dollar)
-                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
-            {
-                text_start = end;
-                pos = end;
-                continue;
-            }
-            stops.passed_non_ascii();
-            pos = at + 1;
-            // The rest of the character is text too.
-            while src.get(pos).is_some_and(|b| b & 0xC0 == 0x80) {
-                pos += 1;
-            }
-            continue;
-        }
         // Most `$` start nothing (`$100`, `US$ 5`, `$$$.`): one test, with no branch inside,
         // turns them away. A shape needs a letter after the `$`, or after `$$`.
         let next = src.get(at + 1).copied().unwrap_or(0);
         let after = src.get(at + 2).copied().unwrap_or(0);
         if !(next.is_ascii_alphabetic() | ((next == b'$') & after.is_ascii_alphabetic())) {
-            // ... unless what follows only looks like a shape: `$Іnterview…`, `${Event…}`.
+            // A stop that is no `$` is the lead byte of a non-ASCII character, so a continuation
+            // byte follows it and it lands here, off the path of tokens.
+            if src[at] != b'$' {
+                // A non-ASCII character: text, unless it stands for a `$` and starts a look-alike.
+                if lookalike::DOLLAR_LEADS.contains(&src[at])
+                    && char_at(src, at).is_some_and(lookalike::is_dollar)
+                    && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+                {
+                    text_start = end;
+                    pos = end;
+                    continue;
+                }
+                stops.passed_non_ascii();
+                pos = at + 1;
+                // The rest of the character is text too.
+                while src.get(pos).is_some_and(|b| b & 0xC0 == 0x80) {
+                    pos += 1;
+                }
+                continue;
+            }
+            // A `$` turned away may still start what only looks like a shape: `$Іnterview…`,
+            // `${Event…}`.
             if (!next.is_ascii() || next == b'{')
                 && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
             {
