@@ -48,22 +48,48 @@ fn realistic() -> String {
         "<p>Kind regards,<br>The Recruiting Team<br><a href=\"https://careers.example.com/\">\
          careers.example.com</a></p>\n",
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    prose(&PARAS, 0x9e37_79b9_7f4a_7c15, |token| {
+        format!("<p>Join here: <a href=\"{token}\">{token}</a></p>\n")
+    })
+}
+
+/// ~1 MB of paragraphs picked from `paras`, with a paragraph from `token_line` and a random
+/// token every ~2 KB.
+fn prose(paras: &[&str], seed: u64, token_line: impl Fn(Token) -> String) -> String {
+    let mut rng = Rng(seed);
     let mut out = String::with_capacity(TARGET + 4096);
     let mut since_token = 0;
     while out.len() < TARGET {
-        let para = *rng.pick(&PARAS);
+        let para = *rng.pick(paras);
         out.push_str(para);
         since_token += para.len();
         if since_token >= 2048 {
-            let token = *rng.pick(&Token::ALL);
-            out.push_str(&format!(
-                "<p>Join here: <a href=\"{token}\">{token}</a></p>\n"
-            ));
+            out.push_str(&token_line(*rng.pick(&Token::ALL)));
             since_token = 0;
         }
     }
     out
+}
+
+/// ~1 MB like [`realistic`], with the non-ASCII of real invites: accents, curly quotes, dashes,
+/// a paragraph in Russian and one in Japanese. The lexer stops at non-ASCII text only to look
+/// for characters standing for `$` (look-alike tokens), and stops doing so once the text shows
+/// much of it.
+fn realistic_unicode() -> String {
+    const PARAS: [&str; 5] = [
+        "<p>Thank you for taking the time to meet the team — we’re looking forward to it. \
+         Café Zoë on the ground floor is open; the session is “a conversation”, not a test.</p>\n",
+        "<p>Спасибо, что нашли время для встречи с командой. Интервью проходит в формате \
+         беседы; подсказки можно попросить в любой момент.</p>\n",
+        "<p>チームとの面接にお時間をいただきありがとうございます。ノートパソコンをご持参ください。</p>\n",
+        "<p style=\"color: #333333\">We reimburse travel up to $100 per day (≈ €92) and a \
+         lunch allowance of $25; keep your receipts.</p>\n",
+        "<p>Kind regards,<br>The Recruiting Team · <a href=\"https://careers.example.com/\">\
+         careers.example.com</a></p>\n",
+    ];
+    prose(&PARAS, 0x0123_4567_89ab_cdef, |token| {
+        format!("<p>Ссылка: <a href=\"{token}\">{token}</a>’s room</p>\n")
+    })
 }
 
 /// ~1 MB where tokens are most of the bytes, separated by short text and punctuation.
@@ -134,6 +160,7 @@ fn bench_input(c: &mut Criterion, name: &str, input: &str) {
 
 fn lexer(c: &mut Criterion) {
     bench_input(c, "realistic_1mb", &realistic());
+    bench_input(c, "realistic_unicode_1mb", &realistic_unicode());
     bench_input(c, "token_dense", &token_dense());
     bench_input(c, "dollar_price_list", &dollar_price_list());
 }

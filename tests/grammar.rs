@@ -51,6 +51,7 @@ enum Why {
     Misspelt(Option<Token>),
     WrongCase(Token),
     Unsupported(String),
+    LookAlike(Token),
 }
 
 /// One example: where it is, its input, and what it must give.
@@ -198,6 +199,10 @@ impl<'a> Cursor<'a> {
                     self.expect("vendor ")?;
                     Why::Unsupported(self.string()?)
                 }
+                "look-alike" => {
+                    self.expect("meant ")?;
+                    Why::LookAlike(self.token_string()?)
+                }
                 other => return Err(format!("unknown error kind `{other}`")),
             };
             self.expect(")")?;
@@ -341,6 +346,7 @@ fn show(items: &[Item]) -> String {
                     Why::Unsupported(v) => {
                         format!("unsupported, {}{at}, vendor {}", quote(shape), quote(v))
                     }
+                    Why::LookAlike(t) => format!("look-alike, {}{at}, meant \"{t}\"", quote(shape)),
                 };
                 format!("error({why})")
             }
@@ -363,6 +369,7 @@ fn finding_item(source: &str, finding: &Finding) -> Result<Item, String> {
         Unknown::Misspelt { suggestion } => Why::Misspelt(*suggestion),
         Unknown::WrongCase { token } => Why::WrongCase(*token),
         Unknown::Unsupported { vendor } => Why::Unsupported(vendor.clone()),
+        Unknown::LookAlike { token } => Why::LookAlike(*token),
         other => return Err(format!("unexpected kind of unknown token: {other:?}")),
     };
     Ok(Item::Error {

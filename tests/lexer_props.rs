@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::ops::Range;
 
-use invitoken::{Finding, Piece, Template, Token, line_col, render_findings};
+use invitoken::{Finding, FindingKind, Piece, Template, Token, Unknown, line_col, render_findings};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -125,13 +125,23 @@ fn check_findings(source: &str, findings: &[Finding]) -> Result<(), TestCaseErro
         prop_assert!(pos <= span.start && span.start < span.end && span.end <= source.len());
         prop_assert!(source.is_char_boundary(span.start) && source.is_char_boundary(span.end));
         let text = &source[span.clone()];
-        prop_assert!(text.starts_with('$'), "finding {:?} is not a shape", text);
-        prop_assert!(
-            text.len() > 1
-                && text[1..]
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        let look_alike = matches!(
+            &finding.kind,
+            invitoken::FindingKind::UnknownToken {
+                why: Unknown::LookAlike { .. },
+                ..
+            }
         );
+        // A look-alike is not a shape: that is the point of it (`＄Event.Start`, `${...}`).
+        if !look_alike {
+            prop_assert!(text.starts_with('$'), "finding {:?} is not a shape", text);
+            prop_assert!(
+                text.len() > 1
+                    && text[1..]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            );
+        }
         if let invitoken::FindingKind::UnknownToken { shape, .. } = &finding.kind {
             prop_assert_eq!(shape.as_str(), text);
         }
@@ -162,7 +172,7 @@ proptest! {
 }
 
 proptest! {
-    /// (b) Text without `$` is one text piece (none when empty) and expands to itself.
+    /// (b) Text without `$` (nor a character standing for one) is one text piece (none when empty) and expands to itself.
     #[test]
     fn text_without_dollar_is_one_piece(
         source in prop_oneof!["[^$]{0,64}", prop::collection::vec(select(ODD_CHARS), 0..16).prop_map(|v| v.concat())]
@@ -313,5 +323,73 @@ proptest! {
                 prop_assert_eq!(spans, expected);
             }
         }
+    }
+}
+
+/// One way to disguise a token: what the lexer must still see through.
+#[derive(Debug, Clone)]
+enum Disguise {
+    /// An invisible character (zero-width space, word joiner, soft hyphen) after `at` chars.
+    Invisible(usize, char),
+    /// The ASCII character at `at` in its fullwidth form (U+FF01..U+FF5E).
+    Fullwidth(usize),
+    /// The `$` as another character that stands for it.
+    Dollar(char),
+    /// `${...}`, another template language's braces.
+    Braces,
+}
+
+fn disguise(name: &str, how: &Disguise) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match *how {
+        Disguise::Invisible(at, c) => {
+            let at = 1 + at % (chars.len() - 1);
+            let mut out: String = chars[..at].iter().collect();
+            out.push(c);
+            out.extend(&chars[at..]);
+            out
+        }
+        Disguise::Fullwidth(at) => chars
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if i == at % chars.len() {
+                    char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap()
+                } else {
+                    c
+                }
+            })
+            .collect(),
+        Disguise::Dollar(d) => format!("{d}{}", &name[1..]),
+        Disguise::Braces => format!("${{{}}}", &name[1..]),
+    }
+}
+
+proptest! {
+    /// (g) A known token in disguise is a look-alike finding that names it, wherever it stands.
+    #[test]
+    fn a_disguised_token_is_a_look_alike_of_it(
+        token in known_token(),
+        how in prop_oneof![
+            (any::<usize>(), select(vec!['\u{200b}', '\u{2060}', '\u{ad}', '\u{feff}']))
+                .prop_map(|(at, c)| Disguise::Invisible(at, c)),
+            any::<usize>().prop_map(Disguise::Fullwidth),
+            select(vec!['＄', '﹩', 'ֆ']).prop_map(Disguise::Dollar),
+            Just(Disguise::Braces),
+        ],
+        before in "[a-z (<\"\n]{0,6}",
+        after in "[ ,;)<\"\n]{0,6}",
+    ) {
+        let disguised = disguise(token.name(), &how);
+        let source = format!("{before}{disguised}{after}");
+        let findings = Template::parse(&source).expect_err("a look-alike must not lex cleanly");
+        prop_assert_eq!(findings.len(), 1, "{:?}", findings);
+        prop_assert_eq!(&findings[0].span, &(before.len()..before.len() + disguised.len()));
+        let is_look_alike = matches!(
+            &findings[0].kind,
+            FindingKind::UnknownToken { why: Unknown::LookAlike { token: t }, .. } if *t == token
+        );
+        prop_assert!(is_look_alike, "{:?}", findings[0]);
+        check_findings(&source, &findings)?;
     }
 }

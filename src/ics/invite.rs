@@ -4,10 +4,10 @@
 //! What one holds (a VCALENDAR with `PRODID`, `VERSION:2.0`, `METHOD:REQUEST` and one VEVENT):
 //!
 //! - `UID`: `<interview_id>.<event_id>@invitoken` for an interviewer's invite (one event),
-//!   `<interview_id>@invitoken` for the candidate's (the whole interview). Made of ids only, so a
-//!   re-send (with a higher `SEQUENCE`, see [`CalendarOptions`]) updates the calendar entry
-//!   instead of adding a second one. The interviewers of one event share its UID: it is one
-//!   meeting.
+//!   `<interview_id>@invitoken` for the candidate's (the whole interview), each id
+//!   percent-encoded ([`invite_uid`]). Made of ids only, so a re-send (with a higher `SEQUENCE`,
+//!   see [`CalendarOptions`]) updates the calendar entry instead of adding a second one. The
+//!   interviewers of one event share its UID: it is one meeting.
 //! - `DTSTART`/`DTEND` in UTC: an interviewer's span their event; the candidate's span the first
 //!   event's start to the last event's end.
 //! - `ORGANIZER` from [`CalendarOptions`], and one `ATTENDEE`: the recipient, with `CN`,
@@ -54,6 +54,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::line::{escape_text, fold};
 use crate::mint::Link;
@@ -194,7 +195,7 @@ pub fn invite_ics(
                 .find(|l| l.key.scope == Scope::Event && l.key.event_id.as_ref() == Some(id))
                 .or_else(|| interview_link(&links));
             (
-                format!("{}.{id}@invitoken", interview.id),
+                invite_uid(&interview.id, Some(id)),
                 event.start,
                 event.end,
                 link,
@@ -216,7 +217,7 @@ pub fn invite_ics(
                     _ => None,
                 }
             });
-            (format!("{}@invitoken", interview.id), start, end, link)
+            (invite_uid(&interview.id, None), start, end, link)
         }
     };
 
@@ -265,6 +266,39 @@ pub fn invite_ics(
     ics.line("END:VEVENT");
     ics.line("END:VCALENDAR");
     Ok(String::from_utf8(ics.0).expect("fold never splits a UTF-8 sequence"))
+}
+
+/// What [`invite_uid`] percent-encodes in an id: `%` (the escape itself), `.` (the separator of
+/// interview and event ids), `@` (before the domain), TEXT's escaped `,`, `;`, `\` and `"`,
+/// space and controls; non-ASCII is always encoded. Ids made of letters, digits and `-_:/+=`
+/// (what scheduling products use) come out unchanged, so their UIDs stay what they were before
+/// the encoding existed and re-sends still update the same calendar entry.
+const UID_RESERVED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b'.')
+    .add(b'@')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'"');
+
+/// The `UID` of an invite: `<interview>.<event>@invitoken` for an interviewer's (one event),
+/// `<interview>@invitoken` for the candidate's, each id percent-encoded: `%`, `.`, `@`, `,`,
+/// `;`, `\`, `"`, space, controls and non-ASCII; other characters are kept.
+///
+/// Injective: an encoded id holds no `.`, so the one `.` (or none) splits the pair back, and
+/// percent-encoding decodes; interview `int` with event `x.y` (`int.x%2Ey`) and interview
+/// `int.x` with event `y` (`int%2Ex.y`) no longer share a UID.
+pub fn invite_uid(interview_id: &str, event_id: Option<&str>) -> String {
+    let interview = utf8_percent_encode(interview_id, UID_RESERVED);
+    match event_id {
+        Some(event) => format!(
+            "{interview}.{}@invitoken",
+            utf8_percent_encode(event, UID_RESERVED)
+        ),
+        None => format!("{interview}@invitoken"),
+    }
 }
 
 fn interview_link<'a>(links: &[&'a Link]) -> Option<&'a Link> {

@@ -14,4 +14,4 @@ pub mod invite;
 pub mod line;
 pub mod rewrite;
 
-pub use invite::{CalendarOptions, IcsError, Organizer, invite_ics};
+pub use invite::{CalendarOptions, IcsError, Organizer, invite_ics, invite_uid};

@@ -21,7 +21,7 @@ use std::ops::Range;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use super::line::{self, Parts, RawLine};
-use crate::parse::{Finding, Piece, Product, Scope, Template, Token};
+use crate::parse::{Finding, Piece, Product, Scope, Template, Token, may_hold_token};
 use crate::plan::MintKey;
 use crate::render::escape_html;
 
@@ -293,13 +293,67 @@ impl Open {
     }
 }
 
+/// Whether `bytes` hold a quoted-printable escape (`=24`, `=EF`, any case) that decodes to a
+/// byte that may start a token or a look-alike of one ([`may_hold_token`]).
+fn qp_may_hide_token(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'=', bytes).any(|at| {
+        bytes
+            .get(at + 1..at + 3)
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())
+            .is_some_and(|b| may_hold_token(&[b]))
+    })
+}
+
+/// Whether a property's parameters say its value is quoted-printable (vCalendar 1.0), in any
+/// case, as readers take it.
+fn is_quoted_printable(params: &[u8]) -> bool {
+    params
+        .to_ascii_uppercase()
+        .windows(b"ENCODING=QUOTED-PRINTABLE".len())
+        .any(|w| w == b"ENCODING=QUOTED-PRINTABLE")
+}
+
+/// `value` with its quoted-printable escapes decoded (`=24` to `$`, soft line breaks removed);
+/// anything that is not an escape is kept as it is.
+fn decode_quoted_printable(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'=' {
+            let hex = value.get(i + 1..i + 3);
+            if let Some(b) = hex
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            match value.get(i + 1..) {
+                Some([b'\r', b'\n', ..]) => {
+                    i += 3;
+                    continue;
+                }
+                Some([b'\n', ..]) => {
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(value[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Reads `file` for rewriting. `Err` holds every problem found; a file with problems must not be
 /// written.
 pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> {
-    // A token starts with `$`: a file without one is copied as it is, after a look at its first
-    // line. Its structure is none of our business, and this keeps token-free files at memchr
-    // speed.
-    if memchr::memchr(b'$', file).is_none() {
+    // A token starts with `$` (a look-alike with a character standing for one): a file without
+    // one is copied as it is, after a look at its first line. Its structure is none of our
+    // business, and this keeps token-free files at memchr speed.
+    if !may_hold_token(file) && !qp_may_hide_token(file) {
         return sniff(file).map(|()| Scanned {
             edits: Vec::new(),
             alarms: Vec::new(),
@@ -320,12 +374,17 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     let mut alarms: Vec<Range<usize>> = Vec::new();
     let mut current_alarm: Option<usize> = None;
     let mut seen_content = false;
-    // Every `$` of the file, in order: a line holds one when the next is inside it. Only such a
-    // line can hold a token, wherever in it (name, parameters, value), and every one is read.
-    let mut dollars = memchr::memchr_iter(b'$', file).peekable();
+    // Every `$` of the file (and every byte that may start a look-alike of one), in order: a
+    // line holds one when the next is inside it. Only such a line can hold a token, wherever in
+    // it (name, parameters, value), and every one is read.
+    let mut dollars = crate::parse::token_starts(file).peekable();
+    // A quoted-printable escape (`=24`) may hide a `$` from the look above: such lines are read
+    // too, and refused when their value is quoted-printable.
+    let qp_escapes = qp_may_hide_token(file);
     for raw in line::lines(file) {
         while dollars.next_if(|&d| d < raw.range.start).is_some() {}
         let holds_dollar = dollars.peek().is_some_and(|&d| d < raw.range.end);
+        let holds_qp = qp_escapes && qp_may_hide_token(&file[raw.range.clone()]);
         let content = raw.content(file);
         let content = if raw.range.start == 0 {
             content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content)
@@ -358,6 +417,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         // move on, without unfolding or splitting them.
         let innermost = stack.last().map(|(open, _)| open);
         let skip = !holds_dollar
+            && !holds_qp
             && match prop {
                 Prop::Other | Prop::Value(_) => true,
                 Prop::Begin | Prop::End => false,
@@ -393,6 +453,20 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                 ));
                 break;
             }
+        }
+        // A reader that decodes vCalendar 1.0 quoted-printable shows `=24Event...` as a token:
+        // nothing here can rewrite it, and it must not go out as it is.
+        if holds_qp
+            && is_quoted_printable(parts.params)
+            && may_hold_token(&decode_quoted_printable(value))
+        {
+            problems.push(Problem::on_line(
+                raw.line_no,
+                "a token (or a look-alike of one) hidden by quoted-printable escapes \
+                 (ENCODING=QUOTED-PRINTABLE, `=24` for `$`) cannot be rewritten safely",
+                Some("export the invite as iCalendar 2.0 (plain TEXT values)".into()),
+            ));
+            continue;
         }
         // A token is resolved only in a value of a known type, where the component gives it a
         // session; anywhere else (a parameter, an X- property, a VTODO) it would go out raw.
@@ -517,14 +591,12 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
                 continue;
             }
         };
-        // Tokens: only a value holding a `$` can have one.
-        if memchr::memchr(b'$', value).is_none() {
+        // Tokens: only a value holding a `$` (or a look-alike of one) can have one.
+        if !may_hold_token(value) {
             continue;
         }
         // vCalendar 1.0 quoted-printable: a URL written there as is would be misread (`=`).
-        if String::from_utf8_lossy(parts.params)
-            .to_ascii_uppercase()
-            .contains("ENCODING=QUOTED-PRINTABLE")
+        if is_quoted_printable(parts.params)
             && Template::parse(&String::from_utf8_lossy(value))
                 .is_ok_and(|t| t.tokens().next().is_some())
         {

@@ -16,7 +16,7 @@ use nom::{
     sequence::preceded,
 };
 
-use super::{Finding, FindingKind, Piece, Token, Unknown};
+use super::{Finding, FindingKind, Piece, Token, Unknown, lookalike};
 
 fn is_ident_continue(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -86,32 +86,204 @@ fn pieces_estimate(len: usize) -> usize {
     8 + len / 64
 }
 
-/// Finds each next `$`. Where the CPU has AVX2, memchr's AVX2 searcher is built once per
-/// template and called directly, rather than through `memchr::memchr`'s run-time dispatch on
-/// every call, which is most of the cost of a `$` in text full of prices.
-enum Dollars {
+/// Finds each next place the lexer must look at: every `$`, and the first byte of every
+/// character that stands for a `$` ([`lookalike::DOLLAR_LEADS`]).
+///
+/// Where the CPU has AVX2, one pass finds `$` or any non-ASCII byte, at the cost of a plain
+/// memchr for `$` (the lexer turns a non-ASCII stop that is not one of those leads away). Text
+/// with much non-ASCII (Cyrillic, CJK) would stop at every character that way, so after
+/// [`NON_ASCII_STOPS`] of them the scan switches to memchr's three-byte search for `$` and the
+/// leads, which costs about twice a plain memchr but never stops in vain.
+struct Stops {
+    mode: Mode,
+    non_ascii: usize,
+}
+
+enum Mode {
     #[cfg(target_arch = "x86_64")]
-    Avx2(memchr::arch::x86_64::avx2::memchr::One),
+    DollarOrNonAscii,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Three(memchr::arch::x86_64::avx2::memchr::Three),
     Any,
 }
 
-impl Dollars {
-    fn new() -> Dollars {
+/// Non-ASCII characters passed before [`Stops`] gives up stopping at each.
+const NON_ASCII_STOPS: usize = 64;
+
+impl Stops {
+    fn new() -> Stops {
         #[cfg(target_arch = "x86_64")]
-        if let Some(one) = memchr::arch::x86_64::avx2::memchr::One::new(b'$') {
-            return Dollars::Avx2(one);
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Stops {
+                mode: Mode::DollarOrNonAscii,
+                non_ascii: 0,
+            };
         }
-        Dollars::Any
+        Stops {
+            mode: Mode::Any,
+            non_ascii: 0,
+        }
     }
 
     #[inline(always)]
     fn find(&self, haystack: &[u8]) -> Option<usize> {
-        match self {
+        let [a, b] = lookalike::DOLLAR_LEADS;
+        match &self.mode {
             #[cfg(target_arch = "x86_64")]
-            Dollars::Avx2(one) => one.find(haystack),
-            Dollars::Any => memchr::memchr(b'$', haystack),
+            // SAFETY: this mode is chosen only when the CPU has AVX2.
+            Mode::DollarOrNonAscii => unsafe { avx2::dollar_or_non_ascii(haystack) },
+            #[cfg(target_arch = "x86_64")]
+            Mode::Avx2Three(three) => three.find(haystack),
+            Mode::Any => memchr::memchr3(b'$', a, b, haystack),
         }
     }
+
+    /// Notes a non-ASCII stop that was text.
+    #[cold]
+    fn passed_non_ascii(&mut self) {
+        self.non_ascii += 1;
+        #[cfg(target_arch = "x86_64")]
+        if self.non_ascii == NON_ASCII_STOPS
+            && let Mode::DollarOrNonAscii = self.mode
+        {
+            let [a, b] = lookalike::DOLLAR_LEADS;
+            if let Some(three) = memchr::arch::x86_64::avx2::memchr::Three::new(b'$', a, b) {
+                self.mode = Mode::Avx2Three(three);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8,
+    };
+
+    /// The first `$` or non-ASCII byte of `haystack`: a byte's high bit is what movemask reads,
+    /// so or-ing the bytes into the `$` comparison finds both at the cost of finding one.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dollar_or_non_ascii(haystack: &[u8]) -> Option<usize> {
+        let dollar = _mm256_set1_epi8(b'$' as i8);
+        let stop = |v: __m256i| _mm256_or_si256(_mm256_cmpeq_epi8(v, dollar), v);
+        let load = |at: usize| {
+            debug_assert!(at + 32 <= haystack.len());
+            // SAFETY: every caller has `at + 32 <= haystack.len()`; loadu needs no alignment.
+            unsafe { _mm256_loadu_si256(haystack.as_ptr().add(at).cast()) }
+        };
+        let mut at = 0;
+        // Most stops in text full of prices are near: one vector first, as memchr does.
+        if haystack.len() >= 32 {
+            let bits = _mm256_movemask_epi8(stop(load(0))) as u32;
+            if bits != 0 {
+                return Some(bits.trailing_zeros() as usize);
+            }
+            at = 32;
+        }
+        // Then four vectors a round, so the loop is bound by loads, not branches.
+        while at + 128 <= haystack.len() {
+            let (a, b, c, d) = (
+                stop(load(at)),
+                stop(load(at + 32)),
+                stop(load(at + 64)),
+                stop(load(at + 96)),
+            );
+            let any = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
+            if _mm256_movemask_epi8(any) != 0 {
+                for (k, v) in [a, b, c, d].into_iter().enumerate() {
+                    let bits = _mm256_movemask_epi8(v) as u32;
+                    if bits != 0 {
+                        return Some(at + 32 * k + bits.trailing_zeros() as usize);
+                    }
+                }
+            }
+            at += 128;
+        }
+        while at + 32 <= haystack.len() {
+            let bits = _mm256_movemask_epi8(stop(load(at))) as u32;
+            if bits != 0 {
+                return Some(at + bits.trailing_zeros() as usize);
+            }
+            at += 32;
+        }
+        haystack[at..]
+            .iter()
+            .position(|&b| b == b'$' || !b.is_ascii())
+            .map(|i| at + i)
+    }
+}
+
+/// Where in `src` a token or a look-alike of one may start: every `$`, and every lead byte of a
+/// character that stands for one (`＄`, `﹩`, ...), in order. A superset: the lexer decides.
+pub(crate) fn token_starts(src: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let [a, b] = lookalike::DOLLAR_LEADS;
+    memchr::memchr3_iter(b'$', a, b, src)
+}
+
+/// Whether `src` may hold a token or a look-alike of one: a `$`, or the first byte of a
+/// character that stands for one. Code that skips text without tokens (the ICS rewrite) asks
+/// this rather than memchr for `$`, so that look-alikes still reach the lexer and are refused.
+/// A lead byte is enough (a fold may split the character after it).
+pub(crate) fn may_hold_token(src: &[u8]) -> bool {
+    let mut stops = Stops::new();
+    let mut pos = 0;
+    while let Some(found) = stops.find(&src[pos..]) {
+        let at = pos + found;
+        if src[at] == b'$' || lookalike::DOLLAR_LEADS.contains(&src[at]) {
+            return true;
+        }
+        stops.passed_non_ascii();
+        pos = at + 1;
+    }
+    false
+}
+
+/// Whether the run of identifier characters and dots from `from` ends at a non-ASCII byte:
+/// where a shape (or a `$` and letters that are none) may go on as a look-alike.
+fn non_ascii_follows(src: &[u8], from: usize) -> bool {
+    let rest = &src[from..];
+    let run = rest
+        .iter()
+        .position(|&b| !(is_ident_continue(b) || b == b'.'))
+        .unwrap_or(rest.len());
+    !rest.get(run).is_none_or(u8::is_ascii)
+}
+
+/// The character starting at byte `at` of `src` (a UTF-8 template), if one starts there.
+fn char_at(src: &[u8], at: usize) -> Option<char> {
+    let end = (at + 4).min(src.len());
+    let bytes = &src[at..end];
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?,
+    };
+    text.chars().next()
+}
+
+/// The look-alike token starting at `at`, if one does ([`lookalike::at`]): records it as a
+/// finding, with the text before it as a piece, and gives where it ends. Inlined so that the
+/// lexer's vectors need not escape through a call on its cold paths.
+#[inline(always)]
+fn look_alike(
+    pieces: &mut Vec<Piece>,
+    findings: &mut Vec<Finding>,
+    src: &[u8],
+    text_start: usize,
+    at: usize,
+) -> Option<usize> {
+    let (end, token) = lookalike::at(src, at)?;
+    if text_start < at {
+        pieces.push(Piece::Text(text_start..at));
+    }
+    findings.push(Finding {
+        span: at..end,
+        kind: FindingKind::UnknownToken {
+            shape: String::from_utf8_lossy(&src[at..end]).into_owned(),
+            why: Unknown::LookAlike { token },
+        },
+    });
+    Some(end)
 }
 
 /// Lexes `src` into pieces and findings. Both are in source order; pieces cover the source
@@ -121,19 +293,60 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
     let mut findings = Vec::new();
     let mut text_start = 0;
     let mut pos = 0;
-    let dollars = Dollars::new();
-    while let Some(found) = dollars.find(&src[pos..]) {
+    let mut stops = Stops::new();
+    while let Some(found) = stops.find(&src[pos..]) {
         let at = pos + found;
         // Most `$` start nothing (`$100`, `US$ 5`, `$$$.`): one test, with no branch inside,
         // turns them away. A shape needs a letter after the `$`, or after `$$`.
         let next = src.get(at + 1).copied().unwrap_or(0);
         let after = src.get(at + 2).copied().unwrap_or(0);
         if !(next.is_ascii_alphabetic() | ((next == b'$') & after.is_ascii_alphabetic())) {
+            // A stop that is no `$` is the lead byte of a non-ASCII character, so a continuation
+            // byte follows it and it lands here, off the path of tokens.
+            if src[at] != b'$' {
+                // A non-ASCII character: text, unless it stands for a `$` and starts a look-alike.
+                if lookalike::DOLLAR_LEADS.contains(&src[at])
+                    && char_at(src, at).is_some_and(lookalike::is_dollar)
+                    && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+                {
+                    text_start = end;
+                    pos = end;
+                    continue;
+                }
+                stops.passed_non_ascii();
+                pos = at + 1;
+                // The rest of the character is text too.
+                while src.get(pos).is_some_and(|b| b & 0xC0 == 0x80) {
+                    pos += 1;
+                }
+                continue;
+            }
+            // A `$` turned away may still start what only looks like a shape: `$Іnterview…`,
+            // `${Event…}`.
+            if (!next.is_ascii() || next == b'{')
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+            {
+                text_start = end;
+                pos = end;
+                continue;
+            }
             pos = at + 1;
             continue;
         }
         if let Some((len, token)) = shape_at(src, at) {
             let end = at + len;
+            // A shape that non-ASCII text goes on from may be the start of a look-alike:
+            // `$Interview.CodeSignal.Live.L` and a Cyrillic `іnk`, `$Interview.CodeSignal` and
+            // `.Ｌive.Link`. (One byte decides for almost every token: a shape ends at ASCII
+            // other than `.`.)
+            let next = src.get(end).copied().unwrap_or(0);
+            if (!next.is_ascii() || (next == b'.' && non_ascii_follows(src, end)))
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+            {
+                text_start = end;
+                pos = end;
+                continue;
+            }
             if text_start < at {
                 pieces.push(Piece::Text(text_start..at));
             }
@@ -166,6 +379,15 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
                 pos = at + 1;
             }
         } else {
+            // `$Interview` and no shape: a look-alike if non-ASCII goes on from the identifiers
+            // (`$Interview\u{200B}.CodeSignal.Live.Link`).
+            if non_ascii_follows(src, at + 1)
+                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+            {
+                text_start = end;
+                pos = end;
+                continue;
+            }
             pos = at + 1;
         }
     }
@@ -230,6 +452,37 @@ mod tests {
         );
         assert_eq!(shape_at(b"$Event.Start.x", 0), Some((14, None)));
         assert_eq!(shape_at(b"$Event.Starts", 0), Some((13, None)));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_scan_finds_the_first_dollar_or_non_ascii_byte() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: no AVX2 on this CPU");
+            return;
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5_000 {
+            let len = (next() % 300) as usize;
+            // Mostly plain letters, so the first stop lands anywhere, at every vector offset.
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 400 {
+                    0 => b'$',
+                    1 => 0x80 | (next() as u8),
+                    _ => b'a' + (next() % 26) as u8,
+                })
+                .collect();
+            let expected = bytes.iter().position(|&b| b == b'$' || b >= 0x80);
+            // SAFETY: AVX2 was detected above.
+            let got = unsafe { avx2::dollar_or_non_ascii(&bytes) };
+            assert_eq!(got, expected, "{bytes:?}");
+        }
     }
 
     #[test]

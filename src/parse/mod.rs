@@ -7,12 +7,14 @@
 mod diagnostic;
 mod html;
 mod lexer;
+mod lookalike;
 mod token;
 
 use std::fmt;
 use std::ops::Range;
 
 pub use diagnostic::render_findings;
+pub(crate) use lexer::{may_hold_token, token_starts};
 pub use token::{Product, Scope, Token, Unknown};
 
 /// One piece of a lexed template: literal text or a known token, both as byte ranges.
@@ -253,6 +255,10 @@ impl Finding {
                     format!("unknown token `{shape}`: tokens are case-sensitive")
                 }
                 Unknown::Misspelt { .. } => format!("unknown token `{shape}`"),
+                Unknown::LookAlike { token } => format!(
+                    "`{}` looks like `{token}` but is not it: it holds a look-alike or invisible character, or braces",
+                    non_ascii_escaped(shape)
+                ),
             },
             FindingKind::EventTokenAmbiguous { token, events, .. } => {
                 format!("`{token}` has no single value in this invite: it covers {events} events")
@@ -314,6 +320,9 @@ impl Finding {
                     Token::EventLiveLink
                 )),
                 Unknown::WrongCase { token } => Some(format!("did you mean `{token}`?")),
+                Unknown::LookAlike { token } => Some(format!(
+                    "did you mean `{token}`? retype it in plain ASCII, without braces"
+                )),
                 Unknown::Misspelt {
                     suggestion: Some(token),
                 } => Some(format!("did you mean `{token}`?")),
@@ -366,6 +375,7 @@ impl Finding {
                 Unknown::Unsupported { .. } => "not supported",
                 Unknown::WrongCase { .. } => "wrong case",
                 Unknown::Misspelt { .. } => "not a known token",
+                Unknown::LookAlike { .. } => "look-alike token",
             },
             FindingKind::EventTokenAmbiguous { .. } => "one value needed, several events",
             FindingKind::MissingTemplateId { .. } => "no template id",
@@ -381,6 +391,21 @@ impl Finding {
             FindingKind::SubjectNotOneLine { .. } => "not one line",
         }
     }
+}
+
+/// `shape` with every character that is not printable ASCII written as `\u{...}`, so that a
+/// look-alike shows what it is made of, invisible characters included.
+fn non_ascii_escaped(shape: &str) -> String {
+    shape
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
 }
 
 impl fmt::Display for Finding {

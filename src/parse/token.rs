@@ -275,6 +275,13 @@ pub enum Unknown {
         /// The token it matches case-insensitively.
         token: Token,
     },
+    /// Text that looks like a known token but is not it: a character only looks like the ASCII
+    /// one (`$Іnterview…` with a Cyrillic `І`, a fullwidth `＄`), an invisible one is inside it,
+    /// or another template language's braces wrap it (`${Event.CodeSignal.Live.Link}`).
+    LookAlike {
+        /// The token it imitates.
+        token: Token,
+    },
     /// Anything else; `suggestion` is the closest known token when one is close enough.
     Misspelt {
         /// The closest known token by edit distance, if any is plausibly meant.

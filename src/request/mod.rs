@@ -2,24 +2,72 @@
 //!
 //! Parsed with serde (unknown fields are refused, so a misspelt `templateId` is an error rather
 //! than silently ignored) and then checked as a whole, so that every problem of a request is
-//! reported at once, each naming its field.
+//! reported at once, each naming its field. A [`Request`] only exists checked: serde reads the
+//! unchecked shape and turns it into a `Request` through the rules (`#[serde(try_from)]`), and
+//! `#[non_exhaustive]` keeps other crates from building one by hand.
+//!
+//! Every value here reaches an output (an email header, an ICS property, a UID, a file name, a
+//! CodeSignal API call), so the rules are an attacker's checklist too: ids, emails, time zones
+//! and CodeSignal ids hold no control, separator, bidi or invisible characters, emails are real
+//! addresses (`email_address`, no display name, no domain literal, a dot in the domain), and
+//! every string has a cap on its length.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use email_address::EmailAddress;
 use serde::Deserialize;
 
-/// A scheduling request, as read from JSON.
+use crate::util::shown;
+
+/// A scheduling request, read from JSON and checked ([`Request::from_json`]); deserializing one
+/// with serde runs the same checks.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawRequest")]
+#[non_exhaustive]
 pub struct Request {
     /// The interview to schedule.
     pub interview: Interview,
     /// The invite templates.
     pub templates: Templates,
 }
+
+/// A request as JSON shapes it, before its rules are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    interview: Interview,
+    templates: Templates,
+}
+
+impl TryFrom<RawRequest> for Request {
+    type Error = RequestError;
+
+    fn try_from(raw: RawRequest) -> Result<Request, RequestError> {
+        let request = Request {
+            interview: raw.interview,
+            templates: raw.templates,
+        };
+        let problems = request.problems();
+        if problems.is_empty() {
+            Ok(request)
+        } else {
+            Err(RequestError::Invalid(problems))
+        }
+    }
+}
+
+/// The longest id (interview, event, CodeSignal template or user id), in characters.
+pub(crate) const MAX_ID: usize = 200;
+/// The longest email address (RFC 5321's limit on a path), in characters.
+pub(crate) const MAX_EMAIL: usize = 254;
+/// The longest name (candidate, interviewer) or event topic, in characters.
+pub(crate) const MAX_NAME: usize = 500;
+/// The most events in one interview, and interviewers on one event: each is a mint and an
+/// invite, so a request cannot ask for an unbounded number of them.
+pub(crate) const MAX_PEOPLE: usize = 100;
 
 /// An interview: the candidate's whole meeting with the team, made of one or more events.
 #[derive(Debug, Clone, Deserialize)]
@@ -175,68 +223,75 @@ fn list(problems: &[Invalid]) -> String {
 }
 
 impl Request {
-    /// Parses and checks a request.
+    /// Parses and checks a request: one JSON document (a UTF-8 byte order mark before it is
+    /// skipped; anything but whitespace after it is refused).
     pub fn from_json(json: &str) -> Result<Request, RequestError> {
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
+        let json_error = |path: String, inner: serde_json::Error| RequestError::Json {
+            path,
+            message: strip_position(&inner.to_string()),
+            line: inner.line(),
+            column: inner.column(),
+        };
         let de = &mut serde_json::Deserializer::from_str(json);
-        let request: Request = serde_path_to_error::deserialize(de).map_err(|e| {
+        let raw: RawRequest = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner();
-            RequestError::Json {
-                path,
-                message: strip_position(&inner.to_string()),
-                line: inner.line(),
-                column: inner.column(),
-            }
+            json_error(path, e.into_inner())
         })?;
-        let problems = request.problems();
-        if problems.is_empty() {
-            Ok(request)
-        } else {
-            Err(RequestError::Invalid(problems))
-        }
+        // A second document or garbage after the first would otherwise be dropped unseen: the
+        // request someone meant may be the part that was ignored.
+        de.end().map_err(|e| json_error(".".to_owned(), e))?;
+        Request::try_from(raw)
     }
 
     fn problems(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
         let mut bad = |path: String, message: String| out.push(Invalid { path, message });
         let iv = &self.interview;
-        if iv.id.trim().is_empty() {
-            bad(
-                "interview.id".into(),
-                "is empty; give the interview's id".into(),
-            );
-        }
-        if iv.candidate.email.trim().is_empty() {
-            bad(
-                "interview.candidate.email".into(),
-                "is empty; the candidate's invite needs a recipient".into(),
-            );
-        }
+        check_id("interview.id", &iv.id, "the interview's id", &mut bad);
+        check_name("interview.candidate.name", &iv.candidate.name, &mut bad);
+        check_email(
+            "interview.candidate.email",
+            &iv.candidate.email,
+            "the candidate's invite",
+            &mut bad,
+        );
         check_zone(
             "interview.candidate.timezone",
             &iv.candidate.timezone,
             &mut bad,
         );
+        check_options("interview.codesignal", &iv.codesignal, &mut bad);
         if iv.events.is_empty() {
             bad(
                 "interview.events".into(),
                 "is empty; an interview has at least one event".into(),
             );
+        } else if iv.events.len() > MAX_PEOPLE {
+            bad(
+                "interview.events".into(),
+                format!(
+                    "has {} events; at most {MAX_PEOPLE} fit one request, split the interview",
+                    iv.events.len()
+                ),
+            );
         }
+        let candidate = address_key(&iv.candidate.email);
         let mut seen = HashSet::new();
         for (i, e) in iv.events.iter().enumerate() {
             let at = format!("interview.events[{i}]");
-            if e.id.trim().is_empty() {
-                bad(format!("{at}.id"), "is empty; give the event's id".into());
-            } else if !seen.insert(e.id.as_str()) {
+            if check_id(&format!("{at}.id"), &e.id, "the event's id", &mut bad)
+                && !seen.insert(e.id.as_str())
+            {
                 bad(
                     format!("{at}.id"),
                     format!(
                         "`{}` is used by an earlier event; event ids must be unique",
-                        e.id
+                        shown(&e.id)
                     ),
                 );
             }
+            check_name(&format!("{at}.topic"), &e.topic, &mut bad);
             if e.end <= e.start {
                 bad(
                     format!("{at}.end"),
@@ -247,15 +302,69 @@ impl Request {
                     ),
                 );
             }
+            check_options(&format!("{at}.codesignal"), &e.codesignal, &mut bad);
+            if e.interviewers.len() > MAX_PEOPLE {
+                bad(
+                    format!("{at}.interviewers"),
+                    format!(
+                        "has {} interviewers; at most {MAX_PEOPLE} fit one event",
+                        e.interviewers.len()
+                    ),
+                );
+            }
+            // One invite per address per event: the same person twice would get two invites
+            // (and two mints of nothing new), and the candidate must never get an
+            // interviewer's invite, which may carry the interviewer's links.
+            let mut people: Vec<(String, usize)> = Vec::new();
+            let mut users: Vec<(&String, usize)> = Vec::new();
             for (j, p) in e.interviewers.iter().enumerate() {
                 let at = format!("{at}.interviewers[{j}]");
-                if p.email.trim().is_empty() {
-                    bad(
-                        format!("{at}.email"),
-                        "is empty; each interviewer's invite needs a recipient".into(),
-                    );
+                check_name(&format!("{at}.name"), &p.name, &mut bad);
+                let path = format!("{at}.email");
+                if check_email(&path, &p.email, "each interviewer's invite", &mut bad) {
+                    let key = address_key(&p.email);
+                    if let Some((_, k)) = people.iter().find(|(other, _)| *other == key) {
+                        bad(
+                            path,
+                            format!(
+                                "`{}` is already interviewers[{k}] of this event; list each interviewer once",
+                                shown(&p.email)
+                            ),
+                        );
+                    } else if key == candidate {
+                        bad(
+                            path,
+                            format!(
+                                "`{}` is the candidate's email; the candidate cannot interview",
+                                shown(&p.email)
+                            ),
+                        );
+                    } else {
+                        people.push((key, j));
+                    }
                 }
                 check_zone(&format!("{at}.timezone"), &p.timezone, &mut bad);
+                if let Some(user) = &p.codesignal_user_id {
+                    let path = format!("{at}.codesignal_user_id");
+                    if check_id(
+                        &path,
+                        user,
+                        "the interviewer's CodeSignal user id, or leave the field out",
+                        &mut bad,
+                    ) {
+                        if let Some((_, k)) = users.iter().find(|(other, _)| *other == user) {
+                            bad(
+                                path,
+                                format!(
+                                    "`{}` is already the CodeSignal user of interviewers[{k}] of this event; list each interviewer once",
+                                    shown(user)
+                                ),
+                            );
+                        } else {
+                            users.push((user, j));
+                        }
+                    }
+                }
             }
         }
         if self.templates.candidate.is_none() && self.templates.interviewer.is_none() {
@@ -269,13 +378,119 @@ impl Request {
     }
 }
 
+/// Characters no id, email or time zone may hold: what [`shown`] would have to escape (controls,
+/// line separators, bidi overrides) and the invisible ones (zero-width, word joiner, BOM), which
+/// make two ids that look the same differ.
+fn forbidden(c: char) -> bool {
+    crate::util::needs_escape(c)
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{ad}')
+}
+
+/// Checks an id (or another identifier such as a CodeSignal template id): not blank, no
+/// forbidden character, at most [`MAX_ID`] characters. `what` completes "give ...". Whether it
+/// passed.
+fn check_id(path: &str, value: &str, what: &str, bad: &mut impl FnMut(String, String)) -> bool {
+    let problem = if value.trim().is_empty() {
+        format!("is empty; give {what}")
+    } else if let Some(c) = value.chars().find(|&c| forbidden(c)) {
+        format!(
+            "`{}` holds the control or invisible character U+{:04X}; ids are printable text",
+            shown(value),
+            c as u32
+        )
+    } else if value.trim() != value {
+        format!(
+            "`{}` starts or ends with a space; ids that look the same must be the same",
+            shown(value)
+        )
+    } else if value.chars().count() > MAX_ID {
+        format!(
+            "is {} characters long; ids are at most {MAX_ID}",
+            value.chars().count()
+        )
+    } else {
+        return true;
+    };
+    bad(path.to_owned(), problem);
+    false
+}
+
+/// Caps a name or topic. Line breaks and other controls in them are the renderer's to neutralise
+/// (a subject stays one line); here only the length is bounded.
+fn check_name(path: &str, value: &str, bad: &mut impl FnMut(String, String)) {
+    let n = value.chars().count();
+    if n > MAX_NAME {
+        bad(
+            path.to_owned(),
+            format!("is {n} characters long; names and topics are at most {MAX_NAME}"),
+        );
+    }
+}
+
+/// Checks a recipient's address; `whose` completes "... needs a recipient". Whether it passed.
+fn check_email(path: &str, value: &str, whose: &str, bad: &mut impl FnMut(String, String)) -> bool {
+    let options = email_address::Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    let problem = if value.trim().is_empty() {
+        format!("is empty; {whose} needs a recipient")
+    } else if value.chars().count() > MAX_EMAIL {
+        format!(
+            "is {} characters long; an email address is at most {MAX_EMAIL}",
+            value.chars().count()
+        )
+    } else if value
+        .chars()
+        .any(|c| forbidden(c) || c.is_whitespace() || c == '"')
+    {
+        // email_address accepts quoted local parts (`"a b"@x.org`) and bidi overrides; neither
+        // belongs in a header or an ATTENDEE line of an invite.
+        format!(
+            "`{}` holds a space, quote, control or invisible character; give a plain address like `name@example.com`",
+            shown(value)
+        )
+    } else if let Err(e) = EmailAddress::parse_with_options(value, options) {
+        format!(
+            "`{}` is not an email address ({e}); give a plain address like `name@example.com`",
+            shown(value)
+        )
+    } else {
+        return true;
+    };
+    bad(path.to_owned(), problem);
+    false
+}
+
+/// The address as compared for "the same person": domains are case-insensitive, and so are
+/// local parts at every provider that matters.
+fn address_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A `template_id` given must name a template: an empty one would mint template sessions with
+/// none.
+fn check_options(path: &str, options: &CodeSignalOptions, bad: &mut impl FnMut(String, String)) {
+    if let Some(id) = &options.template_id {
+        check_id(
+            &format!("{path}.template_id"),
+            id,
+            "the CodeSignal interview template's id, or leave the field out",
+            bad,
+        );
+    }
+}
+
 fn check_zone(path: &str, zone: &Option<String>, bad: &mut impl FnMut(String, String)) {
     if let Some(name) = zone
         && name.parse::<Tz>().is_err()
     {
         bad(
             path.to_owned(),
-            format!("`{name}` is not an IANA time zone name (like `Europe/London` or `UTC`)"),
+            format!(
+                "`{}` is not an IANA time zone name (like `Europe/London` or `UTC`)",
+                shown(name)
+            ),
         );
     }
 }

@@ -618,3 +618,62 @@ async fn a_minted_url_holding_a_token_would_make_batch_mint_it_next_time() {
     assert!(err.to_string().contains("no file was written"), "{err}");
     assert!(!out.exists(), "something was written");
 }
+
+#[test]
+fn token_hidden_by_quoted_printable_escapes_was_copied_as_unchanged() {
+    // `=24` is `$` to a reader that decodes vCalendar 1.0 quoted-printable, and the file holds no
+    // literal `$`: batch took the token-free fast path, reported "unchanged" and exit 0. Also a
+    // fullwidth dollar written as its escaped UTF-8 bytes, and a lower-case parameter.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, line) in [
+        (
+            "dollar.ics",
+            "DESCRIPTION;ENCODING=QUOTED-PRINTABLE:Join =24Event.CodeSignal.Live.Link\r\n",
+        ),
+        (
+            "fullwidth.ics",
+            "DESCRIPTION;encoding=quoted-printable:Join =EF=BC=84Event.CodeSignal.Live.Link\r\n",
+        ),
+        (
+            "other.ics",
+            "X-NOTE;ENCODING=QUOTED-PRINTABLE:=24Interview.CodeSignal.Live.Link\r\n",
+        ),
+    ] {
+        let input = write(dir.path(), name, &event(line));
+        let out = dir.path().join(format!("out-{name}"));
+        let r = batch(&input, &out, &dir.path().join(format!("{name}.json")));
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("quoted-printable"),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            located_errors(&r.stderr).contains(&(name.to_owned(), 9, 1)),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(!out.exists(), "{name}: a file was written");
+        // check reads it as batch does.
+        let r = run(&["check", s(&input)], None);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("quoted-printable"),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    // `=24` in a value that is not quoted-printable is text, and `=3D` decodes to no token.
+    for (name, line) in [
+        ("plain.ics", "DESCRIPTION:price =24 and more\r\n"),
+        (
+            "harmless.ics",
+            "DESCRIPTION;ENCODING=QUOTED-PRINTABLE:a =3D b\r\n",
+        ),
+    ] {
+        let input = write(dir.path(), name, &event(line));
+        let out = dir.path().join(format!("out-{name}"));
+        let r = batch(&input, &out, &dir.path().join(format!("{name}.json")));
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+    }
+}
