@@ -679,3 +679,110 @@ async fn cli_with(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> std::proces
         .await
         .unwrap()
 }
+
+// Found by attacking the merged client (see the module doc's unknown outcomes).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_or_accepted_status_on_a_create_is_recorded_as_nothing_made() {
+    // A success other than GraphQL's 200, or a 303 pointing to the result: the create ran.
+    for status in [201, 202, 204, 303] {
+        let lab = Lab::new().await;
+        lab.fake.push_fault(
+            Op::Create,
+            Fault::ExecutedThen {
+                status,
+                body: r#"{"data":{"createLiveInterview":{session}}}"#.into(),
+            },
+        );
+        let err = unknown_outcome(lab.run().await);
+        assert!(err.contains(&format!("HTTP {status}")), "{status}: {err}");
+        assert_eq!(lab.creates_sent(), 1, "{status}");
+        // Recorded as "nothing made", the re-run would mint it again: one orphan.
+        lab.honest_rerun().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_key_beside_a_rate_limit_error_retries_a_create_that_was_made() {
+    let lab = Lab::new().await;
+    // The session, then null under the same key: a parser letting the last one win sees "rate
+    // limited, nothing made" and sends the create again.
+    lab.fake.push_fault(
+        Op::Create,
+        Fault::ExecutedThen {
+            status: 200,
+            body: r#"{"data":{"createLiveInterview":{session},"createLiveInterview":null},
+                "errors":[{"message":"Rate limit exceeded","extensions":{"code":"RATE_LIMITED"}}]}"#
+                .into(),
+        },
+    );
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("`createLiveInterview` twice"), "{err}");
+    assert_eq!(lab.creates_sent(), 1);
+    lab.honest_rerun().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_id_with_control_characters_reaches_the_ledger() {
+    for id in ["li-1\u{1b}[2J\r\nerror: forged", "", &"x".repeat(200_000)] {
+        let lab = Lab::new().await;
+        let body = json!({"data": {"createLiveInterview": {
+            "id": id,
+            "url": "https://app.codesignal.com/live-interview/li-x",
+            "shortenedUrl": "https://codesignal.co/li-x",
+            "status": "pending",
+            "candidateEmail": null,
+            "candidateName": null,
+        }}});
+        lab.fake.push_fault(
+            Op::Create,
+            Fault::ExecutedThen {
+                status: 200,
+                body: body.to_string(),
+            },
+        );
+        let err = unknown_outcome(lab.run().await);
+        assert!(err.contains("unusable session id"), "{err}");
+        assert_tame(&err);
+        assert!(err.len() < 4000, "{} bytes", err.len());
+        let records = lab.ledger.list(None).await.unwrap();
+        assert!(
+            records.iter().all(|r| r.session_id.is_none()),
+            "{records:#?}"
+        );
+        lab.honest_rerun().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_id_with_control_characters_from_a_lookup_is_adopted() {
+    let lab = Lab::new().await;
+    // Not executed, but a 500 proves nothing: the outcome is unknown.
+    lab.fake.push_fault(Op::Create, Fault::Status(500));
+    unknown_outcome(lab.run().await);
+    let hostile = "li-9\u{1b}]0;owned\u{7}";
+    lab.fake.seed_session(support::fake_codesignal::Session {
+        id: hostile.into(),
+        candidate_email: Some("ada@example.org".into()),
+        candidate_name: Some("Ada Lovelace".into()),
+        interviewer_id: None,
+        template_id: None,
+        lock_template: None,
+        expiration_time_ms: None,
+        status: "pending".into(),
+        url: "https://app.codesignal.com/live-interview/li-9".into(),
+        shortened_url: "https://codesignal.co/li-9".into(),
+        created_at_ms: 0,
+    });
+    tokio::time::sleep(SETTLE).await;
+    let err = lab.run().await.unwrap_err().to_string();
+    assert!(err.contains("unusable session id"), "{err}");
+    assert_tame(&err);
+    let records = lab.ledger.list(None).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.session_id.as_deref() != Some(hostile)),
+        "{records:#?}"
+    );
+}

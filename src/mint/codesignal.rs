@@ -22,15 +22,16 @@
 //!   budget. Build a new minter to try again.
 //! * **Hostile answers are contained.** No redirect is followed (the create's body would go to
 //!   another host); an answer is read up to [`MAX_RESPONSE_BYTES`] while it streams; JSON with a
-//!   duplicate key is refused as ambiguous; both URLs of every session (created or looked up)
+//!   duplicate key anywhere is refused as ambiguous; a session id must be short printable
+//!   ASCII; both URLs of every session (created or looked up)
 //!   pass [`SafeUrl`](super::SafeUrl) before anything records them; server text reaches errors
 //!   only through [`shown`](crate::shown) (escaped, capped).
 //!
 //! # Unknown outcomes
 //!
 //! A create that may have been executed without the client seeing its session (a timeout after
-//! the request went out, a connection dropped before the reply, HTTP 500/502/504, an answer
-//! that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
+//! the request went out, a connection dropped before the reply, HTTP 500/502/504, a success
+//! other than 200 (201, 202, 204) or a 303 pointing to a result, an answer that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
 //! or with an error not marked as refused input) has an **unknown outcome**, and stays unknown
 //! until proven otherwise: CodeSignal may commit it long after the client gave up, so a look-up
 //! that finds nothing right after the timeout proves nothing. The rule: after an unknown
@@ -521,6 +522,15 @@ pub enum ClientError {
     /// The session's URL may not go into an invite.
     #[error("CodeSignal returned an unusable URL: {0}")]
     UnsafeUrl(super::UrlError),
+    /// The session's id is not one the ledger may record and later send back (empty, too
+    /// long, or holding spaces or control characters).
+    #[error("CodeSignal returned an unusable session id {shown}: {why}")]
+    UnsafeId {
+        /// The id, escaped and capped.
+        shown: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A setting out of its range.
     #[error("{name} {value} is out of range: use {range}")]
     Setting {
@@ -544,6 +554,7 @@ impl ClientError {
             self,
             ClientError::OutcomeUnknown { .. }
                 | ClientError::UnsafeUrl(_)
+                | ClientError::UnsafeId { .. }
                 | ClientError::Malformed { create: true, .. }
                 | ClientError::TooLarge { .. }
         )
@@ -885,6 +896,12 @@ impl CodeSignalMinter {
             );
             let e = ClientError::Redirect { status, location };
             self.halt(&e);
+            // 303 See Other is how a server points to the result of a POST it executed.
+            if create && status == 303 {
+                return Err(Failure::Unknown {
+                    reason: e.to_string(),
+                });
+            }
             return Err(Failure::Fatal(e));
         }
         // Read while it streams, and no more than the cap: a hostile or broken server cannot
@@ -966,10 +983,18 @@ impl CodeSignalMinter {
                 }));
             }
             _ => {
-                return Err(Failure::Fatal(ClientError::Status {
+                let e = ClientError::Status {
                     status,
                     body: body_shown(),
-                }));
+                };
+                // 201, 202, 204...: a success other than the 200 GraphQL answers with says the
+                // create was (or will be) executed, not that it made nothing.
+                if create && (200..300).contains(&status) {
+                    return Err(Failure::Unknown {
+                        reason: e.to_string(),
+                    });
+                }
+                return Err(Failure::Fatal(e));
             }
         }
         let malformed = |reason: String| {
@@ -979,6 +1004,10 @@ impl CodeSignalMinter {
                 create,
             })
         };
+        // The loose parse lets a repeated key's last value win (`createLiveInterview` given as
+        // a session, then as null, beside a rate-limit error, would retry a create that was
+        // made): an answer with a key twice anywhere is refused first.
+        serde_json::from_str::<NoDuplicateKeys>(&text).map_err(|e| malformed(e.to_string()))?;
         let loose: GraphQlResponse<Value> =
             serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
         if !loose.errors.is_empty() {
@@ -1257,6 +1286,8 @@ impl CodeSignalMinter {
             if !matches {
                 continue;
             }
+            // Its id would be recorded by an adoption and matched against the ledger's.
+            check_id(&s.id).map_err(|e| format!("the look-up listed a session that {e}"))?;
             match sessions.iter().find(|known| known.id == s.id) {
                 Some(known) if *known == s => {}
                 Some(_) => {
@@ -1393,6 +1424,7 @@ impl CodeSignalMinter {
         session: LiveInterview,
         expires_at: DateTime<Utc>,
     ) -> Result<Minted, ClientError> {
+        check_id(&session.id)?;
         SafeUrl::parse(&session.url).map_err(ClientError::UnsafeUrl)?;
         SafeUrl::parse(&session.shortened_url).map_err(ClientError::UnsafeUrl)?;
         self.claimed
@@ -1518,6 +1550,85 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     out
+}
+
+/// The longest session id accepted: CodeSignal's are a few dozen characters.
+const MAX_ID_LEN: usize = 128;
+
+/// Whether `id`, a session id a server sent, may be recorded in the ledger, matched against
+/// other records and sent back in edits and deletes: printable ASCII without spaces, of a
+/// sane length.
+fn check_id(id: &str) -> Result<(), ClientError> {
+    let why = if id.is_empty() {
+        "it is empty"
+    } else if id.len() > MAX_ID_LEN {
+        "it is longer than 128 bytes"
+    } else if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        "it holds characters other than printable ASCII (spaces, control characters)"
+    } else {
+        return Ok(());
+    };
+    Err(ClientError::UnsafeId {
+        shown: format!("\"{}\"", shown(id)),
+        why,
+    })
+}
+
+/// Any JSON document, refused if an object in it gives a key twice. Checked before a parse
+/// into [`Value`], which would keep the last one silently.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut keys = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if keys.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "an object gives the key `{}` twice",
+                    shown(&key)
+                )));
+            }
+            keys.insert(key);
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
 }
 
 /// A server's GraphQL error messages, escaped and capped, at most [`MAX_MESSAGES`] of them.
