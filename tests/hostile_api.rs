@@ -717,7 +717,10 @@ async fn duplicate_key_beside_a_rate_limit_error_retries_a_create_that_was_made(
         },
     );
     let err = unknown_outcome(lab.run().await);
-    assert!(err.contains("`createLiveInterview` twice"), "{err}");
+    assert!(
+        err.contains("duplicate field `createLiveInterview`"),
+        "{err}"
+    );
     assert_eq!(lab.creates_sent(), 1);
     lab.honest_rerun().await;
 }
@@ -785,4 +788,78 @@ async fn session_id_with_control_characters_from_a_lookup_is_adopted() {
             .all(|r| r.session_id.as_deref() != Some(hostile)),
         "{records:#?}"
     );
+}
+
+/// A create's answer naming `id` for Ada, as a replaying proxy would send it.
+fn replayed(id: &str, email: &str) -> Fault {
+    Fault::ExecutedThen {
+        status: 200,
+        body: json!({"data": {"createLiveInterview": {
+            "id": id,
+            "url": format!("https://app.codesignal.com/live-interview/{id}"),
+            "shortenedUrl": format!("https://codesignal.co/{id}"),
+            "status": "pending",
+            "candidateEmail": email,
+            "candidateName": "Ada Lovelace",
+        }}})
+        .to_string(),
+    }
+}
+
+fn assert_no_session_recorded_twice(records: &[invitoken::MintRecord]) {
+    let mut ids = HashSet::new();
+    for id in records.iter().filter_map(|r| r.session_id.as_deref()) {
+        assert!(ids.insert(id), "{id} recorded for two keys: {records:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_session_answered_to_two_creates_gives_two_keys_one_room() {
+    let lab = Lab::new().await;
+    lab.fake
+        .push_fault(Op::Create, replayed("li-replayed", "ada@example.org"));
+    lab.fake
+        .push_fault(Op::Create, replayed("li-replayed", "ada@example.org"));
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("already the session of another key"), "{err}");
+    assert_no_session_recorded_twice(&lab.ledger.list(None).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_of_another_candidate_answered_to_a_create_is_recorded() {
+    let lab = Lab::new().await;
+    lab.fake
+        .push_fault(Op::Create, replayed("li-mallory", "mallory@evil.example"));
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("is for mallory@evil.example"), "{err}");
+    let records = lab.ledger.list(None).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.session_id.as_deref() != Some("li-mallory")),
+        "{records:#?}"
+    );
+    // The create was executed (for Ada): the re-run adopts that session.
+    lab.honest_rerun().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_replayed_from_an_earlier_run_is_recorded_for_a_second_key() {
+    let lab = Lab::new().await;
+    lab.honest_rerun().await;
+    let records = lab.ledger.list(None).await.unwrap();
+    let old = records[0].session_id.clone().unwrap();
+    // A second interview of the same candidate; its first create is answered with a session
+    // the ledger already records for the first interview.
+    let mut second = panel_json();
+    second["interview"]["id"] = json!("int-43");
+    let second = Request::from_json(&second.to_string()).unwrap();
+    lab.fake
+        .push_fault(Op::Create, replayed(&old, "ada@example.org"));
+    let err = resolve(&second, &lab.minter(lab.config()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("which the mint ledger records for"), "{err}");
+    assert_no_session_recorded_twice(&lab.ledger.list(None).await.unwrap());
 }

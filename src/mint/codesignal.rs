@@ -23,7 +23,8 @@
 //! * **Hostile answers are contained.** No redirect is followed (the create's body would go to
 //!   another host); an answer is read up to [`MAX_RESPONSE_BYTES`] while it streams; JSON with a
 //!   duplicate key anywhere is refused as ambiguous; a session id must be short printable
-//!   ASCII; both URLs of every session (created or looked up)
+//!   ASCII, and a created session must name the mint's candidate and be one no other key
+//!   holds (in this process, and in the mint ledger); both URLs of every session (created or looked up)
 //!   pass [`SafeUrl`](super::SafeUrl) before anything records them; server text reaches errors
 //!   only through [`shown`](crate::shown) (escaped, capped).
 //!
@@ -522,6 +523,17 @@ pub enum ClientError {
     /// The session's URL may not go into an invite.
     #[error("CodeSignal returned an unusable URL: {0}")]
     UnsafeUrl(super::UrlError),
+    /// The create answered a session that cannot be this create's own: another key's (this
+    /// process already holds it), or another candidate's.
+    #[error(
+        "CodeSignal answered the create with session {id}, which {why}; it is not used (a proxy replaying answers, or a server answering for another request?)"
+    )]
+    NotOurSession {
+        /// The session's id, escaped.
+        id: String,
+        /// Why it cannot be ours.
+        why: String,
+    },
     /// The session's id is not one the ledger may record and later send back (empty, too
     /// long, or holding spaces or control characters).
     #[error("CodeSignal returned an unusable session id {shown}: {why}")]
@@ -555,6 +567,7 @@ impl ClientError {
             ClientError::OutcomeUnknown { .. }
                 | ClientError::UnsafeUrl(_)
                 | ClientError::UnsafeId { .. }
+                | ClientError::NotOurSession { .. }
                 | ClientError::Malformed { create: true, .. }
                 | ClientError::TooLarge { .. }
         )
@@ -1156,7 +1169,7 @@ impl CodeSignalMinter {
                 Ok(CreateData {
                     create_live_interview: Some(session),
                 }) => {
-                    return self.claim(session, expires_at).inspect_err(|e| {
+                    return self.claim(session, mint, expires_at).inspect_err(|e| {
                         // The session exists, unusable: the candidate has one nobody records.
                         self.block(&email, e.to_string());
                     });
@@ -1202,7 +1215,7 @@ impl CodeSignalMinter {
         }
         match self.find_lost(mint).await {
             Ok(Some(session)) => {
-                let minted = self.claim(session, expires_at)?;
+                let minted = self.claim(session, mint, expires_at)?;
                 self.blocked.lock().expect("not poisoned").remove(email);
                 Ok(minted)
             }
@@ -1417,20 +1430,43 @@ impl CodeSignalMinter {
         }
     }
 
-    /// Takes `session` as made for the mint being resolved: both its URLs are checked first,
-    /// so an unusable answer is a failure (and is not cached).
+    /// Takes `session` as made for `mint`: its id, both its URLs and whose it is are checked
+    /// first, so an unusable answer is a failure (and is not cached).
     fn claim(
         &self,
         session: LiveInterview,
+        mint: &PlannedMint,
         expires_at: DateTime<Utc>,
     ) -> Result<Minted, ClientError> {
         check_id(&session.id)?;
         SafeUrl::parse(&session.url).map_err(ClientError::UnsafeUrl)?;
         SafeUrl::parse(&session.shortened_url).map_err(ClientError::UnsafeUrl)?;
-        self.claimed
+        let not_ours = |why: String| ClientError::NotOurSession {
+            id: shown(&session.id).into_owned(),
+            why,
+        };
+        // A session names its candidate: one naming someone else was not made for this mint.
+        if let Some(email) = &session.candidate_email
+            && !email.eq_ignore_ascii_case(&mint.candidate_email)
+        {
+            return Err(not_ours(format!("is for {}", shown(email))));
+        }
+        if let Some(name) = &session.candidate_name
+            && *name != mint.candidate_name
+        {
+            return Err(not_ours(format!("is for \"{}\"", shown(name))));
+        }
+        // Every create makes a new session: one this process already holds is another key's.
+        if !self
+            .claimed
             .lock()
             .expect("not poisoned")
-            .insert(session.id.clone());
+            .insert(session.id.clone())
+        {
+            return Err(not_ours(
+                "is already the session of another key of this run".to_owned(),
+            ));
+        }
         Ok(Minted {
             url: session.url,
             short_url: Some(session.shortened_url),
@@ -1620,7 +1656,7 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
         while let Some(key) = map.next_key::<String>()? {
             if keys.contains(&key) {
                 return Err(serde::de::Error::custom(format_args!(
-                    "an object gives the key `{}` twice",
+                    "duplicate field `{}` (a key given twice is ambiguous)",
                     shown(&key)
                 )));
             }
