@@ -863,3 +863,31 @@ async fn answer_replayed_from_an_earlier_run_is_recorded_for_a_second_key() {
     assert!(err.contains("which the mint ledger records for"), "{err}");
     assert_no_session_recorded_twice(&lab.ledger.list(None).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_proxy_from_the_environment_carries_the_key_off_loopback() {
+    let lab = Lab::new().await;
+    // Stands for a proxy on another host: it would read the key from the plain http request.
+    let proxy = FakeCodeSignal::start(FakeConfig::default()).await;
+    let proxy_url = format!("http://{}", proxy.addr());
+    let out = cli_with(
+        &lab,
+        &[],
+        &[
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("ALL_PROXY", &proxy_url),
+            ("all_proxy", &proxy_url),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(proxy.received().is_empty(), "{:#?}", proxy.received());
+    assert_eq!(
+        lab.creates_sent(),
+        invitoken::plan(&panel()).unwrap().mints.len()
+    );
+}

@@ -729,7 +729,14 @@ impl CodeSignalMinter {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, config.api_key.header());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if config.endpoint.scheme() == "http" {
+            // Plain http is only allowed to loopback: a proxy from the environment
+            // (`HTTP_PROXY`) would carry the key, readable, to another host. Over https a proxy
+            // only tunnels the encrypted connection, so it is kept.
+            http = http.no_proxy();
+        }
+        let http = http
             .default_headers(headers)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
