@@ -891,3 +891,28 @@ async fn http_proxy_from_the_environment_carries_the_key_off_loopback() {
         invitoken::plan(&panel()).unwrap().mints.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_session_after_the_first_page_of_a_lookup_is_minted_again() {
+    let lab = Lab::new().await;
+    // The candidate's past: 150 deleted sessions, listed before anything new.
+    for n in 0..150 {
+        lab.fake.seed_session(support::fake_codesignal::Session {
+            id: format!("li-past-{n}"),
+            candidate_email: Some("ada@example.org".into()),
+            candidate_name: Some("Ada Lovelace".into()),
+            interviewer_id: None,
+            template_id: None,
+            lock_template: None,
+            expiration_time_ms: None,
+            status: "deleted".into(),
+            url: format!("https://app.codesignal.com/live-interview/li-past-{n}"),
+            shortened_url: format!("https://codesignal.co/past-{n}"),
+            created_at_ms: 0,
+        });
+    }
+    lab.fake.push_fault(Op::Create, Fault::LoseReply);
+    unknown_outcome(lab.run().await);
+    // Reading only the first page, the re-run finds nothing and creates a second session.
+    lab.honest_rerun().await;
+}

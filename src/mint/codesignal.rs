@@ -106,8 +106,11 @@ const DELETE: &str = "mutation DeleteLiveInterview($id: ID!) {
 /// An extension that would add less than this is not worth a request.
 const MIN_GAIN: TimeDelta = TimeDelta::minutes(1);
 
-/// How many of a candidate's sessions one look-up reads.
+/// How many of a candidate's sessions one look-up request reads.
 const LOOKUP_PAGE: i64 = 100;
+
+/// How many pages one look-up reads at most.
+const MAX_LOOKUP_PAGES: i64 = 100;
 
 /// A CodeSignal API key. Cleaned of what people paste around it; never shown.
 #[derive(Clone)]
@@ -1288,14 +1291,35 @@ impl CodeSignalMinter {
     /// retries: a query changes nothing, so any failure may be retried. A session listed twice
     /// counts once; listed twice with different fields, the answer is refused.
     async fn pending_sessions(&self, mint: &PlannedMint) -> Result<Vec<LiveInterview>, String> {
-        let variables = json!({ "email": mint.candidate_email, "first": LOOKUP_PAGE, "offset": 0 });
         let what = format!("the look-up of {}'s sessions", shown(&mint.candidate_email));
-        let found: FindData = self
-            .idempotent(FIND, variables, &what)
-            .await
-            .map_err(|e| format!("the look-up failed: {e}"))?;
+        // Every page: the list holds the candidate's past sessions too (deleted, completed),
+        // and the lost one may come after the first page; reading one page would call it
+        // "nothing made" and mint a second session.
+        let mut listed = Vec::new();
+        for page in 0.. {
+            if page == MAX_LOOKUP_PAGES {
+                return Err(format!(
+                    "the look-up lists more than {} sessions for this candidate; too many to                      tell which one is lost",
+                    MAX_LOOKUP_PAGES * LOOKUP_PAGE
+                ));
+            }
+            let variables = json!({
+                "email": mint.candidate_email,
+                "first": LOOKUP_PAGE,
+                "offset": page * LOOKUP_PAGE,
+            });
+            let found: FindData = self
+                .idempotent(FIND, variables, &what)
+                .await
+                .map_err(|e| format!("the look-up failed: {e}"))?;
+            let full = found.live_interviews.len() >= LOOKUP_PAGE as usize;
+            listed.extend(found.live_interviews.into_iter().flatten());
+            if !full {
+                break;
+            }
+        }
         let mut sessions: Vec<LiveInterview> = Vec::new();
-        for s in found.live_interviews.into_iter().flatten() {
+        for s in listed {
             let matches = s.status == "pending"
                 && s.candidate_email
                     .as_deref()
