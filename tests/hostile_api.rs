@@ -916,3 +916,26 @@ async fn lost_session_after_the_first_page_of_a_lookup_is_minted_again() {
     // Reading only the first page, the re-run finds nothing and creates a second session.
     lab.honest_rerun().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_answered_for_another_session_counts_as_extended() {
+    let lab = Lab::new().await;
+    let minter = CodeSignalMinter::new(lab.config()).unwrap();
+    lab.fake.push_fault(
+        Op::Edit,
+        Fault::ExecutedThen {
+            status: 200,
+            body: r#"{"data":{"editLiveInterview":{"id":"li-other","status":"pending"}}}"#.into(),
+        },
+    );
+    let err = minter
+        .extend_session(
+            "li-1",
+            None,
+            chrono::Utc::now() + chrono::TimeDelta::days(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("answered for session li-other"), "{err}");
+}

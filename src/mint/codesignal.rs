@@ -640,7 +640,6 @@ struct EditData {
 
 #[derive(Deserialize)]
 struct Edited {
-    #[allow(dead_code)] // Read to check the answer's shape.
     id: String,
 }
 
@@ -1430,6 +1429,12 @@ impl CodeSignalMinter {
         let what = format!("the extension of session {}", shown(id));
         let edited: EditData = self.idempotent(EDIT, variables, &what).await?;
         match edited.edit_live_interview {
+            // An answer about another session says nothing about this one's expiry.
+            Some(Edited { id: other }) if other != id => Err(ClientError::GraphQl(vec![format!(
+                "editLiveInterview of session {} answered for session {}",
+                shown(id),
+                shown(&other)
+            )])),
             Some(_) => Ok(Some(new_expiry)),
             None => Err(ClientError::GraphQl(vec![format!(
                 "editLiveInterview returned null for session {}",
