@@ -939,3 +939,34 @@ async fn edit_answered_for_another_session_counts_as_extended() {
         .to_string();
     assert!(err.contains("answered for session li-other"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_against_a_hanging_api_spends_every_sessions_retry_budget() {
+    let lab = Lab::new().await;
+    let mut config = lab.config();
+    config.max_attempts = 2;
+    config.connect_attempts = 2;
+    let minter = CodeSignalMinter::new(config).unwrap();
+    for _ in 0..10 {
+        lab.fake.push_fault(Op::Edit, Fault::Hang);
+    }
+    let until = chrono::Utc::now() + chrono::TimeDelta::days(1);
+    let first = minter
+        .extend_session("li-1", None, until)
+        .await
+        .unwrap_err();
+    assert!(first.to_string().contains("gave up after 2"), "{first}");
+    // The same API, the next session: not another whole retry budget.
+    let second = minter
+        .extend_session("li-2", None, until)
+        .await
+        .unwrap_err();
+    assert!(second.to_string().contains("not sent"), "{second}");
+    let edits = lab
+        .fake
+        .received()
+        .iter()
+        .filter(|r| r.op == Op::Edit)
+        .count();
+    assert_eq!(edits, 2, "{:#?}", lab.fake.received());
+}

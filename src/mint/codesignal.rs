@@ -1273,11 +1273,15 @@ impl CodeSignalMinter {
         if tries.attempts >= self.config.max_attempts
             || tries.started.elapsed().saturating_add(wait) > self.config.max_retry_time
         {
-            return Err(ClientError::GaveUp {
+            // Final, like any other: the next request (another session's edit or delete)
+            // would spend a whole retry budget of its own against the same failing API.
+            let e = ClientError::GaveUp {
                 attempts: tries.attempts,
                 seconds: tries.started.elapsed().as_secs(),
                 last: last.to_owned(),
-            });
+            };
+            self.halt(&e);
+            return Err(e);
         }
         if self.remaining().is_some_and(|left| wait >= left) {
             return Err(self.deadline_passed(format!("{what} (to retry it after: {last})")));
