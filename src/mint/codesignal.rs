@@ -32,10 +32,12 @@
 //!
 //! A create that may have been executed without the client seeing its session (a timeout after
 //! the request went out, a connection dropped before the reply, HTTP 500/502/504, a success
-//! other than 200 (201, 202, 204) or a 303 pointing to a result, an answer that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
-//! or with an error not marked as refused input) has an **unknown outcome**, and stays unknown
-//! until proven otherwise: CodeSignal may commit it long after the client gave up, so a look-up
-//! that finds nothing right after the timeout proves nothing. The rule: after an unknown
+//! other than 200 (201, 202, 204) or a 303 pointing to a result, an answer that is not JSON,
+//! off the schema, too large, `createLiveInterview: null` without an error, or with an error
+//! not marked as refused input, a session with an unusable id or URL, or one that cannot be
+//! its own) has an **unknown outcome**, and stays unknown until proven otherwise: CodeSignal
+//! may commit it long after the client gave up, so a look-up that finds nothing right after
+//! the timeout proves nothing. The rule: after an unknown
 //! outcome the client never re-sends that create, sends no further create for that candidate
 //! (by email) for the life of the minter, and fails the mint with
 //! [`ClientError::OutcomeUnknown`] (the run then fails and outputs nothing). Behind the mint
