@@ -792,13 +792,17 @@ async fn session_id_with_control_characters_from_a_lookup_is_adopted() {
 
 /// A create's answer naming `id` for Ada, as a replaying proxy would send it.
 fn replayed(id: &str, email: &str) -> Fault {
+    replayed_as(id, email, "pending")
+}
+
+fn replayed_as(id: &str, email: &str, status: &str) -> Fault {
     Fault::ExecutedThen {
         status: 200,
         body: json!({"data": {"createLiveInterview": {
             "id": id,
             "url": format!("https://app.codesignal.com/live-interview/{id}"),
             "shortenedUrl": format!("https://codesignal.co/{id}"),
-            "status": "pending",
+            "status": status,
             "candidateEmail": email,
             "candidateName": "Ada Lovelace",
         }}})
@@ -969,4 +973,17 @@ async fn refresh_against_a_hanging_api_spends_every_sessions_retry_budget() {
         .filter(|r| r.op == Op::Edit)
         .count();
     assert_eq!(edits, 2, "{:#?}", lab.fake.received());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_session_answered_to_a_create_is_recorded_as_minted() {
+    let lab = Lab::new().await;
+    lab.fake.push_fault(
+        Op::Create,
+        replayed_as("li-dead", "ada@example.org", "deleted"),
+    );
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("is deleted, not pending"), "{err}");
+    // The create was executed (a pending session for Ada): the re-run adopts it.
+    lab.honest_rerun().await;
 }

@@ -1487,6 +1487,14 @@ impl CodeSignalMinter {
             id: shown(&session.id).into_owned(),
             why,
         };
+        // A new session is pending (the look-up adopts only pending ones too): one already
+        // deleted or finished would put a dead link in the invites.
+        if session.status != "pending" {
+            return Err(not_ours(format!(
+                "is {}, not pending",
+                shown(&session.status)
+            )));
+        }
         // A session names its candidate: one naming someone else was not made for this mint.
         if let Some(email) = &session.candidate_email
             && !email.eq_ignore_ascii_case(&mint.candidate_email)
