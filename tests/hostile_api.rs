@@ -679,3 +679,311 @@ async fn cli_with(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> std::proces
         .await
         .unwrap()
 }
+
+// Found by attacking the merged client (see the module doc's unknown outcomes).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_or_accepted_status_on_a_create_is_recorded_as_nothing_made() {
+    // A success other than GraphQL's 200, or a 303 pointing to the result: the create ran.
+    for status in [201, 202, 204, 303] {
+        let lab = Lab::new().await;
+        lab.fake.push_fault(
+            Op::Create,
+            Fault::ExecutedThen {
+                status,
+                body: r#"{"data":{"createLiveInterview":{session}}}"#.into(),
+            },
+        );
+        let err = unknown_outcome(lab.run().await);
+        assert!(err.contains(&format!("HTTP {status}")), "{status}: {err}");
+        assert_eq!(lab.creates_sent(), 1, "{status}");
+        // Recorded as "nothing made", the re-run would mint it again: one orphan.
+        lab.honest_rerun().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_key_beside_a_rate_limit_error_retries_a_create_that_was_made() {
+    let lab = Lab::new().await;
+    // The session, then null under the same key: a parser letting the last one win sees "rate
+    // limited, nothing made" and sends the create again.
+    lab.fake.push_fault(
+        Op::Create,
+        Fault::ExecutedThen {
+            status: 200,
+            body: r#"{"data":{"createLiveInterview":{session},"createLiveInterview":null},
+                "errors":[{"message":"Rate limit exceeded","extensions":{"code":"RATE_LIMITED"}}]}"#
+                .into(),
+        },
+    );
+    let err = unknown_outcome(lab.run().await);
+    assert!(
+        err.contains("duplicate field `createLiveInterview`"),
+        "{err}"
+    );
+    assert_eq!(lab.creates_sent(), 1);
+    lab.honest_rerun().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_id_with_control_characters_reaches_the_ledger() {
+    for id in ["li-1\u{1b}[2J\r\nerror: forged", "", &"x".repeat(200_000)] {
+        let lab = Lab::new().await;
+        let body = json!({"data": {"createLiveInterview": {
+            "id": id,
+            "url": "https://app.codesignal.com/live-interview/li-x",
+            "shortenedUrl": "https://codesignal.co/li-x",
+            "status": "pending",
+            "candidateEmail": null,
+            "candidateName": null,
+        }}});
+        lab.fake.push_fault(
+            Op::Create,
+            Fault::ExecutedThen {
+                status: 200,
+                body: body.to_string(),
+            },
+        );
+        let err = unknown_outcome(lab.run().await);
+        assert!(err.contains("unusable session id"), "{err}");
+        assert_tame(&err);
+        assert!(err.len() < 4000, "{} bytes", err.len());
+        let records = lab.ledger.list(None).await.unwrap();
+        assert!(
+            records.iter().all(|r| r.session_id.is_none()),
+            "{records:#?}"
+        );
+        lab.honest_rerun().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_id_with_control_characters_from_a_lookup_is_adopted() {
+    let lab = Lab::new().await;
+    // Not executed, but a 500 proves nothing: the outcome is unknown.
+    lab.fake.push_fault(Op::Create, Fault::Status(500));
+    unknown_outcome(lab.run().await);
+    let hostile = "li-9\u{1b}]0;owned\u{7}";
+    lab.fake.seed_session(support::fake_codesignal::Session {
+        id: hostile.into(),
+        candidate_email: Some("ada@example.org".into()),
+        candidate_name: Some("Ada Lovelace".into()),
+        interviewer_id: None,
+        template_id: None,
+        lock_template: None,
+        expiration_time_ms: None,
+        status: "pending".into(),
+        url: "https://app.codesignal.com/live-interview/li-9".into(),
+        shortened_url: "https://codesignal.co/li-9".into(),
+        created_at_ms: 0,
+    });
+    tokio::time::sleep(SETTLE).await;
+    let err = lab.run().await.unwrap_err().to_string();
+    assert!(err.contains("unusable session id"), "{err}");
+    assert_tame(&err);
+    let records = lab.ledger.list(None).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.session_id.as_deref() != Some(hostile)),
+        "{records:#?}"
+    );
+}
+
+/// A create's answer naming `id` for Ada, as a replaying proxy would send it.
+fn replayed(id: &str, email: &str) -> Fault {
+    replayed_as(id, email, "pending")
+}
+
+fn replayed_as(id: &str, email: &str, status: &str) -> Fault {
+    Fault::ExecutedThen {
+        status: 200,
+        body: json!({"data": {"createLiveInterview": {
+            "id": id,
+            "url": format!("https://app.codesignal.com/live-interview/{id}"),
+            "shortenedUrl": format!("https://codesignal.co/{id}"),
+            "status": status,
+            "candidateEmail": email,
+            "candidateName": "Ada Lovelace",
+        }}})
+        .to_string(),
+    }
+}
+
+fn assert_no_session_recorded_twice(records: &[invitoken::MintRecord]) {
+    let mut ids = HashSet::new();
+    for id in records.iter().filter_map(|r| r.session_id.as_deref()) {
+        assert!(ids.insert(id), "{id} recorded for two keys: {records:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_session_answered_to_two_creates_gives_two_keys_one_room() {
+    let lab = Lab::new().await;
+    lab.fake
+        .push_fault(Op::Create, replayed("li-replayed", "ada@example.org"));
+    lab.fake
+        .push_fault(Op::Create, replayed("li-replayed", "ada@example.org"));
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("already the session of another key"), "{err}");
+    assert_no_session_recorded_twice(&lab.ledger.list(None).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_of_another_candidate_answered_to_a_create_is_recorded() {
+    let lab = Lab::new().await;
+    lab.fake
+        .push_fault(Op::Create, replayed("li-mallory", "mallory@evil.example"));
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("is for mallory@evil.example"), "{err}");
+    let records = lab.ledger.list(None).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.session_id.as_deref() != Some("li-mallory")),
+        "{records:#?}"
+    );
+    // The create was executed (for Ada): the re-run adopts that session.
+    lab.honest_rerun().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_replayed_from_an_earlier_run_is_recorded_for_a_second_key() {
+    let lab = Lab::new().await;
+    lab.honest_rerun().await;
+    let records = lab.ledger.list(None).await.unwrap();
+    let old = records[0].session_id.clone().unwrap();
+    // A second interview of the same candidate; its first create is answered with a session
+    // the ledger already records for the first interview.
+    let mut second = panel_json();
+    second["interview"]["id"] = json!("int-43");
+    let second = Request::from_json(&second.to_string()).unwrap();
+    lab.fake
+        .push_fault(Op::Create, replayed(&old, "ada@example.org"));
+    let err = resolve(&second, &lab.minter(lab.config()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("which the mint ledger records for"), "{err}");
+    assert_no_session_recorded_twice(&lab.ledger.list(None).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_proxy_from_the_environment_carries_the_key_off_loopback() {
+    let lab = Lab::new().await;
+    // Stands for a proxy on another host: it would read the key from the plain http request.
+    let proxy = FakeCodeSignal::start(FakeConfig::default()).await;
+    let proxy_url = format!("http://{}", proxy.addr());
+    let out = cli_with(
+        &lab,
+        &[],
+        &[
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("ALL_PROXY", &proxy_url),
+            ("all_proxy", &proxy_url),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(proxy.received().is_empty(), "{:#?}", proxy.received());
+    assert_eq!(
+        lab.creates_sent(),
+        invitoken::plan(&panel()).unwrap().mints.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_session_after_the_first_page_of_a_lookup_is_minted_again() {
+    let lab = Lab::new().await;
+    // The candidate's past: 150 deleted sessions, listed before anything new.
+    for n in 0..150 {
+        lab.fake.seed_session(support::fake_codesignal::Session {
+            id: format!("li-past-{n}"),
+            candidate_email: Some("ada@example.org".into()),
+            candidate_name: Some("Ada Lovelace".into()),
+            interviewer_id: None,
+            template_id: None,
+            lock_template: None,
+            expiration_time_ms: None,
+            status: "deleted".into(),
+            url: format!("https://app.codesignal.com/live-interview/li-past-{n}"),
+            shortened_url: format!("https://codesignal.co/past-{n}"),
+            created_at_ms: 0,
+        });
+    }
+    lab.fake.push_fault(Op::Create, Fault::LoseReply);
+    unknown_outcome(lab.run().await);
+    // Reading only the first page, the re-run finds nothing and creates a second session.
+    lab.honest_rerun().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_answered_for_another_session_counts_as_extended() {
+    let lab = Lab::new().await;
+    let minter = CodeSignalMinter::new(lab.config()).unwrap();
+    lab.fake.push_fault(
+        Op::Edit,
+        Fault::ExecutedThen {
+            status: 200,
+            body: r#"{"data":{"editLiveInterview":{"id":"li-other","status":"pending"}}}"#.into(),
+        },
+    );
+    let err = minter
+        .extend_session(
+            "li-1",
+            None,
+            chrono::Utc::now() + chrono::TimeDelta::days(1),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("answered for session li-other"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_against_a_hanging_api_spends_every_sessions_retry_budget() {
+    let lab = Lab::new().await;
+    let mut config = lab.config();
+    config.max_attempts = 2;
+    config.connect_attempts = 2;
+    let minter = CodeSignalMinter::new(config).unwrap();
+    for _ in 0..10 {
+        lab.fake.push_fault(Op::Edit, Fault::Hang);
+    }
+    let until = chrono::Utc::now() + chrono::TimeDelta::days(1);
+    let first = minter
+        .extend_session("li-1", None, until)
+        .await
+        .unwrap_err();
+    assert!(first.to_string().contains("gave up after 2"), "{first}");
+    // The same API, the next session: not another whole retry budget.
+    let second = minter
+        .extend_session("li-2", None, until)
+        .await
+        .unwrap_err();
+    assert!(second.to_string().contains("not sent"), "{second}");
+    let edits = lab
+        .fake
+        .received()
+        .iter()
+        .filter(|r| r.op == Op::Edit)
+        .count();
+    assert_eq!(edits, 2, "{:#?}", lab.fake.received());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_session_answered_to_a_create_is_recorded_as_minted() {
+    let lab = Lab::new().await;
+    lab.fake.push_fault(
+        Op::Create,
+        replayed_as("li-dead", "ada@example.org", "deleted"),
+    );
+    let err = unknown_outcome(lab.run().await);
+    assert!(err.contains("is deleted, not pending"), "{err}");
+    // The create was executed (a pending session for Ada): the re-run adopts it.
+    lab.honest_rerun().await;
+}

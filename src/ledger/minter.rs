@@ -229,6 +229,27 @@ impl<M: Sessions> LedgerMinter<M> {
                 if let Err(e) = check_urls(key, &minted) {
                     return Err(self.give_up(ticket, e).await);
                 }
+                // Every create makes a new session: one the ledger already records for another
+                // key (a proxy replaying an old answer) would put two keys in one room.
+                if let Some(id) = &minted.session_id
+                    && let Some(holder) = self
+                        .ledger
+                        .by_session(self.vendor, id)
+                        .await
+                        .map_err(|e| ledger_failed(key, e))?
+                    && holder.key != *key
+                {
+                    let e = failed(
+                        key,
+                        format!(
+                            "the vendor answered with session {}, which the mint ledger records \
+                             for {}; it is not used",
+                            shown(id),
+                            holder.key
+                        ),
+                    );
+                    return Err(self.give_up(ticket, e).await);
+                }
                 // If this fails the intent stays pending: the session exists, and only a
                 // look-up can pair it with the key again.
                 self.ledger
@@ -256,6 +277,7 @@ impl<M: Sessions> LedgerMinter<M> {
         let cause = match &e {
             MintError::CodeSignal { source, .. } => source.to_string(),
             MintError::UnsafeUrl { source, .. } => format!("the link was refused: {source}"),
+            MintError::Failed { message, .. } => message.clone(),
             other => other.to_string(),
         };
         let recorded = self.ledger.release_unknown(ticket, &shown(&cause)).await;

@@ -1388,9 +1388,22 @@ const LEDGER_TABLES: [&str; 2] = ["mint_records", "_sqlx_migrations"];
 /// mode) and says whether it is empty, a ledger, or someone else's.
 async fn inspect_sqlite(path: &Path) -> Result<Found, sqlx::Error> {
     use sqlx::Connection as _;
+    // A read-only connection to a database in WAL mode makes `-wal` and `-shm` files beside
+    // it, and cannot remove them when it closes: another application's folder would keep two
+    // files of ours. Without a `-wal` file (nor a rollback `-journal` left by a crash, which
+    // an immutable read would ignore) the main file holds every commit, so it is read as
+    // immutable, which makes neither (and takes no lock: a write racing this look reads as an
+    // error, never as a change).
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        Path::new(&name).exists()
+    };
+    let settled = !beside("-wal") && !beside("-journal");
     let options = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
+        .immutable(settled)
         .create_if_missing(false)
         .busy_timeout(BUSY_TIMEOUT);
     let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;

@@ -22,18 +22,22 @@
 //!   budget. Build a new minter to try again.
 //! * **Hostile answers are contained.** No redirect is followed (the create's body would go to
 //!   another host); an answer is read up to [`MAX_RESPONSE_BYTES`] while it streams; JSON with a
-//!   duplicate key is refused as ambiguous; both URLs of every session (created or looked up)
+//!   duplicate key anywhere is refused as ambiguous; a session id must be short printable
+//!   ASCII, and a created session must name the mint's candidate and be one no other key
+//!   holds (in this process, and in the mint ledger); both URLs of every session (created or looked up)
 //!   pass [`SafeUrl`](super::SafeUrl) before anything records them; server text reaches errors
 //!   only through [`shown`](crate::shown) (escaped, capped).
 //!
 //! # Unknown outcomes
 //!
 //! A create that may have been executed without the client seeing its session (a timeout after
-//! the request went out, a connection dropped before the reply, HTTP 500/502/504, an answer
-//! that is not JSON, off the schema, too large, `createLiveInterview: null` without an error,
-//! or with an error not marked as refused input) has an **unknown outcome**, and stays unknown
-//! until proven otherwise: CodeSignal may commit it long after the client gave up, so a look-up
-//! that finds nothing right after the timeout proves nothing. The rule: after an unknown
+//! the request went out, a connection dropped before the reply, HTTP 500/502/504, a success
+//! other than 200 (201, 202, 204) or a 303 pointing to a result, an answer that is not JSON,
+//! off the schema, too large, `createLiveInterview: null` without an error, or with an error
+//! not marked as refused input, a session with an unusable id or URL, or one that cannot be
+//! its own) has an **unknown outcome**, and stays unknown until proven otherwise: CodeSignal
+//! may commit it long after the client gave up, so a look-up that finds nothing right after
+//! the timeout proves nothing. The rule: after an unknown
 //! outcome the client never re-sends that create, sends no further create for that candidate
 //! (by email) for the life of the minter, and fails the mint with
 //! [`ClientError::OutcomeUnknown`] (the run then fails and outputs nothing). Behind the mint
@@ -104,8 +108,11 @@ const DELETE: &str = "mutation DeleteLiveInterview($id: ID!) {
 /// An extension that would add less than this is not worth a request.
 const MIN_GAIN: TimeDelta = TimeDelta::minutes(1);
 
-/// How many of a candidate's sessions one look-up reads.
+/// How many of a candidate's sessions one look-up request reads.
 const LOOKUP_PAGE: i64 = 100;
+
+/// How many pages one look-up reads at most.
+const MAX_LOOKUP_PAGES: i64 = 100;
 
 /// A CodeSignal API key. Cleaned of what people paste around it; never shown.
 #[derive(Clone)]
@@ -521,6 +528,26 @@ pub enum ClientError {
     /// The session's URL may not go into an invite.
     #[error("CodeSignal returned an unusable URL: {0}")]
     UnsafeUrl(super::UrlError),
+    /// The create answered a session that cannot be this create's own: another key's (this
+    /// process already holds it), or another candidate's.
+    #[error(
+        "CodeSignal answered the create with session {id}, which {why}; it is not used (a proxy replaying answers, or a server answering for another request?)"
+    )]
+    NotOurSession {
+        /// The session's id, escaped.
+        id: String,
+        /// Why it cannot be ours.
+        why: String,
+    },
+    /// The session's id is not one the ledger may record and later send back (empty, too
+    /// long, or holding spaces or control characters).
+    #[error("CodeSignal returned an unusable session id {shown}: {why}")]
+    UnsafeId {
+        /// The id, escaped and capped.
+        shown: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A setting out of its range.
     #[error("{name} {value} is out of range: use {range}")]
     Setting {
@@ -544,6 +571,8 @@ impl ClientError {
             self,
             ClientError::OutcomeUnknown { .. }
                 | ClientError::UnsafeUrl(_)
+                | ClientError::UnsafeId { .. }
+                | ClientError::NotOurSession { .. }
                 | ClientError::Malformed { create: true, .. }
                 | ClientError::TooLarge { .. }
         )
@@ -613,7 +642,6 @@ struct EditData {
 
 #[derive(Deserialize)]
 struct Edited {
-    #[allow(dead_code)] // Read to check the answer's shape.
     id: String,
 }
 
@@ -705,7 +733,14 @@ impl CodeSignalMinter {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, config.api_key.header());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if config.endpoint.scheme() == "http" {
+            // Plain http is only allowed to loopback: a proxy from the environment
+            // (`HTTP_PROXY`) would carry the key, readable, to another host. Over https a proxy
+            // only tunnels the encrypted connection, so it is kept.
+            http = http.no_proxy();
+        }
+        let http = http
             .default_headers(headers)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -885,6 +920,12 @@ impl CodeSignalMinter {
             );
             let e = ClientError::Redirect { status, location };
             self.halt(&e);
+            // 303 See Other is how a server points to the result of a POST it executed.
+            if create && status == 303 {
+                return Err(Failure::Unknown {
+                    reason: e.to_string(),
+                });
+            }
             return Err(Failure::Fatal(e));
         }
         // Read while it streams, and no more than the cap: a hostile or broken server cannot
@@ -966,10 +1007,18 @@ impl CodeSignalMinter {
                 }));
             }
             _ => {
-                return Err(Failure::Fatal(ClientError::Status {
+                let e = ClientError::Status {
                     status,
                     body: body_shown(),
-                }));
+                };
+                // 201, 202, 204...: a success other than the 200 GraphQL answers with says the
+                // create was (or will be) executed, not that it made nothing.
+                if create && (200..300).contains(&status) {
+                    return Err(Failure::Unknown {
+                        reason: e.to_string(),
+                    });
+                }
+                return Err(Failure::Fatal(e));
             }
         }
         let malformed = |reason: String| {
@@ -979,6 +1028,10 @@ impl CodeSignalMinter {
                 create,
             })
         };
+        // The loose parse lets a repeated key's last value win (`createLiveInterview` given as
+        // a session, then as null, beside a rate-limit error, would retry a create that was
+        // made): an answer with a key twice anywhere is refused first.
+        serde_json::from_str::<NoDuplicateKeys>(&text).map_err(|e| malformed(e.to_string()))?;
         let loose: GraphQlResponse<Value> =
             serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
         if !loose.errors.is_empty() {
@@ -1127,7 +1180,7 @@ impl CodeSignalMinter {
                 Ok(CreateData {
                     create_live_interview: Some(session),
                 }) => {
-                    return self.claim(session, expires_at).inspect_err(|e| {
+                    return self.claim(session, mint, expires_at).inspect_err(|e| {
                         // The session exists, unusable: the candidate has one nobody records.
                         self.block(&email, e.to_string());
                     });
@@ -1173,7 +1226,7 @@ impl CodeSignalMinter {
         }
         match self.find_lost(mint).await {
             Ok(Some(session)) => {
-                let minted = self.claim(session, expires_at)?;
+                let minted = self.claim(session, mint, expires_at)?;
                 self.blocked.lock().expect("not poisoned").remove(email);
                 Ok(minted)
             }
@@ -1222,11 +1275,15 @@ impl CodeSignalMinter {
         if tries.attempts >= self.config.max_attempts
             || tries.started.elapsed().saturating_add(wait) > self.config.max_retry_time
         {
-            return Err(ClientError::GaveUp {
+            // Final, like any other: the next request (another session's edit or delete)
+            // would spend a whole retry budget of its own against the same failing API.
+            let e = ClientError::GaveUp {
                 attempts: tries.attempts,
                 seconds: tries.started.elapsed().as_secs(),
                 last: last.to_owned(),
-            });
+            };
+            self.halt(&e);
+            return Err(e);
         }
         if self.remaining().is_some_and(|left| wait >= left) {
             return Err(self.deadline_passed(format!("{what} (to retry it after: {last})")));
@@ -1239,14 +1296,35 @@ impl CodeSignalMinter {
     /// retries: a query changes nothing, so any failure may be retried. A session listed twice
     /// counts once; listed twice with different fields, the answer is refused.
     async fn pending_sessions(&self, mint: &PlannedMint) -> Result<Vec<LiveInterview>, String> {
-        let variables = json!({ "email": mint.candidate_email, "first": LOOKUP_PAGE, "offset": 0 });
         let what = format!("the look-up of {}'s sessions", shown(&mint.candidate_email));
-        let found: FindData = self
-            .idempotent(FIND, variables, &what)
-            .await
-            .map_err(|e| format!("the look-up failed: {e}"))?;
+        // Every page: the list holds the candidate's past sessions too (deleted, completed),
+        // and the lost one may come after the first page; reading one page would call it
+        // "nothing made" and mint a second session.
+        let mut listed = Vec::new();
+        for page in 0.. {
+            if page == MAX_LOOKUP_PAGES {
+                return Err(format!(
+                    "the look-up lists more than {} sessions for this candidate; too many to                      tell which one is lost",
+                    MAX_LOOKUP_PAGES * LOOKUP_PAGE
+                ));
+            }
+            let variables = json!({
+                "email": mint.candidate_email,
+                "first": LOOKUP_PAGE,
+                "offset": page * LOOKUP_PAGE,
+            });
+            let found: FindData = self
+                .idempotent(FIND, variables, &what)
+                .await
+                .map_err(|e| format!("the look-up failed: {e}"))?;
+            let full = found.live_interviews.len() >= LOOKUP_PAGE as usize;
+            listed.extend(found.live_interviews.into_iter().flatten());
+            if !full {
+                break;
+            }
+        }
         let mut sessions: Vec<LiveInterview> = Vec::new();
-        for s in found.live_interviews.into_iter().flatten() {
+        for s in listed {
             let matches = s.status == "pending"
                 && s.candidate_email
                     .as_deref()
@@ -1257,6 +1335,8 @@ impl CodeSignalMinter {
             if !matches {
                 continue;
             }
+            // Its id would be recorded by an adoption and matched against the ledger's.
+            check_id(&s.id).map_err(|e| format!("the look-up listed a session that {e}"))?;
             match sessions.iter().find(|known| known.id == s.id) {
                 Some(known) if *known == s => {}
                 Some(_) => {
@@ -1355,6 +1435,12 @@ impl CodeSignalMinter {
         let what = format!("the extension of session {}", shown(id));
         let edited: EditData = self.idempotent(EDIT, variables, &what).await?;
         match edited.edit_live_interview {
+            // An answer about another session says nothing about this one's expiry.
+            Some(Edited { id: other }) if other != id => Err(ClientError::GraphQl(vec![format!(
+                "editLiveInterview of session {} answered for session {}",
+                shown(id),
+                shown(&other)
+            )])),
             Some(_) => Ok(Some(new_expiry)),
             None => Err(ClientError::GraphQl(vec![format!(
                 "editLiveInterview returned null for session {}",
@@ -1386,19 +1472,51 @@ impl CodeSignalMinter {
         }
     }
 
-    /// Takes `session` as made for the mint being resolved: both its URLs are checked first,
-    /// so an unusable answer is a failure (and is not cached).
+    /// Takes `session` as made for `mint`: its id, both its URLs and whose it is are checked
+    /// first, so an unusable answer is a failure (and is not cached).
     fn claim(
         &self,
         session: LiveInterview,
+        mint: &PlannedMint,
         expires_at: DateTime<Utc>,
     ) -> Result<Minted, ClientError> {
+        check_id(&session.id)?;
         SafeUrl::parse(&session.url).map_err(ClientError::UnsafeUrl)?;
         SafeUrl::parse(&session.shortened_url).map_err(ClientError::UnsafeUrl)?;
-        self.claimed
+        let not_ours = |why: String| ClientError::NotOurSession {
+            id: shown(&session.id).into_owned(),
+            why,
+        };
+        // A new session is pending (the look-up adopts only pending ones too): one already
+        // deleted or finished would put a dead link in the invites.
+        if session.status != "pending" {
+            return Err(not_ours(format!(
+                "is {}, not pending",
+                shown(&session.status)
+            )));
+        }
+        // A session names its candidate: one naming someone else was not made for this mint.
+        if let Some(email) = &session.candidate_email
+            && !email.eq_ignore_ascii_case(&mint.candidate_email)
+        {
+            return Err(not_ours(format!("is for {}", shown(email))));
+        }
+        if let Some(name) = &session.candidate_name
+            && *name != mint.candidate_name
+        {
+            return Err(not_ours(format!("is for \"{}\"", shown(name))));
+        }
+        // Every create makes a new session: one this process already holds is another key's.
+        if !self
+            .claimed
             .lock()
             .expect("not poisoned")
-            .insert(session.id.clone());
+            .insert(session.id.clone())
+        {
+            return Err(not_ours(
+                "is already the session of another key of this run".to_owned(),
+            ));
+        }
         Ok(Minted {
             url: session.url,
             short_url: Some(session.shortened_url),
@@ -1518,6 +1636,85 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     out
+}
+
+/// The longest session id accepted: CodeSignal's are a few dozen characters.
+const MAX_ID_LEN: usize = 128;
+
+/// Whether `id`, a session id a server sent, may be recorded in the ledger, matched against
+/// other records and sent back in edits and deletes: printable ASCII without spaces, of a
+/// sane length.
+fn check_id(id: &str) -> Result<(), ClientError> {
+    let why = if id.is_empty() {
+        "it is empty"
+    } else if id.len() > MAX_ID_LEN {
+        "it is longer than 128 bytes"
+    } else if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        "it holds characters other than printable ASCII (spaces, control characters)"
+    } else {
+        return Ok(());
+    };
+    Err(ClientError::UnsafeId {
+        shown: format!("\"{}\"", shown(id)),
+        why,
+    })
+}
+
+/// Any JSON document, refused if an object in it gives a key twice. Checked before a parse
+/// into [`Value`], which would keep the last one silently.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut keys = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if keys.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field `{}` (a key given twice is ambiguous)",
+                    shown(&key)
+                )));
+            }
+            keys.insert(key);
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
 }
 
 /// A server's GraphQL error messages, escaped and capped, at most [`MAX_MESSAGES`] of them.

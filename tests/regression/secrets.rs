@@ -599,6 +599,32 @@ fn ledger_adds_tables_to_another_apps_sqlite_file_and_switches_it_to_wal() {
 }
 
 #[test]
+fn ledger_leaves_wal_and_shm_files_beside_another_apps_wal_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    let path = db.join("wal-app.sqlite3");
+    // An application that keeps its database in WAL mode, closed cleanly (no `-wal` left).
+    sqlite_db(
+        &path,
+        "PRAGMA journal_mode = WAL; CREATE TABLE users (id INTEGER PRIMARY KEY);",
+    );
+    let before = snapshot(&db);
+    assert_eq!(before.len(), 1, "{before:?}");
+    for (args, code) in ledger_commands(path.to_str().unwrap(), dir.path()) {
+        let run = Run::of(invitoken().args(&args));
+        assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not a mint ledger"),
+            "{}",
+            run.stderr
+        );
+        let after: Vec<_> = snapshot(&db).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(snapshot(&db), before, "{args:?} left {after:?}");
+    }
+}
+
+#[test]
 fn ledger_overwrites_a_file_that_is_not_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");

@@ -153,6 +153,9 @@ pub enum Fault {
     UrlSuffix(String),
     /// Executed, but a list in the reply names every session twice.
     ListTwice,
+    /// Executed, then answered HTTP `status` with `body` as written, where `{session}` stands
+    /// for the field's real answer (its JSON).
+    ExecutedThen { status: u16, body: String },
 }
 
 /// What [`Fault::GarbageAfterCommit`] answers.
@@ -711,6 +714,21 @@ async fn serve_request(
                 1,
             );
             Outcome::Reply(reply_text(StatusCode::OK, text))
+        }
+        Some(Fault::ExecutedThen { status, body }) => {
+            let text = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let answer = serde_json::from_slice::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("data").and_then(|d| d.get(key.as_str())).cloned())
+                .unwrap_or(Value::Null);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Outcome::Reply(reply_text(
+                status,
+                body.replace("{session}", &answer.to_string()),
+            ))
         }
         Some(Fault::LoseReply) => Outcome::Lose,
         Some(Fault::LoseReplyAfter(d)) => Outcome::Late(response, d),
