@@ -296,12 +296,18 @@ impl Open {
 /// Whether `bytes` hold a quoted-printable escape (`=24`, `=EF`, any case) that decodes to a
 /// byte that may start a token or a look-alike of one ([`may_hold_token`]).
 fn qp_may_hide_token(bytes: &[u8]) -> bool {
-    memchr::memchr_iter(b'=', bytes).any(|at| {
-        bytes
-            .get(at + 1..at + 3)
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())
-            .is_some_and(|b| may_hold_token(&[b]))
+    // Parameters put many `=` in a file: compare the two digits, no parsing.
+    memchr::memchr_iter(b'=', bytes).any(|at| match bytes.get(at + 1..at + 3) {
+        Some([hi, lo]) => hex_digit(*hi)
+            .zip(hex_digit(*lo))
+            .is_some_and(|(hi, lo)| crate::parse::token_starts(&[hi << 4 | lo]).next().is_some()),
+        _ => false,
     })
+}
+
+/// The value of one hexadecimal digit, either case.
+fn hex_digit(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Whether a property's parameters say its value is quoted-printable (vCalendar 1.0), in any
@@ -320,12 +326,10 @@ fn decode_quoted_printable(value: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < value.len() {
         if value[i] == b'=' {
-            let hex = value.get(i + 1..i + 3);
-            if let Some(b) = hex
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            if let Some([hi, lo]) = value.get(i + 1..i + 3)
+                && let Some((hi, lo)) = hex_digit(*hi).zip(hex_digit(*lo))
             {
-                out.push(b);
+                out.push(hi << 4 | lo);
                 i += 3;
                 continue;
             }
