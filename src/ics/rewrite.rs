@@ -296,12 +296,54 @@ impl Open {
 /// Whether `bytes` hold a quoted-printable escape (`=24`, `=EF`, any case) that decodes to a
 /// byte that may start a token or a look-alike of one ([`may_hold_token`]).
 fn qp_may_hide_token(bytes: &[u8]) -> bool {
-    // Parameters put many `=` in a file: compare the two digits, no parsing.
-    memchr::memchr_iter(b'=', bytes).any(|at| match bytes.get(at + 1..at + 3) {
-        Some([hi, lo]) => hex_digit(*hi)
-            .zip(hex_digit(*lo))
-            .is_some_and(|(hi, lo)| crate::parse::token_starts(&[hi << 4 | lo]).next().is_some()),
-        _ => false,
+    // Only a quoted-printable value is decoded by a reader, and parameters put many `=` in a
+    // file: look at the `=` only where the encoding is named, and compare two digits each.
+    mentions_quoted_printable(bytes) && qp_escapes_may_hide_token(bytes)
+}
+
+/// Whether `bytes` name the quoted-printable encoding: `quoted-printable` in any case, a fold
+/// anywhere in it (a fold may split a parameter). `q` is rare in calendars, so this runs at
+/// memchr speed.
+fn mentions_quoted_printable(bytes: &[u8]) -> bool {
+    const NAME: &[u8] = b"quoted-printable";
+    memchr::memchr2_iter(b'q', b'Q', bytes).any(|at| {
+        let mut at = at;
+        NAME.iter().all(|&want| {
+            while let Some(fold) = fold_at(&bytes[at..]) {
+                at += fold;
+            }
+            let ok = bytes.get(at).is_some_and(|b| b.eq_ignore_ascii_case(&want));
+            at += 1;
+            ok
+        })
+    })
+}
+
+/// The length of the fold (`CRLF` or `LF`, then a space or tab) that `bytes` start with.
+fn fold_at(bytes: &[u8]) -> Option<usize> {
+    match bytes {
+        [b'\r', b'\n', b' ' | b'\t', ..] => Some(3),
+        [b'\n', b' ' | b'\t', ..] => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether a `=XY` escape in `bytes` decodes to a byte that may start a token.
+/// A fold may fall between the `=` and its digits.
+fn qp_escapes_may_hide_token(bytes: &[u8]) -> bool {
+    let digit = |at: &mut usize| {
+        while let Some(fold) = fold_at(&bytes[(*at).min(bytes.len())..]) {
+            *at += fold;
+        }
+        let d = bytes.get(*at).copied().and_then(hex_digit);
+        *at += 1;
+        d
+    };
+    memchr::memchr_iter(b'=', bytes).any(|at| {
+        let mut at = at + 1;
+        let (hi, lo) = (digit(&mut at), digit(&mut at));
+        hi.zip(lo)
+            .is_some_and(|(hi, lo)| crate::parse::token_starts(&[hi << 4 | lo]).next().is_some())
     })
 }
 
@@ -388,7 +430,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     for raw in line::lines(file) {
         while dollars.next_if(|&d| d < raw.range.start).is_some() {}
         let holds_dollar = dollars.peek().is_some_and(|&d| d < raw.range.end);
-        let holds_qp = qp_escapes && qp_may_hide_token(&file[raw.range.clone()]);
+        let holds_qp = qp_escapes && qp_escapes_may_hide_token(&file[raw.range.clone()]);
         let content = raw.content(file);
         let content = if raw.range.start == 0 {
             content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content)
@@ -1850,6 +1892,27 @@ mod tests {
         assert_eq!(scanned.occurrences.len(), 1);
         assert_eq!(scanned.events[0].uid, "u");
         assert!(!out.contains('$'), "{out}");
+    }
+
+    #[test]
+    fn quoted_printable_is_found_in_any_case_and_across_folds() {
+        assert!(mentions_quoted_printable(b"X;ENCODING=Quoted-Printable:x"));
+        assert!(mentions_quoted_printable(
+            b"X;ENCODING=QUOTED-PRI\r\n NTABLE:x"
+        ));
+        assert!(!mentions_quoted_printable(
+            b"X;ENCODING=BASE64:quoted printable"
+        ));
+        assert!(qp_may_hide_token(
+            b"X;ENCODING=QUOTED-PRINTABLE:=2\r\n 4Event"
+        ));
+        assert!(qp_may_hide_token(b"X;ENCODING=QUOTED-PRINTABLE:=ef=bc=84"));
+        assert!(!qp_may_hide_token(b"X;ENCODING=QUOTED-PRINTABLE:a =3D b"));
+        assert!(!qp_may_hide_token(b"DESCRIPTION:price =24"));
+        assert_eq!(
+            decode_quoted_printable(b"Join =24Event=\r\nx =3d"),
+            b"Join $Eventx ="
+        );
     }
 
     #[test]
