@@ -399,7 +399,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
     // A token starts with `$` (a look-alike with a character standing for one): a file without
     // one is copied as it is, after a look at its first line. Its structure is none of our
     // business, and this keeps token-free files at memchr speed.
-    if !may_hold_token(file) && !qp_may_hide_token(file) {
+    if crate::parse::token_starts(file).next().is_none() && !qp_may_hide_token(file) {
         return sniff(file).map(|()| Scanned {
             edits: Vec::new(),
             alarms: Vec::new(),
@@ -504,7 +504,9 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         // nothing here can rewrite it, and it must not go out as it is.
         if holds_qp
             && is_quoted_printable(parts.params)
-            && may_hold_token(&decode_quoted_printable(value))
+            && crate::parse::token_starts(&decode_quoted_printable(value))
+                .next()
+                .is_some()
         {
             problems.push(Problem::on_line(
                 raw.line_no,
@@ -1909,6 +1911,12 @@ mod tests {
         assert!(qp_may_hide_token(b"X;ENCODING=QUOTED-PRINTABLE:=ef=bc=84"));
         assert!(!qp_may_hide_token(b"X;ENCODING=QUOTED-PRINTABLE:a =3D b"));
         assert!(!qp_may_hide_token(b"DESCRIPTION:price =24"));
+        // A byte order mark, quoted-printable: its lead byte is no dollar.
+        assert!(
+            crate::parse::token_starts(&decode_quoted_printable(b"=EF=BB=BFx"))
+                .next()
+                .is_none()
+        );
         assert_eq!(
             decode_quoted_printable(b"Join =24Event=\r\nx =3d"),
             b"Join $Eventx ="

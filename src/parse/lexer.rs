@@ -215,10 +215,40 @@ mod avx2 {
 }
 
 /// Where in `src` a token or a look-alike of one may start: every `$`, and every lead byte of a
-/// character that stands for one (`＄`, `﹩`, ...), in order. A superset: the lexer decides.
+/// character that stands for one (`＄`, `﹩`, ...), in order; a lead byte only where its character
+/// is one (or cannot be read). The lexer decides whether a token or a look-alike is there.
 pub(crate) fn token_starts(src: &[u8]) -> impl Iterator<Item = usize> + '_ {
     let [a, b] = lookalike::DOLLAR_LEADS;
-    memchr::memchr3_iter(b'$', a, b, src)
+    memchr::memchr3_iter(b'$', a, b, src).filter(|&at| src[at] == b'$' || dollar_like_at(src, at))
+}
+
+/// Whether the character whose first byte is at `at` of `src` (raw iCalendar bytes: a fold,
+/// CRLF or LF then a space or tab, may split it) stands for a `$`. A character that cannot be
+/// read (cut short, not UTF-8) may be one.
+fn dollar_like_at(src: &[u8], at: usize) -> bool {
+    let mut bytes = [src[at], 0, 0, 0];
+    let len = match src[at] {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => return true,
+    };
+    let mut i = at + 1;
+    for slot in bytes.iter_mut().take(len).skip(1) {
+        loop {
+            match src.get(i..) {
+                Some([b'\r', b'\n', b' ' | b'\t', ..]) => i += 3,
+                Some([b'\n', b' ' | b'\t', ..]) => i += 2,
+                _ => break,
+            }
+        }
+        let Some(&b) = src.get(i) else { return true };
+        *slot = b;
+        i += 1;
+    }
+    match std::str::from_utf8(&bytes[..len]) {
+        Ok(s) => s.chars().next().is_some_and(lookalike::is_dollar),
+        Err(_) => true,
+    }
 }
 
 /// Whether `src` may hold a token or a look-alike of one: a `$`, or the first byte of a
