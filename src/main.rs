@@ -151,11 +151,6 @@ struct MintArgs {
     /// key fails the run.
     #[arg(long)]
     remint_deleted: bool,
-    /// The deadline of the whole run, in seconds: no request to CodeSignal starts, and none is
-    /// waited for, after it; the run then fails saying what it was waiting for. Default for
-    /// `resolve`: 120; for `batch`: none.
-    #[arg(long, env = "INVITOKEN_DEADLINE", value_name = "SECONDS")]
-    deadline: Option<f64>,
     #[command(flatten)]
     codesignal: CodeSignalArgs,
     #[command(flatten)]
@@ -173,16 +168,7 @@ impl MintArgs {
         &self,
         default: Option<f64>,
     ) -> Result<Option<CodeSignalConfig>, Failure> {
-        let Some(config) = self.codesignal.choose(self.sandbox)? else {
-            return Ok(None);
-        };
-        match self.deadline.or(default) {
-            Some(seconds) => config
-                .with_deadline_secs(seconds)
-                .map(Some)
-                .map_err(|e| Failure::new(exit::USAGE, e.to_string())),
-            None => Ok(Some(config)),
-        }
+        self.codesignal.choose_within(self.sandbox, default)
     }
 
     /// The minter for `config` (from [`MintArgs::config`]) behind the ledger, made if need be.
@@ -336,9 +322,32 @@ struct CodeSignalArgs {
     /// Requests started per second at most (0: no limit).
     #[arg(long, default_value_t = 25.0, value_name = "PER_SECOND")]
     rate_limit: f64,
+    /// The deadline of the whole run, in seconds: no request to CodeSignal starts, and none is
+    /// waited for, after it; the run then fails saying what it was waiting for. Default for
+    /// `resolve`: 120; for `batch`, `cancel` and `refresh`: none.
+    #[arg(long, env = "INVITOKEN_DEADLINE", value_name = "SECONDS")]
+    deadline: Option<f64>,
 }
 
 impl CodeSignalArgs {
+    /// [`CodeSignalArgs::choose`], with the run's deadline: `--deadline`, else `default`.
+    fn choose_within(
+        &self,
+        sandbox: bool,
+        default: Option<f64>,
+    ) -> Result<Option<CodeSignalConfig>, Failure> {
+        let Some(config) = self.choose(sandbox)? else {
+            return Ok(None);
+        };
+        match self.deadline.or(default) {
+            Some(seconds) => config
+                .with_deadline_secs(seconds)
+                .map(Some)
+                .map_err(|e| Failure::new(exit::USAGE, e.to_string())),
+            None => Ok(Some(config)),
+        }
+    }
+
     /// `None` for the sandbox, else the CodeSignal configuration, which must then exist.
     fn choose(&self, sandbox: bool) -> Result<Option<CodeSignalConfig>, Failure> {
         if sandbox {
@@ -1108,7 +1117,7 @@ fn cancel(
     codesignal: &CodeSignalArgs,
     ledger: &LedgerArgs,
 ) -> Result<(), Failure> {
-    let config = codesignal.choose(sandbox)?;
+    let config = codesignal.choose_within(sandbox, None)?;
     let runtime = runtime()?;
     let opened = match ledger.open_existing(&runtime)? {
         Ok(opened) => opened,
@@ -1139,7 +1148,7 @@ fn cancel(
 }
 
 fn refresh(sandbox: bool, codesignal: &CodeSignalArgs, ledger: &LedgerArgs) -> Result<(), Failure> {
-    let config = codesignal.choose(sandbox)?;
+    let config = codesignal.choose_within(sandbox, None)?;
     let runtime = runtime()?;
     let opened = match ledger.open_existing(&runtime)? {
         Ok(opened) => opened,

@@ -987,3 +987,36 @@ async fn deleted_session_answered_to_a_create_is_recorded_as_minted() {
     // The create was executed (a pending session for Ada): the re-run adopts it.
     lab.honest_rerun().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_refresh_had_no_deadline_flag() {
+    let lab = Lab::new().await;
+    // Seven sessions minted and recorded.
+    let out = cli_with(&lab, &[], &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.fake.set_latency(Duration::from_millis(1500));
+    for args in [
+        &["cancel", "--interview", "int-42"][..],
+        &["refresh", "--grace-minutes", "43200"][..],
+    ] {
+        let mut cmd = Command::cargo_bin("invitoken").unwrap();
+        cmd.args(args)
+            .args(["--deadline", "1", "--ledger"])
+            .arg(&lab.path)
+            .env("CODESIGNAL_ENDPOINT", lab.fake.endpoint())
+            .env("CODESIGNAL_API_KEY", lab.fake.api_key())
+            .env("CODESIGNAL_TIMEOUT", TIMEOUT.as_secs().to_string())
+            .env("NO_COLOR", "1");
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains("deadline of 1 s"), "{args:?}: {stderr}");
+    }
+}
