@@ -532,9 +532,17 @@ impl<M: Sessions> LedgerMinter<M> {
             State::Pending => (
                 Action::Unresolved,
                 Some(format!(
-                    "an intent to mint it has no result yet ({} attempt(s)); if no worker is \
-                     minting it, run resolve again to reconcile it, then cancel",
-                    record.attempts
+                    "an intent to mint it has no result yet ({} attempt(s)), so whether CodeSignal \
+                     made a session for it is unknown; nothing was deleted. A resolve of the same \
+                     request settles it after the settle window, but also mints the request's \
+                     other sessions: for an interview that is really cancelled, delete the \
+                     candidate's pending sessions in CodeSignal by hand instead{}",
+                    record.attempts,
+                    record
+                        .last_error
+                        .as_deref()
+                        .map(|e| format!(" (last error: {})", crate::shown(e)))
+                        .unwrap_or_default()
                 )),
             ),
             State::Failed | State::Minted => {
