@@ -12,6 +12,8 @@
 
 use std::sync::OnceLock;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 use unicode_security::skeleton;
 
 use super::Token;
@@ -25,11 +27,17 @@ pub(super) const DOLLAR_LEADS: [u8; 2] = [0xD6, 0xEF];
 /// every character at its widest (4 bytes), braces and a few invisible characters.
 const WINDOW: usize = 4 * 48;
 
-/// Appends `c` as compared: lowercased, then its skeleton.
+/// Appends `c` as compared: lowercased, stripped of accents (decomposed, combining marks
+/// dropped: `Í` and `I` + U+0301 read as `I`), then its skeleton.
 fn fold(c: char, out: &mut String) {
     let mut buf = [0; 4];
     for lower in c.to_lowercase() {
-        out.extend(skeleton(lower.encode_utf8(&mut buf)));
+        for base in lower.encode_utf8(&mut buf).nfd() {
+            if !is_combining_mark(base) {
+                let mut one = [0; 4];
+                out.extend(skeleton(base.encode_utf8(&mut one)));
+            }
+        }
     }
 }
 
@@ -172,7 +180,6 @@ mod tests {
             "$Candidate.Name\u{200b}",
             "$Event.Topic’s",
             "$event.topic",
-            "$Candidate.Namé",
             "$100",
             "＄100",
             "${price}",
@@ -181,6 +188,11 @@ mod tests {
         ] {
             assert_eq!(found(s), None, "{s:?}");
         }
+        // An accent is stripped: a reader takes `Namé` for the token's `Name`.
+        assert_eq!(
+            found("$Candidate.Namé"),
+            Some(("$Candidate.Namé", Token::CandidateName))
+        );
         // A window that cuts a character in half is read up to the cut.
         assert_eq!(at("$é".as_bytes(), 0), None);
         assert_eq!(at(&"$é".as_bytes()[..2], 0), None);

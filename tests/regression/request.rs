@@ -437,3 +437,43 @@ fn look_alike_tokens_in_an_ics_are_copied_raw_by_batch() {
         assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
     }
 }
+
+#[test]
+fn accented_letter_in_a_token_passed_check() {
+    // `Í` (precomposed) or `I` and a combining acute: not confusables in UTS #39, yet a reader
+    // takes either for the token. Accents are stripped before skeletons are compared; text that
+    // merely has accents after a `$` is still text.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "precomposed",
+            "Join: $\u{cd}nterview.CodeSignal.Live.Link\n",
+        ),
+        (
+            "combining",
+            "Join: $I\u{301}nterview.CodeSignal.Live.Link\n",
+        ),
+        ("fr", "Prix: $\u{c9}t\u{e9} et $caf\u{e9}\n"),
+    ] {
+        let path = dir.path().join(format!("{name}.txt"));
+        std::fs::write(&path, text).unwrap();
+        let out = Command::cargo_bin("invitoken")
+            .unwrap()
+            .arg("check")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        if name == "fr" {
+            assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+            assert!(
+                stderr.contains(":1:7")
+                    && stderr.contains("did you mean `$Interview.CodeSignal.Live.Link`"),
+                "{name}: {stderr}"
+            );
+        }
+    }
+}
