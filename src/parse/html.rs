@@ -105,6 +105,104 @@ pub(crate) fn contexts(
     }
 }
 
+/// Tokens of an HTML body written with character references (`&#36;Event.CodeSignal.Live.Link`,
+/// `&dollar;`, `&#x24;`, or any of their letters as references): a browser shows them as the
+/// token's text, raw, while the lexer, which reads the source, sees none. Each is a look-alike
+/// finding at its `&`.
+pub(crate) fn referenced_tokens(source: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut next = 0;
+    for amp in memchr::memchr_iter(b'&', source.as_bytes()) {
+        if amp < next {
+            continue;
+        }
+        // Decode a window from the `&`, as a browser would: a token name is short.
+        let mut decoded = String::new();
+        let mut ends = Vec::new();
+        let mut at = amp;
+        while at < source.len() && decoded.len() < super::lookalike::WINDOW {
+            let (c, len) = char_ref(&source[at..]).unwrap_or_else(|| {
+                let c = source[at..].chars().next().expect("at is a char boundary");
+                (c, c.len_utf8())
+            });
+            if at == amp && (len == 1 || !(c == '$' || super::lookalike::is_dollar(c))) {
+                break; // a plain `&`, or a reference to another character
+            }
+            decoded.push(c);
+            at += len;
+            ends.push((decoded.len(), at));
+        }
+        if !decoded.starts_with(|c: char| c == '$' || super::lookalike::is_dollar(c)) {
+            continue;
+        }
+        let (pieces, findings) = super::lexer::lex(decoded.as_bytes());
+        let hit = match (pieces.first(), findings.first()) {
+            (Some(super::Piece::Token { token, span }), _) if span.start == 0 => {
+                Some((*token, span.end))
+            }
+            (
+                _,
+                Some(Finding {
+                    span,
+                    kind:
+                        FindingKind::UnknownToken {
+                            why: super::Unknown::LookAlike { token },
+                            ..
+                        },
+                }),
+            ) if span.start == 0 => Some((*token, span.end)),
+            _ => None,
+        };
+        let Some((token, decoded_end)) = hit else {
+            continue;
+        };
+        let end = ends
+            .iter()
+            .find(|(d, _)| *d >= decoded_end)
+            .map_or(at, |&(_, s)| s);
+        next = end;
+        found.push(Finding {
+            span: amp..end,
+            kind: FindingKind::UnknownToken {
+                shape: source[amp..end].to_owned(),
+                why: super::Unknown::LookAlike { token },
+            },
+        });
+    }
+    found
+}
+
+/// The character a character reference at the start of `text` stands for, and its length:
+/// numeric (`&#36;`, `&#x24;`, the `;` optional as browsers take it) or the named references
+/// of the characters a token is made of (`&dollar;`, `&period;`, `&lowbar;`, `&lbrace;`,
+/// `&rbrace;`).
+fn char_ref(text: &str) -> Option<(char, usize)> {
+    let rest = text.strip_prefix('&')?;
+    if let Some(num) = rest.strip_prefix('#') {
+        let (digits, radix, skip) = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => (hex, 16, 2),
+            None => (num, 10, 1),
+        };
+        let len = digits
+            .bytes()
+            .take_while(|b| (*b as char).is_digit(radix))
+            .count();
+        let value = u32::from_str_radix(digits.get(..len.min(8))?, radix).ok()?;
+        let semi = usize::from(digits[len..].starts_with(';'));
+        return Some((char::from_u32(value)?, 1 + skip + len + semi));
+    }
+    [
+        ("dollar;", '$'),
+        ("period;", '.'),
+        ("lowbar;", '_'),
+        ("lbrace;", '{'),
+        ("rbrace;", '}'),
+    ]
+    .into_iter()
+    .find(|(name, _)| rest.starts_with(name))
+    .map(|(name, c)| (c, 1 + name.len()))
+}
+
 /// Attributes whose value is a URL, or a list of URLs (the characters that separate them): a
 /// value that is not a link must not be able to choose the scheme of any of them, so it may
 /// not stand in a list at all. SVG's

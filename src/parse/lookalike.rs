@@ -25,7 +25,7 @@ pub(super) const DOLLAR_LEADS: [u8; 2] = [0xD6, 0xEF];
 
 /// How far past its start a look-alike is looked for, in bytes: the longest token name with
 /// every character at its widest (4 bytes), braces and a few invisible characters.
-const WINDOW: usize = 4 * 48;
+pub(super) const WINDOW: usize = 4 * 48;
 
 /// Appends `c` as compared: lowercased, stripped of accents (decomposed, combining marks
 /// dropped: `Í` and `I` + U+0301 read as `I`), then its skeleton.

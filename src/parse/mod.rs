@@ -127,6 +127,10 @@ impl Context {
         if !html {
             return Ok(vec![Context::Text; template.tokens().count()]);
         }
+        let hidden = html::referenced_tokens(template.source());
+        if !hidden.is_empty() {
+            return Err(hidden);
+        }
         let tokens: Vec<_> = template.tokens().collect();
         html::contexts(template.source(), &tokens)
     }

@@ -403,3 +403,41 @@ proptest! {
         prop_assert!(is_html_context);
     }
 }
+
+#[test]
+fn token_written_with_character_references_reached_recipients_as_its_text() {
+    // The lexer reads the source and saw no token; a browser decodes `&#36;` to `$` and showed
+    // the recipient `$Event.CodeSignal.Live.Link`, raw.
+    for (body, shape) in [
+        (
+            "<p>Join: &#36;Event.CodeSignal.Live.Link</p>",
+            "&#36;Event.CodeSignal.Live.Link",
+        ),
+        (
+            "<p><a href=\"&dollar;Interview.CodeSignal.Live.Link\">join</a></p>",
+            "&dollar;Interview.CodeSignal.Live.Link",
+        ),
+        (
+            "<p>&#x24;&#69;vent&period;Topic</p>",
+            "&#x24;&#69;vent&period;Topic",
+        ),
+        ("<p>&#65284;Candidate.Name</p>", "&#65284;Candidate.Name"),
+    ] {
+        let found = refused(&request("Ada", ["A", "B"], body, "<p>ok</p>"));
+        assert_eq!(found.len(), 1, "{body}: {found:?}");
+        assert!(
+            matches!(
+                &found[0].finding.kind,
+                FindingKind::UnknownToken { shape: s, .. } if s == shape
+            ),
+            "{body}: {found:?}"
+        );
+        let (code, stderr) = check("invite.html", body);
+        assert_eq!(code, 1, "{body}: {stderr}");
+        assert!(stderr.contains("did you mean `$"), "{body}: {stderr}");
+    }
+    // References to other characters, and a reference to `$` before what is no token, are text.
+    let body = "<p>Fish &amp; chips &#36;5 &dollar;100 $$Event.Topic</p>";
+    assert!(resolve(&request("Ada", ["A", "B"], body, body)).is_ok());
+    assert_eq!(check("invite.html", body).0, 0);
+}
