@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod engine;
 pub mod ics;
 pub mod ledger;
 mod mint;
@@ -27,6 +28,10 @@ mod request;
 mod resolve;
 mod util;
 
+pub use engine::{
+    BatchJob, BatchReport, CheckReport, CheckedFile, CodeSignalSettings, ConfigError, Diagnostic,
+    Engine, EngineBuilder, EngineError, KeySource, MinterConfig, ResolveOptions, TenantConfig,
+};
 pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
 pub use ledger::{
     Action, Claim, Intent, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, Outcome,
@@ -34,8 +39,8 @@ pub use ledger::{
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
-    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MAX_URL_LEN, MIN_EXPIRATION, MintError, Minted,
-    Minter, SafeUrl, SandboxMinter, Sessions, UrlError, mint_all,
+    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MAX_URL_LEN, MIN_EXPIRATION, MintCache, MintError,
+    Minted, Minter, SafeUrl, SandboxMinter, Sessions, UrlError, mint_all,
 };
 pub use parse::{
     Context, Finding, FindingKind, HtmlPlace, Piece, Product, Scope, Template, Token, Unknown,

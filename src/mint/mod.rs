@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::plan::{MintKey, Plan, PlannedMint};
 
-pub use cached::Cached;
+pub use cached::{Cached, MintCache};
 pub use codesignal::{
     ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
     MAX_EXPIRATION, MAX_RESPONSE_BYTES, MIN_EXPIRATION,

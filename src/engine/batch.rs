@@ -1,0 +1,220 @@
+//! `batch`: folders of existing `.ics` files resolved in one run, one URL per key, and the
+//! sessions of cancelled events deleted.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::batch::{
+    self, BatchError, Destination, DiscoverError, OutOverInput, ReportPathError, Status,
+};
+use crate::ics::rewrite::IcsOptions;
+use crate::{Action, LedgerError, MintKey, WriteError};
+
+/// How many characters of one message of a batch report are kept: messages quote files (a 2 MB
+/// line, a hostile UID).
+const MAX_MESSAGE: usize = 2000;
+
+/// What a batch is asked to do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BatchJob {
+    /// `.ics` files, or folders searched recursively for `*.ics`.
+    pub inputs: Vec<PathBuf>,
+    /// Where results go.
+    pub destination: Destination,
+    /// Which properties decide a token's link.
+    pub options: IcsOptions,
+    /// Where to write the JSON report, if anywhere.
+    pub report: Option<PathBuf>,
+    /// The largest file read, in bytes.
+    pub max_file_size: u64,
+    /// Sessions minted at once.
+    pub concurrency: usize,
+    /// Mint a new session for a key whose session was deleted.
+    pub remint_deleted: bool,
+}
+
+impl BatchJob {
+    /// A batch of `inputs` written to `destination`, with the default options.
+    pub fn new(inputs: Vec<PathBuf>, destination: Destination) -> BatchJob {
+        BatchJob {
+            inputs,
+            destination,
+            options: IcsOptions::default(),
+            report: None,
+            max_file_size: crate::DEFAULT_MAX_FILE_SIZE,
+            concurrency: crate::DEFAULT_CONCURRENCY,
+            remint_deleted: false,
+        }
+    }
+}
+
+/// What a batch did: its report (what `--report` writes), and notes for people.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct BatchReport {
+    /// Per file, the sessions in use, the cancellations.
+    #[serde(flatten)]
+    pub report: batch::Report,
+    /// Things worth knowing that are not in the report (a cancelled key with no session).
+    #[serde(skip)]
+    pub notes: Vec<String>,
+    /// How many files were found.
+    #[serde(skip)]
+    pub found: usize,
+}
+
+impl BatchReport {
+    /// Files that failed (their originals are untouched).
+    pub fn failed(&self) -> usize {
+        self.report.count(&Status::Failed)
+    }
+
+    /// Sessions of cancelled events that could not be deleted.
+    pub fn cancel_failed(&self) -> usize {
+        self.report
+            .cancellations
+            .iter()
+            .filter(|o| o.is_failure())
+            .count()
+    }
+
+    /// The summary line: files by status, sessions in use and deleted.
+    pub fn summary(&self) -> String {
+        let deleted = self
+            .report
+            .cancellations
+            .iter()
+            .filter(|o| o.action == Action::Deleted)
+            .count();
+        format!(
+            "batch: {} file(s): {} rewritten, {} unchanged, {} failed; {} session(s) in use, \
+             {deleted} deleted for cancelled events",
+            self.found,
+            self.report.count(&Status::Rewritten),
+            self.report.count(&Status::Unchanged),
+            self.failed(),
+            self.report.minted
+        )
+    }
+}
+
+/// Why a batch did not run, or stopped before writing (or could not write its report).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchFailure {
+    /// The inputs could not be listed.
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    /// `--out` would replace an input.
+    #[error(transparent)]
+    OutOverInput(#[from] OutOverInput),
+    /// The report cannot go where it was asked to.
+    #[error(transparent)]
+    ReportPath(#[from] ReportPathError),
+    /// Minting failed: nothing was written.
+    #[error(transparent)]
+    Run(#[from] BatchError),
+    /// The ledger failed while a cancelled event's session was being deleted.
+    #[error("cancelling the session of {key}: {source}")]
+    Cancel {
+        /// The cancelled key.
+        key: MintKey,
+        /// Why.
+        source: LedgerError,
+    },
+    /// The report could not be written.
+    #[error("the report: {0}")]
+    Report(WriteError),
+    /// The report could not be made.
+    #[error("the report could not be made: {0}")]
+    ReportJson(String),
+}
+
+impl Engine {
+    /// Runs a batch for `tenant`: finds the inputs, refuses outputs or a report that would
+    /// replace an input (or the ledger), mints each key once, writes the files, deletes the
+    /// sessions of cancelled events and writes the report. `progress` is called once per file
+    /// scanned and once per file written; `found` once with the number of files, before.
+    pub async fn batch(
+        &self,
+        tenant: &str,
+        job: &BatchJob,
+        found: &(dyn Fn(usize) + Sync),
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<BatchReport, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        let discovery = batch::discover(&job.inputs).map_err(BatchFailure::from)?;
+        // Before anything is minted or written: an output or a report would replace the input
+        // it names.
+        if let Destination::Dir(dir) = &job.destination {
+            batch::check_out_dir(dir, &discovery.inputs).map_err(BatchFailure::from)?;
+        }
+        if let Some(report) = &job.report {
+            let ledger = crate::ledger::sqlite_files(self.ledger.location());
+            batch::check_report_path(
+                report,
+                &job.inputs,
+                &discovery.inputs,
+                &job.destination,
+                &ledger,
+            )
+            .map_err(BatchFailure::from)?;
+        }
+        let files = discovery.inputs.len();
+        found(files);
+        let minter = self.minter(tenant, job.remint_deleted)?;
+        let mut report = batch::run(
+            discovery.inputs,
+            &job.destination,
+            &job.options,
+            job.max_file_size,
+            &minter,
+            job.concurrency,
+            progress,
+        )
+        .await
+        .map_err(BatchFailure::from)?;
+        report.skipped = discovery.skipped;
+        // Sessions of cancelled events that exist are deleted (the files are written already,
+        // with those tokens removed).
+        let mut notes = Vec::new();
+        for key in &report.cancelled {
+            match self.cancel_key(tenant, minter.inner(), key).await {
+                Ok(Some(outcome)) => report.cancellations.push(outcome),
+                Ok(None) => notes.push(format!(
+                    "{key} is cancelled, and the mint ledger records no session for it: \
+                     nothing to delete (if one was minted under another interview id, name it \
+                     with `invitoken links` and cancel it with `invitoken cancel`)"
+                )),
+                Err(source) => {
+                    return Err(BatchFailure::Cancel {
+                        key: key.clone(),
+                        source,
+                    }
+                    .into());
+                }
+            }
+        }
+        // The report's messages quote files: shown safe, in the JSON report as on a terminal.
+        for file in &mut report.files {
+            for text in file.errors.iter_mut().chain(&mut file.notes) {
+                if let std::borrow::Cow::Owned(safe) = crate::shown_with(text, MAX_MESSAGE) {
+                    *text = safe;
+                }
+            }
+        }
+        if let Some(path) = &job.report {
+            let json = serde_json::to_vec_pretty(&report)
+                .map_err(|e| BatchFailure::ReportJson(e.to_string()))?;
+            crate::write_atomically(path, &json).map_err(BatchFailure::Report)?;
+        }
+        Ok(BatchReport {
+            report,
+            notes,
+            found: files,
+        })
+    }
+}
