@@ -30,7 +30,8 @@ mod util;
 
 pub use engine::{
     BatchJob, BatchReport, CheckReport, CheckedFile, CodeSignalSettings, ConfigError, Diagnostic,
-    Engine, EngineBuilder, EngineError, KeySource, MinterConfig, ResolveOptions, TenantConfig,
+    Engine, EngineBuilder, EngineError, ErrorKind, KeySource, MinterConfig, ResolveOptions,
+    TenantConfig,
 };
 pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
 pub use ledger::{

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use invitoken::engine::{self, check};
-use invitoken::{Engine, EngineError, MinterConfig, Outcome, Request, ResolveError};
+use invitoken::{Engine, EngineError, ErrorKind, MinterConfig, Outcome, Request, ResolveError};
 
 use cli::{Cli, CodeSignalArgs, Color, Command, IcsArgs, LedgerArgs, MintArgs, exit};
 
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
             job.max_file_size = run.cap;
             job.concurrency = minting.codesignal.concurrency as usize;
             job.remint_deleted = minting.remint_deleted;
-            batch(&run, &job, &minting)
+            batch(&run, job, &minting)
         }
     };
     match result {
@@ -130,6 +130,20 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Failure::new(exit::USAGE, format!("cannot write the output: {e}")))
+}
+
+/// A usage or configuration failure.
+fn usage(message: String) -> Failure {
+    Failure::new(exit::USAGE, message)
+}
+
+/// The exit code of a failed operation.
+fn code(e: &EngineError) -> u8 {
+    match e.kind() {
+        ErrorKind::Input | ErrorKind::NotFound => exit::INPUT,
+        ErrorKind::Config => exit::USAGE,
+        _ => exit::MINT,
+    }
 }
 
 /// The runtime minting runs on.
@@ -209,9 +223,8 @@ fn failure(run: &Run, path: &Path, request: Option<&Request>, err: EngineError) 
                 ),
             )
         }
-        EngineError::Config(e) => Failure::new(exit::USAGE, e.to_string()),
         EngineError::Resolve(e) => Failure::new(exit::MINT, format!("{e}; no invite was output")),
-        other => Failure::new(exit::MINT, other.to_string()),
+        other => Failure::new(code(&other), other.to_string()),
     }
 }
 
@@ -220,31 +233,6 @@ fn plan(run: &Run, path: &Path) -> Result<(), Failure> {
     let plan = invitoken::plan(&request)
         .map_err(|e| failure(run, path, Some(&request), EngineError::Resolve(e)))?;
     print_json(&plan)
-}
-
-/// The minter a command chose: the sandbox, or CodeSignal (whose key must then be set).
-fn minter(
-    sandbox: bool,
-    codesignal: &CodeSignalArgs,
-    deadline: Option<f64>,
-) -> Result<MinterConfig, Failure> {
-    if sandbox {
-        return Ok(MinterConfig::Sandbox);
-    }
-    let usage = |e: invitoken::ConfigError| Failure::new(exit::USAGE, e.to_string());
-    match codesignal
-        .settings(deadline)
-        .config(&codesignal.key_source())
-        .map_err(usage)?
-    {
-        Some(config) => Ok(MinterConfig::CodeSignal(Box::new(config))),
-        None => Err(Failure::new(
-            exit::USAGE,
-            "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass --api-key-file) to an \
-             API key with the LiveInterview permission, or pass --sandbox to mint offline links \
-             on sandbox.invitoken.invalid",
-        )),
-    }
 }
 
 /// The engine over the ledger of `args` serving `run`'s tenant with `minter`. `existing`: a
@@ -257,18 +245,10 @@ fn engine(
     minter: MinterConfig,
     existing: bool,
 ) -> Result<Result<Engine, String>, Failure> {
-    let location = args.location().map_err(|e| Failure::new(exit::USAGE, e))?;
-    let opened = if existing {
-        rt.block_on(invitoken::Ledger::open_existing(&location))
-    } else {
-        rt.block_on(invitoken::Ledger::open(&location)).map(Some)
-    }
-    .map_err(|e| Failure::new(exit::USAGE, format!("the mint ledger: {e}")))?;
-    let Some(ledger) = opened else {
-        return Ok(Err(format!(
-            "there is no mint ledger at {} (nothing was minted with it yet)",
-            invitoken::ledger::shown_location(&location)
-        )));
+    let ledger = match rt.block_on(args.open(existing)) {
+        Ok(Ok(ledger)) => ledger,
+        Ok(Err(none)) => return Ok(Err(none)),
+        Err(e) => return Err(Failure::new(exit::USAGE, e)),
     };
     let engine = Engine::builder(ledger)
         .lease(std::time::Duration::from_secs(args.ledger_lease))
@@ -282,7 +262,10 @@ fn engine(
 fn resolve(run: &Run, path: &Path, minting: &MintArgs, ics: &IcsArgs) -> Result<(), Failure> {
     // Configuration first: a missing key is reported before the request is read.
     let deadline = Some(cli::DEFAULT_RESOLVE_DEADLINE);
-    let minter = minter(minting.sandbox, &minting.codesignal, deadline)?;
+    let minter = minting
+        .codesignal
+        .minter(minting.sandbox, deadline)
+        .map_err(usage)?;
     let request = load_request(run, path)?;
     // Before minting: a directory we cannot make would waste every session minted.
     if let Some(dir) = &ics.ics_dir {
@@ -319,14 +302,25 @@ fn resolve(run: &Run, path: &Path, minting: &MintArgs, ics: &IcsArgs) -> Result<
     print_json(&resolution)
 }
 
-fn batch(run: &Run, job: &invitoken::BatchJob, minting: &MintArgs) -> Result<(), Failure> {
-    let minter = minter(minting.sandbox, &minting.codesignal, None)?;
+fn batch(run: &Run, job: invitoken::BatchJob, minting: &MintArgs) -> Result<(), Failure> {
+    let minter = minting
+        .codesignal
+        .minter(minting.sandbox, None)
+        .map_err(usage)?;
+    // Before the ledger is opened (which rewrites its files): a report over it is refused.
+    let location = minting.ledger.location().map_err(usage)?;
+    let prepared = job
+        .prepare(&location)
+        .map_err(|e| {
+            let e = EngineError::from(e);
+            Failure::new(code(&e), e.to_string())
+        })?;
     let rt = runtime()?;
     let engine = engine(run, &rt, &minting.ledger, minter, false)?
         .map_err(|none| Failure::new(exit::USAGE, none))?;
     // Progress on a terminal only: one tick per file scanned and per file written.
     let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(0);
+        let bar = indicatif::ProgressBar::new(2 * prepared.files() as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
             bar.set_style(style);
         }
@@ -335,66 +329,11 @@ fn batch(run: &Run, job: &invitoken::BatchJob, minting: &MintArgs) -> Result<(),
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let result = rt.block_on(engine.batch(
-        &run.tenant,
-        job,
-        &|files| bar.set_length(2 * files as u64),
-        &|| bar.inc(1),
-    ));
+    let result = rt.block_on(engine.batch(&run.tenant, prepared, &|| bar.inc(1)));
     bar.finish_and_clear();
-    let report = result.map_err(|e| {
-        use invitoken::engine::BatchFailure as B;
-        let code = match &e {
-            EngineError::Batch(b) if matches!(**b, B::Discover(_)) => exit::INPUT,
-            EngineError::Batch(b)
-                if matches!(**b, B::OutOverInput(_) | B::ReportPath(_) | B::Report(_)) =>
-            {
-                exit::USAGE
-            }
-            EngineError::Config(_) => exit::USAGE,
-            _ => exit::MINT,
-        };
-        Failure::new(code, e.to_string())
-    })?;
-    for s in &report.report.skipped {
-        let path = invitoken::shown(&s.path.display().to_string()).into_owned();
-        eprintln!("note: {path}: skipped: {}", s.reason);
-    }
-    for note in &report.notes {
-        say("note", note);
-    }
-    for o in report
-        .report
-        .cancellations
-        .iter()
-        .filter(|o| o.is_failure())
-    {
-        let error = o.error.as_deref().unwrap_or("failed");
-        say(
-            "error",
-            &format!("cancelling the session of {}: {error}", o.key),
-        );
-    }
-    for file in &report.report.files {
-        let path = invitoken::shown(&file.path.display().to_string()).into_owned();
-        for error in &file.errors {
-            // `path:line:col: ...` for a located error, `path: ...` for one about the file.
-            let gap = if error.starts_with(|c: char| c.is_ascii_digit()) {
-                ""
-            } else {
-                " "
-            };
-            say("error", &format!("{path}:{gap}{error}"));
-        }
-        for note in &file.notes {
-            say("note", &format!("{path}: {note}"));
-        }
-    }
-    if report.report.leftovers_removed > 0 {
-        eprintln!(
-            "note: removed {} temporary file(s) an interrupted earlier run left in the output folders",
-            report.report.leftovers_removed
-        );
+    let report = result.map_err(|e| Failure::new(code(&e), e.to_string()))?;
+    for (level, message) in report.messages() {
+        say(level, &message);
     }
     eprintln!("{}", report.summary());
     let (failed, cancel_failed) = (report.failed(), report.cancel_failed());
@@ -421,16 +360,13 @@ fn cancel(
     codesignal: &CodeSignalArgs,
     ledger: &LedgerArgs,
 ) -> Result<(), Failure> {
-    let minter = minter(sandbox, codesignal, None)?;
+    let minter = codesignal.minter(sandbox, None).map_err(usage)?;
     let rt = runtime()?;
     let engine = engine(run, &rt, ledger, minter, true)?
         .map_err(|none| Failure::new(exit::INPUT, format!("{none}; nothing was cancelled")))?;
     let outcomes = rt
         .block_on(engine.cancel(&run.tenant, interview, event))
-        .map_err(|e| match e {
-            EngineError::NothingToCancel { .. } => Failure::new(exit::INPUT, e.to_string()),
-            other => Failure::new(exit::MINT, other.to_string()),
-        })?;
+        .map_err(|e| Failure::new(code(&e), e.to_string()))?;
     print_json(&outcomes)?;
     lifecycle_summary("cancel", &outcomes)
 }
@@ -441,7 +377,7 @@ fn refresh(
     codesignal: &CodeSignalArgs,
     ledger: &LedgerArgs,
 ) -> Result<(), Failure> {
-    let minter = minter(sandbox, codesignal, None)?;
+    let minter = codesignal.minter(sandbox, None).map_err(usage)?;
     let rt = runtime()?;
     let outcomes = match engine(run, &rt, ledger, minter, true)? {
         Ok(engine) => rt

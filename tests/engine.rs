@@ -99,7 +99,10 @@ async fn resolve_cancel_resolve_never_hands_out_the_cancelled_url() {
     let after = urls(&again);
     for (key, url) in &after {
         if key.starts_with("evt-2/") {
-            assert!(!cancelled.contains(url), "{key} got its cancelled URL {url}");
+            assert!(
+                !cancelled.contains(url),
+                "{key} got its cancelled URL {url}"
+            );
         } else {
             assert_eq!(Some(url), before.get(key), "{key} changed");
         }
@@ -140,7 +143,10 @@ async fn tenants_never_share_see_or_cancel_each_others_sessions() {
     assert!(listed.iter().all(|r| r.key.tenant == "acme"), "{listed:?}");
 
     // Cancelling globex's interview leaves acme's sessions alive and its links unchanged.
-    let outcomes = engine.cancel("globex", "int-shared-id", None).await.unwrap();
+    let outcomes = engine
+        .cancel("globex", "int-shared-id", None)
+        .await
+        .unwrap();
     assert_eq!(outcomes.len(), 7);
     assert!(outcomes.iter().all(|o| o.key.tenant == "globex"));
     let still = urls(&engine.resolve("acme", &request, &options).await.unwrap());

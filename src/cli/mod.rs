@@ -281,7 +281,55 @@ impl CodeSignalArgs {
     }
 }
 
+impl CodeSignalArgs {
+    /// The minter a command chose: the sandbox, or CodeSignal (whose key must then be set),
+    /// with the run's deadline `--deadline`, else `deadline`.
+    pub(crate) fn minter(
+        &self,
+        sandbox: bool,
+        deadline: Option<f64>,
+    ) -> Result<invitoken::MinterConfig, String> {
+        if sandbox {
+            return Ok(invitoken::MinterConfig::Sandbox);
+        }
+        match self
+            .settings(deadline)
+            .config(&self.key_source())
+            .map_err(|e| e.to_string())?
+        {
+            Some(config) => Ok(invitoken::MinterConfig::CodeSignal(Box::new(config))),
+            None => Err(
+                "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass \
+                         --api-key-file) to an API key with the LiveInterview permission, or \
+                         pass --sandbox to mint offline links on sandbox.invitoken.invalid"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
 impl LedgerArgs {
+    /// The ledger; `existing`: only one that exists (`Ok(Err(note))` when there is none: a
+    /// command that only acts on what was recorded makes no ledger).
+    pub(crate) async fn open(
+        &self,
+        existing: bool,
+    ) -> Result<Result<invitoken::Ledger, String>, String> {
+        let location = self.location()?;
+        let opened = if existing {
+            invitoken::Ledger::open_existing(&location).await
+        } else {
+            invitoken::Ledger::open(&location).await.map(Some)
+        }
+        .map_err(|e| format!("the mint ledger: {e}"))?;
+        Ok(opened.ok_or_else(|| {
+            format!(
+                "there is no mint ledger at {} (nothing was minted with it yet)",
+                invitoken::ledger::shown_location(&location)
+            )
+        }))
+    }
+
     /// The ledger's location: `--ledger`, `INVITOKEN_LEDGER`, else the default path.
     pub(crate) fn location(&self) -> Result<String, String> {
         match &self.ledger {

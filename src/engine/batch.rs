@@ -81,6 +81,50 @@ impl BatchReport {
             .count()
     }
 
+    /// What people should read, in order, each `("error" | "note", one line)`: files skipped,
+    /// cancelled keys without a session, deletions that failed, each file's errors
+    /// (`path:line:col: ...`) and notes, temp files removed.
+    pub fn messages(&self) -> Vec<(&'static str, String)> {
+        let shown = |p: &std::path::Path| crate::shown(&p.display().to_string()).into_owned();
+        let r = &self.report;
+        let mut out = Vec::new();
+        for s in &r.skipped {
+            out.push(("note", format!("{}: skipped: {}", shown(&s.path), s.reason)));
+        }
+        out.extend(self.notes.iter().map(|n| ("note", n.clone())));
+        for o in r.cancellations.iter().filter(|o| o.is_failure()) {
+            let error = o.error.as_deref().unwrap_or("failed");
+            out.push((
+                "error",
+                format!("cancelling the session of {}: {error}", o.key),
+            ));
+        }
+        for file in &r.files {
+            let path = shown(&file.path);
+            for error in &file.errors {
+                // `path:line:col: ...` for a located error, `path: ...` for one about the file.
+                let gap = if error.starts_with(|c: char| c.is_ascii_digit()) {
+                    ""
+                } else {
+                    " "
+                };
+                out.push(("error", format!("{path}:{gap}{error}")));
+            }
+            out.extend(file.notes.iter().map(|n| ("note", format!("{path}: {n}"))));
+        }
+        if r.leftovers_removed > 0 {
+            out.push((
+                "note",
+                format!(
+                    "removed {} temporary file(s) an interrupted earlier run left in the output \
+                     folders",
+                    r.leftovers_removed
+                ),
+            ));
+        }
+        out
+    }
+
     /// The summary line: files by status, sessions in use and deleted.
     pub fn summary(&self) -> String {
         let deleted = self
@@ -133,38 +177,68 @@ pub enum BatchFailure {
     ReportJson(String),
 }
 
+impl BatchJob {
+    /// Finds the inputs and refuses outputs or a report that would replace an input or a file
+    /// of the ledger at `ledger` (its location), before anything is opened, minted or written:
+    /// even opening a SQLite ledger rewrites its files.
+    // Called once per batch: the error's size costs nothing.
+    #[allow(clippy::result_large_err)]
+    pub fn prepare(self, ledger: &str) -> Result<PreparedBatch, BatchFailure> {
+        let discovery = batch::discover(&self.inputs)?;
+        if let Destination::Dir(dir) = &self.destination {
+            batch::check_out_dir(dir, &discovery.inputs)?;
+        }
+        if let Some(report) = &self.report {
+            let ledger = crate::ledger::sqlite_files(ledger);
+            batch::check_report_path(
+                report,
+                &self.inputs,
+                &discovery.inputs,
+                &self.destination,
+                &ledger,
+            )?;
+        }
+        Ok(PreparedBatch {
+            job: self,
+            discovery,
+            ledger: ledger.to_owned(),
+        })
+    }
+}
+
+/// A batch whose inputs are found and whose outputs are checked ([`BatchJob::prepare`]).
+#[derive(Debug, Clone)]
+pub struct PreparedBatch {
+    job: BatchJob,
+    discovery: batch::Discovery,
+    ledger: String,
+}
+
+impl PreparedBatch {
+    /// How many files it will read.
+    pub fn files(&self) -> usize {
+        self.discovery.inputs.len()
+    }
+}
+
 impl Engine {
-    /// Runs a batch for `tenant`: finds the inputs, refuses outputs or a report that would
-    /// replace an input (or the ledger), mints each key once, writes the files, deletes the
+    /// Runs a prepared batch for `tenant`: mints each key once, writes the files, deletes the
     /// sessions of cancelled events and writes the report. `progress` is called once per file
-    /// scanned and once per file written; `found` once with the number of files, before.
+    /// scanned and once per file written.
     pub async fn batch(
         &self,
         tenant: &str,
-        job: &BatchJob,
-        found: &(dyn Fn(usize) + Sync),
+        prepared: PreparedBatch,
         progress: &(dyn Fn() + Sync),
     ) -> Result<BatchReport, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let discovery = batch::discover(&job.inputs).map_err(BatchFailure::from)?;
-        // Before anything is minted or written: an output or a report would replace the input
-        // it names.
-        if let Destination::Dir(dir) = &job.destination {
-            batch::check_out_dir(dir, &discovery.inputs).map_err(BatchFailure::from)?;
-        }
-        if let Some(report) = &job.report {
-            let ledger = crate::ledger::sqlite_files(self.ledger.location());
-            batch::check_report_path(
-                report,
-                &job.inputs,
-                &discovery.inputs,
-                &job.destination,
-                &ledger,
-            )
-            .map_err(BatchFailure::from)?;
-        }
+        // Prepared against another ledger: check again (reading only) against this one's.
+        let PreparedBatch { job, discovery, .. } = if prepared.ledger == self.ledger.location() {
+            prepared
+        } else {
+            prepared.job.prepare(self.ledger.location())?
+        };
         let files = discovery.inputs.len();
-        found(files);
         let minter = self.minter(tenant, job.remint_deleted)?;
         let mut report = batch::run(
             discovery.inputs,

@@ -22,7 +22,7 @@ use crate::{
     Resolution, ResolveError, SandboxMinter, Vendor,
 };
 
-pub use batch::{BatchFailure, BatchJob, BatchReport};
+pub use batch::{BatchFailure, BatchJob, BatchReport, PreparedBatch};
 pub use check::{CheckReport, CheckedFile, Diagnostic};
 pub use config::{CodeSignalSettings, ConfigError, KeySource};
 pub use input::{InputError, input_name, input_text, read_input, read_text};
@@ -107,6 +107,42 @@ pub enum EngineError {
         /// The event named, if one was.
         event: Option<String>,
     },
+}
+
+/// What kind of failure an [`EngineError`] is: what a front end maps to an exit code or an
+/// HTTP status without reading messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input is wrong (a template, a request, a file): fix it and run again.
+    Input,
+    /// A setting or the set-up is wrong (a key, a path, an output over an input).
+    Config,
+    /// Nothing is recorded for what was named (an interview to cancel, a tenant).
+    NotFound,
+    /// Minting, the vendor or the ledger failed.
+    Mint,
+}
+
+impl EngineError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        use batch::BatchFailure as B;
+        match self {
+            EngineError::UnknownTenant { .. } | EngineError::NothingToCancel { .. } => {
+                ErrorKind::NotFound
+            }
+            EngineError::Config(_) => ErrorKind::Config,
+            EngineError::Resolve(ResolveError::Templates(_)) => ErrorKind::Input,
+            EngineError::Batch(b) => match **b {
+                B::Discover(_) => ErrorKind::Input,
+                B::OutOverInput(_) | B::ReportPath(_) | B::Report(_) => ErrorKind::Config,
+                _ => ErrorKind::Mint,
+            },
+            _ => ErrorKind::Mint,
+        }
+    }
 }
 
 impl From<batch::BatchFailure> for EngineError {
