@@ -942,7 +942,7 @@ fn batch(
     // The report's messages quote files (a 2 MB line, a hostile UID): shown as they are
     // printed, in the JSON report as on stderr.
     for file in &mut report.files {
-        for text in file.errors.iter_mut().chain(&mut file.notes) {
+        for text in &mut file.notes {
             if let std::borrow::Cow::Owned(safe) = invitoken::shown_with(text, MAX_LINE) {
                 *text = safe;
             }
@@ -951,6 +951,7 @@ fn batch(
     for file in &report.files {
         let path = invitoken::shown(&file.path.display().to_string()).into_owned();
         for error in &file.errors {
+            let error = invitoken::shown_with(&error.to_string(), MAX_LINE).into_owned();
             // `path:line:col: ...` for a located error, `path: ...` for one about the file.
             let gap = if error.starts_with(|c: char| c.is_ascii_digit()) {
                 ""
