@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use super::line::{self, Parts, RawLine};
 use crate::parse::{Finding, Piece, Product, Scope, Template, Token, may_hold_token};
 use crate::plan::MintKey;
-use crate::render::escape_html;
+use crate::util::html::escape_html;
 
 /// Which property names decide a token's link. The defaults are what invitoken writes itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
