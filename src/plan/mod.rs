@@ -301,6 +301,9 @@ pub fn bind<'r>(
     single_value: bool,
 ) -> Result<Binding<'r>, FindingKind> {
     let iv = &request.interview;
+    let Some(first) = iv.events.iter().min_by_key(|e| e.start) else {
+        return Err(FindingKind::NoEvents { token });
+    };
     let one_event = || match invite.covers.as_slice() {
         [event] => Ok(*event),
         many => Err(FindingKind::EventTokenAmbiguous {
@@ -315,14 +318,11 @@ pub fn bind<'r>(
         Token::EventTopic => Binding::Topic(one_event()?),
         Token::EventStart => Binding::Start(one_event()?),
         Token::EventEnd => Binding::End(one_event()?),
-        Token::InterviewStart => Binding::InterviewStart(
-            iv.events
-                .iter()
-                .min_by_key(|e| e.start)
-                .expect("a checked request has events"),
-        ),
+        Token::InterviewStart => Binding::InterviewStart(first),
         link => {
-            let (scope, product) = link.link().expect("the other tokens are links");
+            let Some((scope, product)) = link.link() else {
+                unreachable!("every other token is matched above")
+            };
             let template_for = |event: Option<&Event>| -> Result<Option<String>, FindingKind> {
                 if product == Product::Live {
                     return Ok(None);
@@ -361,7 +361,13 @@ pub fn bind<'r>(
                         .collect::<Result<_, _>>()?,
                     list: invite.covers.len() > 1,
                 },
-                Scope::Event => return Err(one_event().expect_err("covers several events")),
+                Scope::Event => {
+                    return Err(FindingKind::EventTokenAmbiguous {
+                        token,
+                        events: invite.covers.len(),
+                        single_value,
+                    });
+                }
             }
         }
     })
@@ -490,6 +496,7 @@ impl Plan {
     /// a template id).
     pub fn new(request: &Request, templates: &TemplateSet<'_>) -> Result<Plan, Vec<Located>> {
         let iv = &request.interview;
+        let last_end = iv.events.iter().map(|e| e.end).max();
         let mut index: HashMap<MintKey, usize> = HashMap::new();
         let mut mints: Vec<PlannedMint> = Vec::new();
         let mut unbound = Unbound::default();
@@ -504,12 +511,13 @@ impl Plan {
                 }
             };
             for (event, key) in keys {
+                // `bind` binds nothing in a request without events.
+                let Some(serves_until) = event.map(|e| e.end).or(last_end) else {
+                    continue;
+                };
                 let i = *index.entry(key.clone()).or_insert_with(|| {
                     mints.push(PlannedMint {
-                        serves_until: match event {
-                            Some(e) => e.end,
-                            None => iv.events.iter().map(|e| e.end).max().expect("has events"),
-                        },
+                        serves_until,
                         interviewer_id: event.and_then(|e| {
                             e.interviewers
                                 .iter()
@@ -625,6 +633,30 @@ mod tests {
         assert_eq!(a.key.template_id.as_deref(), Some("tpl-a"));
         assert_eq!(a.interviewer_id.as_deref(), Some("u-r"));
         assert_eq!(a.candidate_email, "ada@example.org");
+    }
+
+    #[test]
+    fn a_request_without_events_is_findings_not_a_panic() {
+        // `Request::from_json` refuses it; a request built around its checks reached
+        // `.expect("a checked request has events")` here.
+        let mut r = request(
+            "$Interview.Start $Interview.CodeSignal.Live.Link $Event.CodeSignal.Live.Link",
+            "",
+        );
+        r.interview.events.clear();
+        let found = plan_of(&r).unwrap_err();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|l| matches!(l.finding.kind, FindingKind::NoEvents { .. })),
+            "{found:?}"
+        );
+        let templates = TemplateSet::parse(&r).unwrap();
+        assert!(matches!(
+            crate::render::render(&r, &templates, &[]),
+            Err(crate::render::RenderError::Unbound(found)) if found.len() == 3
+        ));
     }
 
     #[test]
