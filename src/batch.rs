@@ -296,6 +296,7 @@ pub enum ReportPathError {
     shown(&target.display().to_string()),
     shown(&input.display().to_string())
 )]
+#[non_exhaustive]
 pub struct OutOverInput {
     /// The `--out` folder.
     pub dir: PathBuf,

@@ -137,7 +137,11 @@ impl<'r> TemplateSet<'r> {
         let mut lex = |field: Field, source: &'r str, subject: bool, format: Format| {
             let found = match Template::parse(source) {
                 Ok(t) => match Context::of_template(&t, subject, format == Format::Html) {
-                    Ok(contexts) => return Some((t, contexts)),
+                    Ok(contexts) => {
+                        // `InviteWalk::parts` pairs them with the tokens, in order.
+                        debug_assert_eq!(contexts.len(), t.tokens().count());
+                        return Some((t, contexts));
+                    }
                     Err(found) => found,
                 },
                 Err(found) => found,
