@@ -1,7 +1,7 @@
 //! Stage 4: write every invite with its tokens replaced.
 //!
 //! Tokens are bound exactly as the planner bound them: both follow one walk
-//! ([`crate::plan::InviteWalk::parts`]), from the same
+//! ([`InviteWalk::parts`](crate::InviteWalk::parts)), from the same
 //! contexts, decided once per token occurrence when the templates were parsed
 //! ([`crate::Context`]: an HTML body's come from a WHATWG tokenizer), so every link an invite
 //! shows was planned and minted, and a value is written the way its context says: HTML-escaped
