@@ -296,6 +296,7 @@ pub enum ReportPathError {
     shown(&target.display().to_string()),
     shown(&input.display().to_string())
 )]
+#[non_exhaustive]
 pub struct OutOverInput {
     /// The `--out` folder.
     pub dir: PathBuf,
@@ -464,10 +465,95 @@ pub struct FileReport {
     pub tokens: usize,
     /// The sessions its tokens got, one entry per key.
     pub links: Vec<FileLink>,
-    /// Why it failed, each with `line:col`.
-    pub errors: Vec<String>,
+    /// Why it failed. In the JSON report each is its text (`line:col: ...` for one at a place
+    /// in the file), as the CLI prints it.
+    #[serde(serialize_with = "as_texts")]
+    pub errors: Vec<FileError>,
     /// Things worth knowing that did not stop it.
     pub notes: Vec<String>,
+}
+
+/// Why one file of a batch was not written (or, for `check`, would not be).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// Something in the file, at a line and column: the text is `line:col: message`.
+    #[error("{0}")]
+    At(Problem),
+    /// Replaced by another file between [`discover`] and reading it.
+    #[error("replaced by another file while the batch ran: not read (run the batch again)")]
+    Replaced,
+    /// Not a regular file any more (a FIFO, a device...).
+    #[error("{kind}, not a regular file: not read")]
+    NotRegular {
+        /// What it is ("a FIFO (named pipe)").
+        kind: &'static str,
+    },
+    /// Larger than the cap.
+    #[error("larger than the limit of {cap} bytes: not read (raise it with --max-file-size)")]
+    TooLarge {
+        /// The cap, in bytes.
+        cap: u64,
+    },
+    /// Opening or reading it failed.
+    #[error("cannot read it: {message}")]
+    Unreadable {
+        /// The kind of I/O error.
+        kind: std::io::ErrorKind,
+        /// The I/O error's text.
+        message: String,
+    },
+    /// In place: read-only, so it is not replaced.
+    #[error(
+        "read-only (no write permission bit): not rewritten, so its tokens stay unresolved; \
+         make it writable (chmod u+w) or use --out"
+    )]
+    ReadOnly,
+    /// In place: other hard links would keep the old text.
+    #[error(
+        "has {links} hard links: replacing it would leave the other names with its tokens \
+         unresolved; not rewritten (use --out, or remove the other links)"
+    )]
+    HardLinks {
+        /// How many names the file has.
+        links: u64,
+    },
+    /// In place: it changed after it was read.
+    #[error("changed on disk since it was read: not rewritten (run the batch again)")]
+    Changed,
+    /// Writing the result failed; the target is as it was.
+    #[error("cannot write {}: {message}", shown(&target.display().to_string()))]
+    Write {
+        /// The file that was not written.
+        target: PathBuf,
+        /// The kind of I/O error.
+        kind: std::io::ErrorKind,
+        /// The I/O error's text.
+        message: String,
+    },
+}
+
+impl FileError {
+    /// Where in the file, for an error at a place in it.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            FileError::At(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// How many characters of one error's text a report keeps (it quotes the file).
+pub const MAX_ERROR_TEXT: usize = 2000;
+
+/// Each error as its text, made terminal-safe and capped at [`MAX_ERROR_TEXT`] characters, as
+/// the CLI prints it.
+fn as_texts<S: serde::Serializer>(errors: &[FileError], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(
+        errors
+            .iter()
+            .map(|e| crate::shown_with(&e.to_string(), MAX_ERROR_TEXT).into_owned()),
+    )
 }
 
 /// The report on a whole batch (`--report FILE` writes it as JSON).
@@ -514,7 +600,7 @@ struct Loaded {
     bytes: Vec<u8>,
     /// The file as it was read; `--in-place` replaces it only if it is still that file.
     stamp: Option<Stamp>,
-    scanned: Result<Scanned, Vec<String>>,
+    scanned: Result<Scanned, Vec<FileError>>,
 }
 
 /// What identifies one version of a file: which file, its size and its modification time.
@@ -557,7 +643,7 @@ fn load(
                 },
                 Ok((bytes, meta)) => {
                     let mut scanned = rewrite::scan(&bytes, options)
-                        .map_err(|problems| problems.iter().map(Problem::to_string).collect());
+                        .map_err(|problems| problems.into_iter().map(FileError::At).collect());
                     let changes = scanned.as_ref().is_ok_and(|s| !s.is_unchanged());
                     if *destination == Destination::InPlace
                         && changes
@@ -582,44 +668,34 @@ fn load(
 /// Why `--in-place` must not replace the file `meta` describes, if it must not: it is read-only
 /// (its owner said so), or it has other hard links (a new file under this name would leave the
 /// other names with the old text, tokens and all).
-fn not_replaceable(meta: &std::fs::Metadata) -> Option<String> {
+fn not_replaceable(meta: &std::fs::Metadata) -> Option<FileError> {
     if meta.permissions().readonly() {
-        return Some(
-            "read-only (no write permission bit): not rewritten, so its tokens stay unresolved; \
-             make it writable (chmod u+w) or use --out"
-                .to_owned(),
-        );
+        return Some(FileError::ReadOnly);
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         if meta.nlink() > 1 {
-            return Some(format!(
-                "has {} hard links: replacing it would leave the other names with its tokens \
-                 unresolved; not rewritten (use --out, or remove the other links)",
-                meta.nlink()
-            ));
+            return Some(FileError::HardLinks {
+                links: meta.nlink(),
+            });
         }
     }
     None
 }
 
 /// The bytes of `input`, if it is still the regular file [`discover`] found and within the cap.
-fn read_input(input: &Input, max_size: u64) -> Result<(Vec<u8>, std::fs::Metadata), String> {
+fn read_input(input: &Input, max_size: u64) -> Result<(Vec<u8>, std::fs::Metadata), FileError> {
     use crate::util::fs::ReadError;
     match crate::util::fs::read_regular(&input.path, max_size) {
-        Ok(r) if FileId::of(&input.real, &r.meta) != input.id => Err(
-            "replaced by another file while the batch ran: not read (run the batch again)"
-                .to_owned(),
-        ),
+        Ok(r) if FileId::of(&input.real, &r.meta) != input.id => Err(FileError::Replaced),
         Ok(r) => Ok((r.bytes, r.meta)),
-        Err(ReadError::NotRegular { kind, .. }) => {
-            Err(format!("{kind}, not a regular file: not read"))
-        }
-        Err(ReadError::TooLarge { cap, .. }) => Err(format!(
-            "larger than the limit of {cap} bytes: not read (raise it with --max-file-size)"
-        )),
-        Err(ReadError::Io { source, .. }) => Err(format!("cannot read it: {source}")),
+        Err(ReadError::NotRegular { kind, .. }) => Err(FileError::NotRegular { kind }),
+        Err(ReadError::TooLarge { cap, .. }) => Err(FileError::TooLarge { cap }),
+        Err(ReadError::Io { source, .. }) => Err(FileError::Unreadable {
+            kind: source.kind(),
+            message: source.to_string(),
+        }),
     }
 }
 
@@ -641,13 +717,16 @@ fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
         let mut errors = Vec::new();
         for e in &mut s.events {
             match named.get(&e.uid) {
-                Some(ids) if ids.len() > 1 => errors.push(format!(
-                    "{}:1: copies of event `{}` name different interviews in {}: {}",
+                Some(ids) if ids.len() > 1 => errors.push(FileError::At(Problem::on_line(
                     e.line,
-                    e.uid,
-                    options.interview_property,
-                    ids.iter().cloned().collect::<Vec<_>>().join(", ")
-                )),
+                    format!(
+                        "copies of event `{}` name different interviews in {}: {}",
+                        e.uid,
+                        options.interview_property,
+                        ids.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    None,
+                ))),
                 Some(ids) if e.interview_id.is_none() => {
                     e.interview_id = ids.iter().next().cloned();
                 }
@@ -718,6 +797,9 @@ pub enum BatchError {
         /// The URL, redacted and terminal-safe.
         url: String,
     },
+    /// The runtime shut down before the files could be read or written.
+    #[error("the runtime shut down before the batch's files were read or written")]
+    Interrupted,
 }
 
 /// What `check` says of one `.ics` file: what `batch` would say of it before minting.
@@ -727,8 +809,9 @@ pub struct FileCheck {
     pub path: PathBuf,
     /// Tokens batch would resolve in it.
     pub tokens: usize,
-    /// Why batch would fail it, each with `line:col`, exactly as batch reports them.
-    pub errors: Vec<String>,
+    /// Why batch would fail it, exactly as batch reports them.
+    #[serde(serialize_with = "as_texts")]
+    pub errors: Vec<FileError>,
     /// Things worth knowing that would not stop it.
     pub notes: Vec<String>,
 }
@@ -781,8 +864,11 @@ pub async fn run<M: Minter>(
     concurrency: usize,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Report, BatchError> {
-    let mut loaded =
-        tokio::task::block_in_place(|| load(inputs, options, max_size, destination, progress));
+    let (read_options, read_destination) = (options.clone(), destination.clone());
+    let mut loaded = off_runtime(progress, move |tick| {
+        load(inputs, &read_options, max_size, &read_destination, tick)
+    })
+    .await?;
     reconcile(&mut loaded, options);
     let plan = plan(&loaded);
     let links: Vec<Link> = mint_all(minter, &plan, concurrency).await?;
@@ -792,22 +878,30 @@ pub async fn run<M: Minter>(
             url: crate::shown(&crate::redact_url(link.url.as_str())).into_owned(),
         });
     }
-    let urls: HashMap<&MintKey, &str> = links.iter().map(|l| (&l.key, l.url.as_str())).collect();
-    let targets: BTreeSet<PathBuf> = loaded
+    let owned: Vec<(MintKey, String)> = links
         .iter()
-        .filter_map(|l| target(l, destination).parent().map(Path::to_path_buf))
+        .map(|l| (l.key.clone(), l.url.as_str().to_owned()))
         .collect();
-    let leftovers_removed = targets.iter().map(|d| sweep_leftovers(d)).sum();
-    let files = tokio::task::block_in_place(|| {
-        loaded
+    let write_destination = destination.clone();
+    let (loaded, files, leftovers_removed) = off_runtime(progress, move |tick| {
+        let destination = &write_destination;
+        let urls: HashMap<&MintKey, &str> = owned.iter().map(|(k, u)| (k, u.as_str())).collect();
+        let targets: BTreeSet<PathBuf> = loaded
+            .iter()
+            .filter_map(|l| target(l, destination).parent().map(Path::to_path_buf))
+            .collect();
+        let leftovers_removed: usize = targets.iter().map(|d| sweep_leftovers(d)).sum();
+        let files: Vec<FileReport> = loaded
             .par_iter()
             .map(|l| {
                 let report = write_one(l, &urls, destination);
-                progress();
+                tick();
                 report
             })
-            .collect()
-    });
+            .collect();
+        (loaded, files, leftovers_removed)
+    })
+    .await?;
     let live: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
     let cancelled: BTreeSet<MintKey> = loaded
         .iter()
@@ -830,6 +924,33 @@ pub async fn run<M: Minter>(
         leftovers_removed,
         skipped: Vec::new(),
     })
+}
+
+/// Runs blocking file work (reading, scanning, writing: rayon underneath) on tokio's blocking
+/// pool, so [`run`] works on any runtime, a current-thread one included (`block_in_place`
+/// panics there). `progress` stays on the caller's task: the work ticks a channel it drains.
+async fn off_runtime<T: Send + 'static>(
+    progress: &(dyn Fn() + Sync),
+    work: impl FnOnce(&(dyn Fn() + Sync)) -> T + Send + 'static,
+) -> Result<T, BatchError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let handle = tokio::task::spawn_blocking(move || {
+        let tick = move || {
+            // The receiver lives until the work is done; a send cannot fail before then.
+            let _ = tx.send(());
+        };
+        work(&tick)
+    });
+    // Ends when the work returns and drops its sender.
+    while rx.recv().await.is_some() {
+        progress();
+    }
+    match handle.await {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels a blocking task, before it started.
+        Err(_) => Err(BatchError::Interrupted),
+    }
 }
 
 fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destination) -> FileReport {
@@ -880,9 +1001,7 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
     if *destination == Destination::InPlace && bytes.is_some() {
         let now = std::fs::metadata(&target).map(|m| Stamp::of(&target, &m));
         if now.ok() != l.stamp {
-            report.errors.push(
-                "changed on disk since it was read: not rewritten (run the batch again)".to_owned(),
-            );
+            report.errors.push(FileError::Changed);
             return report;
         }
     }
@@ -903,7 +1022,11 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
             };
             report.output = Some(target);
         }
-        Err(e) => report.errors.push(e.to_string()),
+        Err(e) => report.errors.push(FileError::Write {
+            kind: e.source.kind(),
+            message: e.source.to_string(),
+            target: e.path,
+        }),
     }
     report
 }
@@ -913,5 +1036,89 @@ fn target(l: &Loaded, destination: &Destination) -> PathBuf {
     match destination {
         Destination::Dir(dir) => dir.join(&l.input.relative),
         Destination::InPlace => l.input.real.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mint::SandboxMinter;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const CALENDAR: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//invitoken test//EN\r\n\
+        BEGIN:VEVENT\r\nUID:evt-1@example.com\r\nDTSTAMP:20270101T000000Z\r\n\
+        DTSTART:20270302T080000Z\r\nDTEND:20270302T090000Z\r\n\
+        DESCRIPTION:Join $Event.CodeSignal.Live.Link\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    // `#[tokio::test]` is a current-thread runtime, as in the README's library example: there
+    // `block_in_place` panicked ("can call blocking only when running on the multi-threaded
+    // runtime").
+    #[tokio::test]
+    async fn run_works_on_a_current_thread_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("invite.ics");
+        std::fs::write(&input, CALENDAR).unwrap();
+        let broken = dir.path().join("broken.ics");
+        std::fs::write(&broken, "not a calendar").unwrap();
+        let out = dir.path().join("out");
+        let inputs = discover(&[input, broken]).unwrap().inputs;
+        let ticks = AtomicUsize::new(0);
+        let report = run(
+            inputs,
+            &Destination::Dir(out.clone()),
+            &IcsOptions::default(),
+            crate::DEFAULT_MAX_FILE_SIZE,
+            &SandboxMinter::default(),
+            1,
+            &|| {
+                ticks.fetch_add(1, Ordering::Relaxed);
+            },
+        )
+        .await
+        .unwrap();
+        // Two files read, two reported on.
+        assert_eq!(ticks.load(Ordering::Relaxed), 4);
+        assert_eq!(report.minted, 1);
+        assert_eq!(report.count(&Status::Rewritten), 1);
+        let written = std::fs::read_to_string(out.join("invite.ics")).unwrap();
+        assert!(!written.contains('$'), "{written}");
+        assert!(written.contains("https://"), "{written}");
+        // The failed file keeps its problem typed, with its place.
+        let failed = report
+            .files
+            .iter()
+            .find(|f| f.status == Status::Failed)
+            .unwrap();
+        let problem = failed.errors[0].problem().expect("an error at a place");
+        assert_eq!((problem.line, problem.col), (1, 1));
+        assert!(!out.join("broken.ics").exists());
+    }
+
+    #[test]
+    fn report_errors_serialise_as_their_text() {
+        let problem = Problem::on_line(7, "bad", Some("fix it".into()));
+        let report = FileCheck {
+            path: "a.ics".into(),
+            tokens: 0,
+            errors: vec![
+                FileError::At(problem),
+                FileError::TooLarge { cap: 10 },
+                FileError::Unreadable {
+                    kind: std::io::ErrorKind::Other,
+                    message: format!("x\u{1b}[2J{}", "y".repeat(3000)),
+                },
+            ],
+            notes: Vec::new(),
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        let errors = json["errors"].as_array().unwrap();
+        assert_eq!(errors[0], "7:1: bad (help: fix it)");
+        assert_eq!(
+            errors[1],
+            "larger than the limit of 10 bytes: not read (raise it with --max-file-size)"
+        );
+        let long = errors[2].as_str().unwrap();
+        assert!(long.starts_with("cannot read it: x\\u{1b}[2Jyyy"), "{long}");
+        assert!(long.ends_with("more characters)"), "{long}");
     }
 }

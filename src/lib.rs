@@ -48,8 +48,8 @@ pub use parse::{
     breaks_line, line_col, render_findings,
 };
 pub use plan::{
-    Binding, Field, Invitation, InviteTemplates, Located, MintKey, Plan, PlannedMint, Role,
-    TemplateSet, invitations,
+    Binding, Field, Invitation, InviteTemplates, InviteWalk, Located, MintKey, Occurrence, Part,
+    Plan, PlannedMint, Role, TemplateSet, invitations, invites,
 };
 pub use render::{Invite, RenderError, escape_html, format_time, one_line, render};
 pub use request::{

@@ -309,12 +309,10 @@ fn batch(run: &Run, job: invitoken::BatchJob, minting: &MintArgs) -> Result<(), 
         .map_err(usage)?;
     // Before the ledger is opened (which rewrites its files): a report over it is refused.
     let location = minting.ledger.location().map_err(usage)?;
-    let prepared = job
-        .prepare(&location)
-        .map_err(|e| {
-            let e = EngineError::from(e);
-            Failure::new(code(&e), e.to_string())
-        })?;
+    let prepared = job.prepare(&location).map_err(|e| {
+        let e = EngineError::from(e);
+        Failure::new(code(&e), e.to_string())
+    })?;
     let rt = runtime()?;
     let engine = engine(run, &rt, &minting.ledger, minter, false)?
         .map_err(|none| Failure::new(exit::USAGE, none))?;

@@ -8,8 +8,7 @@ use crate::plan::{Located, Plan, TemplateSet};
 use crate::render::{Invite, RenderError, render};
 use crate::request::Request;
 
-/// How many sessions are minted at once unless told otherwise.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub use crate::util::DEFAULT_CONCURRENCY;
 
 /// Everything a resolved request produced.
 #[derive(Debug, Clone, Serialize)]

@@ -14,7 +14,7 @@ use crate::{Action, LedgerError, MintKey, WriteError};
 
 /// How many characters of one message of a batch report are kept: messages quote files (a 2 MB
 /// line, a hostile UID).
-const MAX_MESSAGE: usize = 2000;
+const MAX_MESSAGE: usize = batch::MAX_ERROR_TEXT;
 
 /// What a batch is asked to do.
 #[derive(Debug, Clone)]
@@ -102,6 +102,7 @@ impl BatchReport {
         for file in &r.files {
             let path = shown(&file.path);
             for error in &file.errors {
+                let error = crate::shown_with(&error.to_string(), MAX_MESSAGE).into_owned();
                 // `path:line:col: ...` for a located error, `path: ...` for one about the file.
                 let gap = if error.starts_with(|c: char| c.is_ascii_digit()) {
                     ""
@@ -274,7 +275,7 @@ impl Engine {
         }
         // The report's messages quote files: shown safe, in the JSON report as on a terminal.
         for file in &mut report.files {
-            for text in file.errors.iter_mut().chain(&mut file.notes) {
+            for text in &mut file.notes {
                 if let std::borrow::Cow::Owned(safe) = crate::shown_with(text, MAX_MESSAGE) {
                     *text = safe;
                 }

@@ -315,7 +315,13 @@ pub fn files(paths: &[PathBuf], options: &IcsOptions, cap: u64) -> CheckReport {
                     file.tokens = c.tokens;
                     file.notes = c.notes;
                     for e in c.errors {
-                        file.problem(Diagnostic::line(format!("{name}:{e}"), e, None, None));
+                        let (at, message, help) = match &e {
+                            crate::batch::FileError::At(p) => {
+                                (Some((p.line, p.col)), p.message.clone(), p.help.clone())
+                            }
+                            other => (None, other.to_string(), None),
+                        };
+                        file.problem(Diagnostic::line(format!("{name}:{e}"), message, at, help));
                     }
                     report.files.push(file);
                 }

@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::line::{escape_text, fold};
 use crate::mint::Link;
@@ -370,16 +370,26 @@ fn param(value: &str) -> String {
 /// A `mailto:` URI for an address, percent-encoding every byte RFC 6068 does not allow as it is
 /// (so no address can end or split the content line).
 fn mailto(address: &str) -> String {
-    let mut out = String::from("mailto:");
-    for b in address.trim().bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$'()*+@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!(
+        "mailto:{}",
+        utf8_percent_encode(address.trim(), MAILTO_ESCAPED)
+    )
 }
+
+/// Every byte but the letters, digits and `-._~!$'()*+@`: what [`mailto`] escapes.
+const MAILTO_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b'@');
 
 /// The plain text of an html body, for the `DESCRIPTION` that clients without html show.
 ///
@@ -735,6 +745,7 @@ mod tests {
             "mailto:a.b+c@example.org".to_owned()
         );
         assert_eq!(mailto("a b\"\r\n@x"), "mailto:a%20b%22%0D%0A@x");
+        assert_eq!(mailto(" \u{e9}%@x "), "mailto:%C3%A9%25@x");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use super::line::{self, Parts, RawLine};
 use crate::parse::{Finding, Piece, Product, Scope, Template, Token, may_hold_token};
 use crate::plan::MintKey;
-use crate::render::escape_html;
+use crate::util::html::escape_html;
 
 /// Which property names decide a token's link. The defaults are what invitoken writes itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,7 @@ enum ValueKind {
 
 /// Something wrong in a file, at a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Problem {
     /// 1-based line of the file.
     pub line: usize,
@@ -74,7 +75,11 @@ pub struct Problem {
 
 impl Problem {
     /// A problem with a whole line (column 1).
-    fn on_line(line: usize, message: impl Into<String>, help: Option<String>) -> Problem {
+    pub(crate) fn on_line(
+        line: usize,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Problem {
         Problem {
             line,
             col: 1,

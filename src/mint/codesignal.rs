@@ -284,7 +284,7 @@ impl CodeSignalConfig {
             timeout: Duration::from_secs(30),
             grace: TimeDelta::hours(2),
             short_urls: false,
-            concurrency: crate::DEFAULT_CONCURRENCY,
+            concurrency: crate::util::DEFAULT_CONCURRENCY,
             rate_limit: Some(25.0),
             max_attempts: 6,
             connect_attempts: 3,

@@ -207,6 +207,12 @@ pub enum FindingKind {
         /// The character.
         character: char,
     },
+    /// A token in a request without events: there is nothing for it to stand for. (A request
+    /// built through its checks always has events; this keeps the planner from guessing.)
+    NoEvents {
+        /// The token.
+        token: Token,
+    },
 }
 
 /// Where in an HTML body a token stands, when no value can go there safely.
@@ -299,6 +305,9 @@ impl Finding {
                     crate::shown(attribute)
                 ),
             },
+            FindingKind::NoEvents { token } => {
+                format!("`{token}` has no value: the request has no events")
+            }
             FindingKind::SubjectNotOneLine { character } => format!(
                 "the subject template holds {} U+{:04X}: a subject is one line",
                 if matches!(
@@ -366,6 +375,9 @@ impl Finding {
                 }
                 _ => "a value may stand in text or in a quoted attribute value: move the token there".to_owned(),
             }),
+            FindingKind::NoEvents { .. } => {
+                Some("give the interview at least one event in `interview.events`".to_owned())
+            }
             FindingKind::SubjectNotOneLine { .. } => Some(
                 "write the subject on one line (a value's line breaks become spaces; the template's are refused)".to_owned(),
             ),
@@ -393,6 +405,7 @@ impl Finding {
                 HtmlPlace::UrlScheme { .. } => "could make the URL script",
             },
             FindingKind::SubjectNotOneLine { .. } => "not one line",
+            FindingKind::NoEvents { .. } => "no events",
         }
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::parse::{Context, Finding, FindingKind, Product, Scope, Template, Token};
+use crate::parse::{Context, Finding, FindingKind, Piece, Product, Scope, Template, Token};
 use crate::request::{Event, Format, Request, zone_of};
 
 /// What identifies one minted session. Two occurrences with the same key get the same URL.
@@ -137,7 +137,11 @@ impl<'r> TemplateSet<'r> {
         let mut lex = |field: Field, source: &'r str, subject: bool, format: Format| {
             let found = match Template::parse(source) {
                 Ok(t) => match Context::of_template(&t, subject, format == Format::Html) {
-                    Ok(contexts) => return Some((t, contexts)),
+                    Ok(contexts) => {
+                        // `InviteWalk::parts` pairs them with the tokens, in order.
+                        debug_assert_eq!(contexts.len(), t.tokens().count());
+                        return Some((t, contexts));
+                    }
                     Err(found) => found,
                 },
                 Err(found) => found,
@@ -301,6 +305,9 @@ pub fn bind<'r>(
     single_value: bool,
 ) -> Result<Binding<'r>, FindingKind> {
     let iv = &request.interview;
+    let Some(first) = iv.events.iter().min_by_key(|e| e.start) else {
+        return Err(FindingKind::NoEvents { token });
+    };
     let one_event = || match invite.covers.as_slice() {
         [event] => Ok(*event),
         many => Err(FindingKind::EventTokenAmbiguous {
@@ -315,14 +322,11 @@ pub fn bind<'r>(
         Token::EventTopic => Binding::Topic(one_event()?),
         Token::EventStart => Binding::Start(one_event()?),
         Token::EventEnd => Binding::End(one_event()?),
-        Token::InterviewStart => Binding::InterviewStart(
-            iv.events
-                .iter()
-                .min_by_key(|e| e.start)
-                .expect("a checked request has events"),
-        ),
+        Token::InterviewStart => Binding::InterviewStart(first),
         link => {
-            let (scope, product) = link.link().expect("the other tokens are links");
+            let Some((scope, product)) = link.link() else {
+                unreachable!("every other token is matched above")
+            };
             let template_for = |event: Option<&Event>| -> Result<Option<String>, FindingKind> {
                 if product == Product::Live {
                     return Ok(None);
@@ -361,47 +365,132 @@ pub fn bind<'r>(
                         .collect::<Result<_, _>>()?,
                     list: invite.covers.len() > 1,
                 },
-                Scope::Event => return Err(one_event().expect_err("covers several events")),
+                Scope::Event => {
+                    return Err(FindingKind::EventTokenAmbiguous {
+                        token,
+                        events: invite.covers.len(),
+                        single_value,
+                    });
+                }
             }
         }
     })
 }
 
-/// Calls `each(invite, field, token, binding)` for every token of every invite, and collects
-/// the findings of tokens that cannot be bound. The renderer binds each token the same way, from
-/// the same contexts ([`InviteTemplates::with_contexts`]), so both see the same meaning.
-pub(crate) fn walk<'r>(
-    request: &'r Request,
-    templates: &TemplateSet<'_>,
-    mut each: impl FnMut(&Invitation<'r>, Field, Token, Binding<'r>),
-) -> Vec<Located> {
-    let mut findings: Vec<Located> = Vec::new();
-    for invite in invitations(request, templates) {
-        let t = templates
-            .of(invite.role)
-            .expect("invitations have templates");
-        let [subject_field, body_field] = invite.role.fields();
-        for (field, subject) in [(subject_field, true), (body_field, false)] {
-            let (template, contexts) = t.with_contexts(subject);
-            for ((token, span), context) in template.tokens().zip(contexts) {
-                match bind(request, &invite, token, context.single_value()) {
-                    Ok(binding) => each(&invite, field, token, binding),
-                    Err(kind) => push_once(&mut findings, field, span, kind),
-                }
-            }
-        }
-    }
-    findings.sort_by_key(|l| (l.field, l.finding.span.start));
-    findings
+/// One token occurrence in one invite, bound to what it means there.
+#[derive(Debug, Clone)]
+pub struct Occurrence<'r> {
+    /// The template field it is in.
+    pub field: Field,
+    /// The token.
+    pub token: Token,
+    /// Where it is in the field's text.
+    pub span: Range<usize>,
+    /// Where it stands, and so how its value is written.
+    pub context: Context,
+    /// What it means in this invite, or why it cannot be resolved there.
+    pub binding: Result<Binding<'r>, FindingKind>,
 }
 
-fn push_once(findings: &mut Vec<Located>, field: Field, span: Range<usize>, kind: FindingKind) {
-    let finding = Finding { span, kind };
-    if !findings
-        .iter()
-        .any(|l| l.field == field && l.finding == finding)
-    {
-        findings.push(Located { field, finding });
+/// A piece of one template field of one invite: text as written, or a bound token.
+#[derive(Debug, Clone)]
+pub enum Part<'r, 't> {
+    /// Text between tokens, written as is.
+    Text(&'t str),
+    /// A token, bound.
+    Token(Occurrence<'r>),
+}
+
+/// One invite with its templates: the one walk over its fields and tokens that both the planner
+/// and the renderer follow, so a token means the same to both (a session is never minted for an
+/// invite that then cannot be rendered, nor an invite rendered with a link never planned).
+#[derive(Debug, Clone)]
+pub struct InviteWalk<'r, 't> {
+    /// Who gets the invite, and which events it covers.
+    pub invite: Invitation<'r>,
+    /// Its templates.
+    pub templates: &'t InviteTemplates<'t>,
+}
+
+impl<'r, 't> InviteWalk<'r, 't> {
+    /// The subject's (`subject`) or the body's pieces, in order, every token bound.
+    pub fn parts<'a>(
+        &'a self,
+        request: &'r Request,
+        subject: bool,
+    ) -> impl Iterator<Item = Part<'r, 'a>> + 'a {
+        let (template, contexts) = self.templates.with_contexts(subject);
+        let [subject_field, body_field] = self.invite.role.fields();
+        let field = if subject { subject_field } else { body_field };
+        let mut contexts = contexts.iter().copied();
+        template.pieces().iter().map(move |piece| match piece {
+            Piece::Text(range) => Part::Text(template.source().get(range.clone()).unwrap_or("")),
+            Piece::Token { token, span } => {
+                // One context per token, by construction (`TemplateSet::parse`). Were one
+                // missing, the strictest context (one value, HTML-escaped) is the safe guess.
+                let context = contexts.next().unwrap_or(Context::HtmlAttribute);
+                Part::Token(Occurrence {
+                    field,
+                    token: *token,
+                    span: span.clone(),
+                    context,
+                    binding: bind(request, &self.invite, *token, context.single_value()),
+                })
+            }
+        })
+    }
+
+    /// Every token of the subject, then of the body, bound.
+    pub fn occurrences<'a>(
+        &'a self,
+        request: &'r Request,
+    ) -> impl Iterator<Item = Occurrence<'r>> + 'a {
+        [true, false]
+            .into_iter()
+            .flat_map(move |subject| self.parts(request, subject))
+            .filter_map(|part| match part {
+                Part::Token(o) => Some(o),
+                Part::Text(_) => None,
+            })
+    }
+}
+
+/// Every invite of the request that has a template ([`invitations`]), with its templates.
+pub fn invites<'r, 't>(
+    request: &'r Request,
+    templates: &'t TemplateSet<'t>,
+) -> impl Iterator<Item = InviteWalk<'r, 't>> {
+    invitations(request, templates)
+        .into_iter()
+        .filter_map(|invite| {
+            Some(InviteWalk {
+                templates: templates.of(invite.role)?,
+                invite,
+            })
+        })
+}
+
+/// Findings of tokens that cannot be bound: each once, in field and text order.
+#[derive(Debug, Default)]
+pub(crate) struct Unbound(Vec<Located>);
+
+impl Unbound {
+    /// Notes the finding of an occurrence whose binding failed.
+    pub(crate) fn push(&mut self, field: Field, span: Range<usize>, kind: FindingKind) {
+        let finding = Finding { span, kind };
+        if !self
+            .0
+            .iter()
+            .any(|l| l.field == field && l.finding == finding)
+        {
+            self.0.push(Located { field, finding });
+        }
+    }
+
+    /// The findings, sorted; empty if every token was bound.
+    pub(crate) fn into_sorted(mut self) -> Vec<Located> {
+        self.0.sort_by_key(|l| (l.field, l.finding.span.start));
+        self.0
     }
 }
 
@@ -411,19 +500,28 @@ impl Plan {
     /// a template id).
     pub fn new(request: &Request, templates: &TemplateSet<'_>) -> Result<Plan, Vec<Located>> {
         let iv = &request.interview;
+        let last_end = iv.events.iter().map(|e| e.end).max();
         let mut index: HashMap<MintKey, usize> = HashMap::new();
         let mut mints: Vec<PlannedMint> = Vec::new();
-        let findings = walk(request, templates, |_, _, _, binding| {
-            let Binding::Links { keys, .. } = binding else {
-                return;
+        let mut unbound = Unbound::default();
+        let walks: Vec<InviteWalk<'_, '_>> = invites(request, templates).collect();
+        for o in walks.iter().flat_map(|w| w.occurrences(request)) {
+            let keys = match o.binding {
+                Ok(Binding::Links { keys, .. }) => keys,
+                Ok(_) => continue,
+                Err(kind) => {
+                    unbound.push(o.field, o.span, kind);
+                    continue;
+                }
             };
             for (event, key) in keys {
+                // `bind` binds nothing in a request without events.
+                let Some(serves_until) = event.map(|e| e.end).or(last_end) else {
+                    continue;
+                };
                 let i = *index.entry(key.clone()).or_insert_with(|| {
                     mints.push(PlannedMint {
-                        serves_until: match event {
-                            Some(e) => e.end,
-                            None => iv.events.iter().map(|e| e.end).max().expect("has events"),
-                        },
+                        serves_until,
                         interviewer_id: event.and_then(|e| {
                             e.interviewers
                                 .iter()
@@ -438,7 +536,8 @@ impl Plan {
                 });
                 mints[i].occurrences += 1;
             }
-        });
+        }
+        let findings = unbound.into_sorted();
         if !findings.is_empty() {
             return Err(findings);
         }
@@ -538,6 +637,30 @@ mod tests {
         assert_eq!(a.key.template_id.as_deref(), Some("tpl-a"));
         assert_eq!(a.interviewer_id.as_deref(), Some("u-r"));
         assert_eq!(a.candidate_email, "ada@example.org");
+    }
+
+    #[test]
+    fn a_request_without_events_is_findings_not_a_panic() {
+        // `Request::from_json` refuses it; a request built around its checks reached
+        // `.expect("a checked request has events")` here.
+        let mut r = request(
+            "$Interview.Start $Interview.CodeSignal.Live.Link $Event.CodeSignal.Live.Link",
+            "",
+        );
+        r.interview.events.clear();
+        let found = plan_of(&r).unwrap_err();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|l| matches!(l.finding.kind, FindingKind::NoEvents { .. })),
+            "{found:?}"
+        );
+        let templates = TemplateSet::parse(&r).unwrap();
+        assert!(matches!(
+            crate::render::render(&r, &templates, &[]),
+            Err(crate::render::RenderError::Unbound(found)) if found.len() == 3
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Stage 4: write every invite with its tokens replaced.
 //!
-//! Tokens are bound exactly as the planner bound them ([`crate::plan::bind`]), from the same
+//! Tokens are bound exactly as the planner bound them: both follow one walk
+//! ([`InviteWalk::parts`](crate::InviteWalk::parts)), from the same
 //! contexts, decided once per token occurrence when the templates were parsed
 //! ([`crate::Context`]: an HTML body's come from a WHATWG tokenizer), so every link an invite
 //! shows was planned and minted, and a value is written the way its context says: HTML-escaped
@@ -15,10 +16,10 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::mint::{Link, SafeUrl};
-use crate::parse::{Context, Finding, Token, breaks_line};
-use crate::plan::{Binding, Invitation, Located, MintKey, Role, TemplateSet};
-use crate::plan::{bind, invitations};
+use crate::parse::{Context, Token, breaks_line};
+use crate::plan::{self, Binding, Invitation, Located, MintKey, Part, Role, TemplateSet, Unbound};
 use crate::request::{Event, Format, Request};
+pub use crate::util::html::escape_html;
 
 /// One rendered invite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,32 +62,6 @@ pub fn format_time(at: DateTime<Utc>, zone: Tz) -> String {
         .to_string()
 }
 
-/// Appends `value` escaped for html text and double- or single-quoted attributes.
-pub fn escape_html(value: &str, out: &mut String) {
-    // Most values (names, times, URLs) need nothing: a branch-free pass the compiler can
-    // vectorise decides that before the byte-by-byte loop.
-    let special = |b: u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
-    if !value.bytes().fold(false, |any, b| any | special(b)) {
-        out.push_str(value);
-        return;
-    }
-    let mut last = 0;
-    for (i, b) in value.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.push_str(&value[last..i]);
-        out.push_str(rep);
-        last = i + 1;
-    }
-    out.push_str(&value[last..]);
-}
-
 /// `subject` with each run of line breaks and control characters (CR, LF, VT, FF, NUL, NEL,
 /// U+2028, U+2029, ...) written as one space: a subject is one line, whatever a value holds.
 pub fn one_line(subject: &str) -> Cow<'_, str> {
@@ -127,36 +102,28 @@ pub fn render(
 ) -> Result<Vec<Invite>, RenderError> {
     let urls: HashMap<&MintKey, &SafeUrl> = links.iter().map(|l| (&l.key, &l.url)).collect();
     let mut invites = Vec::new();
-    let mut unbound = Vec::new();
-    for invite in invitations(request, templates) {
-        let t = templates
-            .of(invite.role)
-            .expect("invitations have templates");
-        let [subject_field, body_field] = invite.role.fields();
-        let mut expand = |subject: bool| {
-            let (template, contexts) = t.with_contexts(subject);
-            let field = if subject { subject_field } else { body_field };
+    let mut unbound = Unbound::default();
+    for walk in plan::invites(request, templates) {
+        let invite = &walk.invite;
+        let mut expand = |subject: bool| -> Result<String, RenderError> {
+            let (template, _) = walk.templates.with_contexts(subject);
             let mut out = String::with_capacity(template.source().len() + 256);
-            let mut contexts = contexts.iter();
-            let result = template.expand(&mut out, |token, span, out| {
-                let context = *contexts.next().expect("one context per token");
-                match bind(request, &invite, token, context.single_value()) {
-                    Ok(binding) => {
-                        write_value(request, &invite, token, binding, &urls, context, out)
+            for part in walk.parts(request, subject) {
+                let o = match part {
+                    Part::Text(text) => {
+                        out.push_str(text);
+                        continue;
                     }
-                    Err(kind) => {
-                        unbound.push(Located {
-                            field,
-                            finding: Finding {
-                                span: span.clone(),
-                                kind,
-                            },
-                        });
-                        Ok(())
-                    }
+                    Part::Token(o) => o,
+                };
+                match o.binding {
+                    Ok(binding) => write_value(
+                        request, invite, o.token, binding, &urls, o.context, &mut out,
+                    )?,
+                    Err(kind) => unbound.push(o.field, o.span, kind),
                 }
-            });
-            result.map(|()| out)
+            }
+            Ok(out)
         };
         let subject = one_line(&expand(true)?).into_owned();
         let body = expand(false)?;
@@ -167,15 +134,14 @@ pub fn render(
             event_id: invite.event.map(|e| e.id.clone()),
             subject,
             body,
-            format: t.format,
+            format: walk.templates.format,
             ics: String::new(),
         });
     }
+    let unbound = unbound.into_sorted();
     if unbound.is_empty() {
         Ok(invites)
     } else {
-        unbound.sort_by_key(|l| (l.field, l.finding.span.start));
-        unbound.dedup();
         Err(RenderError::Unbound(unbound))
     }
 }
@@ -252,13 +218,6 @@ mod tests {
             format_time(at, "America/New_York".parse().unwrap()),
             "Tue 2 Mar 2027, 03:00 EST"
         );
-    }
-
-    #[test]
-    fn html_escaping_covers_text_and_attributes() {
-        let mut out = String::new();
-        escape_html(r#"A & <B> "q" 'r'"#, &mut out);
-        assert_eq!(out, "A &amp; &lt;B&gt; &quot;q&quot; &#39;r&#39;");
     }
 
     #[test]

@@ -6,9 +6,14 @@
 //! files only, size-capped, written atomically.
 
 pub(crate) mod fs;
+pub(crate) mod html;
 mod text;
 mod url;
 
 pub(crate) use text::needs_escape;
 pub use text::{MAX_SHOWN, MAX_SHOWN_PATH, shown, shown_path, shown_with};
 pub use url::{has_credentials, redact_url};
+
+/// How many sessions are minted at once unless told otherwise: by `resolve`, and by the
+/// CodeSignal client's own limit. Here, below both, so the client needs nothing from above it.
+pub const DEFAULT_CONCURRENCY: usize = 8;
