@@ -13,7 +13,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use invitoken::ics::rewrite::{self, IcsOptions, Value};
+use invitoken::IcsOptions;
+use invitoken::internals::rewrite::{self, Value};
 
 const URL: &str = "https://sandbox.invitoken.invalid/live/0123456789abcdef0123456789abcdef";
 

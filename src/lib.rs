@@ -13,13 +13,36 @@
 //!    says: decided once when the templates are parsed (an HTML body's by a WHATWG tokenizer),
 //!    followed alike by the planner and the renderer.
 //!
-//! [`resolve`] runs the whole pipeline. The token grammar is normative text in `grammar/`.
+//! [`resolve`] runs the whole pipeline. [`Engine`] runs every operation of the CLI (and of any
+//! other front end) per tenant, over the durable [`Ledger`]. The token grammar is normative text
+//! in `grammar/`.
+//!
+//! # Layers
+//!
+//! Each module uses only the modules below it: imports point down (a doc link, or a unit test,
+//! may point up). The CLI (`src/main.rs`, `src/cli/`) sits on top and uses the engine.
+//!
+//! ```text
+//!  engine             every operation, per tenant: check, plan, resolve, batch, links, cancel, refresh
+//!  batch    resolve   many .ics files, one URL per key | one request: plan, mint, render
+//!  ics                an .ics per invite (invite); lossless rewriting of .ics files (rewrite, line)
+//!  render             invites with their values, escaped for their context
+//!  ledger             durable intents and records around any Minter (SQLite, PostgreSQL)
+//!  mint               the Minter seam: sandbox, CodeSignal client, SafeUrl, the link cache
+//!  plan               invites, one walk over token occurrences, bindings, planned mints
+//!  parse    request   templates, tokens, findings | the validated request
+//!  util               terminal-safe text, URL redaction, capped and atomic file I/O, HTML escaping
+//! ```
+//!
+//! The byte-level scanner (`ics::line`, `ics::rewrite`) and the ledger's SQL are private; what
+//! users need is re-exported here. [`internals`] exposes the scanner to this crate's own tests
+//! and benches only: it is not API.
 #![deny(missing_docs)]
 
 pub mod batch;
 pub mod engine;
-pub mod ics;
-pub mod ledger;
+mod ics;
+mod ledger;
 mod mint;
 mod parse;
 mod plan;
@@ -33,10 +56,13 @@ pub use engine::{
     Engine, EngineBuilder, EngineError, ErrorKind, KeySource, MinterConfig, ResolveOptions,
     TenantConfig,
 };
-pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics};
+pub use ics::invite::{DEFAULT_ORGANIZER, file_names, html_to_text, write_ics_files};
+pub use ics::rewrite::{IcsOptions, is_icalendar};
+pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics, invite_uid};
 pub use ledger::{
-    Action, Claim, Intent, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, Outcome,
-    State, Vendor,
+    Action, Claim, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_TENANT, DEFAULT_WAIT, Intent,
+    Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, MintTicket, Outcome, STALE_AFTER,
+    State, Vendor, shown_location, sqlite_files,
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
@@ -66,6 +92,12 @@ pub use util::fs::{
 pub use util::{
     MAX_SHOWN, MAX_SHOWN_PATH, has_credentials, redact_url, shown, shown_path, shown_with,
 };
+
+/// The `.ics` scanner, for this crate's tests and benches: not API, no stability promise.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::ics::{line, rewrite};
+}
 
 /// The README's Rust examples run as doctests, so they cannot drift from the code.
 #[cfg(doctest)]

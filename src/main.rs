@@ -292,7 +292,7 @@ fn resolve(run: &Run, path: &Path, minting: &MintArgs, ics: &IcsArgs) -> Result<
         say("warning", &warning);
     }
     if let Some(dir) = &ics.ics_dir {
-        invitoken::ics::invite::write_ics_files(dir, &resolution.invites).map_err(|e| {
+        invitoken::write_ics_files(dir, &resolution.invites).map_err(|e| {
             Failure::new(
                 exit::USAGE,
                 format!("{e}; no .ics file was written (nor any output printed)"),

@@ -20,7 +20,7 @@ use calcard::icalendar::{
     ICalendar, ICalendarComponentType, ICalendarEntry, ICalendarProperty, ICalendarValue,
 };
 use calcard::{Entry, Parser};
-use invitoken::ics::rewrite::{Value, scan};
+use invitoken::internals::rewrite::{Value, scan};
 use invitoken::{Product, Scope};
 
 const TOKEN: &str = "$Event.CodeSignal.Live.Link";

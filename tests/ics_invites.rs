@@ -15,11 +15,11 @@ use calcard::icalendar::{
 };
 use calcard::{Entry, Parser};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use invitoken::ics::invite::{file_names, html_to_text};
 use invitoken::{
     CalendarOptions, Format, Invite, Link, Organizer, Product, Request, Resolution, Role,
     SandboxMinter, Scope,
 };
+use invitoken::{file_names, html_to_text};
 use serde_json::Value;
 
 const PANEL: &str = include_str!("../fixtures/panel.json");

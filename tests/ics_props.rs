@@ -3,7 +3,7 @@
 //! is over 75 octets, none splits a UTF-8 sequence or a `\` escape, and a line is folded no
 //! sooner than it must be; with `\r\n` and with `\n` line endings.
 
-use invitoken::ics::line::{self, MAX_LINE};
+use invitoken::internals::line::{self, MAX_LINE};
 use proptest::prelude::*;
 
 /// One piece of a logical line, from a kind, a character and a length: plain ASCII, TEXT

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use invitoken::ledger::State;
+use invitoken::State;
 use invitoken::{
     Claim, Ledger, LedgerKey, LedgerMinter, MintError, MintKey, Minted, Minter, PlannedMint,
     Product, Request, SandboxMinter, Scope, Sessions, Vendor, mint_all,

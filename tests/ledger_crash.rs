@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use futures::FutureExt;
-use invitoken::ledger::State;
+use invitoken::State;
 use serde_json::{Value, json};
 use support::fake_codesignal::{FakeCodeSignal, FakeConfig, Fault, Op, Session};
 

@@ -32,7 +32,7 @@ pub(crate) struct Cli {
     pub(crate) max_file_size: u64,
     /// The tenant whose sessions are minted, listed, cancelled or refreshed: the mint ledger
     /// keeps each tenant's sessions apart.
-    #[arg(long, global = true, env = "INVITOKEN_TENANT", default_value = invitoken::ledger::DEFAULT_TENANT, value_name = "ID")]
+    #[arg(long, global = true, env = "INVITOKEN_TENANT", default_value = invitoken::DEFAULT_TENANT, value_name = "ID")]
     pub(crate) tenant: String,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -198,8 +198,8 @@ pub(crate) struct IcsPropertyArgs {
 }
 
 impl IcsPropertyArgs {
-    pub(crate) fn options(self) -> invitoken::ics::rewrite::IcsOptions {
-        invitoken::ics::rewrite::IcsOptions {
+    pub(crate) fn options(self) -> invitoken::IcsOptions {
+        invitoken::IcsOptions {
             interview_property: self.interview_property,
             template_property: self.template_property,
             candidate_property: self.candidate_property,
@@ -215,7 +215,7 @@ pub(crate) struct IcsArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) ics_dir: Option<PathBuf>,
     /// The invites' ORGANIZER, a calendar address.
-    #[arg(long, default_value = invitoken::ics::invite::DEFAULT_ORGANIZER, value_name = "URI")]
+    #[arg(long, default_value = invitoken::DEFAULT_ORGANIZER, value_name = "URI")]
     pub(crate) organizer: invitoken::Organizer,
     /// The invites' SEQUENCE: 0 for a first send; raise it to update invites already sent.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -325,7 +325,7 @@ impl LedgerArgs {
         Ok(opened.ok_or_else(|| {
             format!(
                 "there is no mint ledger at {} (nothing was minted with it yet)",
-                invitoken::ledger::shown_location(&location)
+                invitoken::shown_location(&location)
             )
         }))
     }

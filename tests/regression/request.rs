@@ -1,7 +1,7 @@
 //! Regressions: request rules (issue 9, class 9) and invite UIDs (class 14).
 
 use assert_cmd::Command;
-use invitoken::ics::invite_uid;
+use invitoken::invite_uid;
 use invitoken::{Request, RequestError};
 use proptest::prelude::*;
 use serde_json::{Value, json};
