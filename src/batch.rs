@@ -702,9 +702,18 @@ fn read_input(input: &Input, max_size: u64) -> Result<(Vec<u8>, std::fs::Metadat
 /// Copies of one event must agree on its interview: a copy without `X-INTERVIEW-ID` takes the
 /// one its other copies name; copies naming different interviews fail.
 fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
+    let mut scans: Vec<&mut Scan> = loaded.iter_mut().map(|l| &mut l.scanned).collect();
+    reconcile_scans(&mut scans, options);
+}
+
+/// What a file's scan gave: its tokens and events, or why it fails.
+type Scan = Result<Scanned, Vec<FileError>>;
+
+/// [`reconcile`], over the scans of the files read together.
+fn reconcile_scans(loaded: &mut [&mut Scan], options: &IcsOptions) {
     let mut named: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for l in loaded.iter() {
-        if let Ok(s) = &l.scanned {
+        if let Ok(s) = &**l {
             for e in &s.events {
                 if let Some(id) = &e.interview_id {
                     named.entry(e.uid.clone()).or_default().insert(id.clone());
@@ -713,7 +722,7 @@ fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
         }
     }
     for l in loaded.iter_mut() {
-        let Ok(s) = &mut l.scanned else { continue };
+        let Ok(s) = &mut **l else { continue };
         let mut errors = Vec::new();
         for e in &mut s.events {
             match named.get(&e.uid) {
@@ -734,7 +743,7 @@ fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
             }
         }
         if !errors.is_empty() {
-            l.scanned = Err(errors);
+            **l = Err(errors);
             continue;
         }
         let events = s.events.clone();
@@ -750,10 +759,15 @@ fn reconcile(loaded: &mut [Loaded], options: &IcsOptions) {
 
 /// The batch's mints: every key of a token not in a cancelled event or calendar, once.
 fn plan(loaded: &[Loaded]) -> Plan {
+    plan_scans(loaded.iter().map(|l| &l.scanned))
+}
+
+/// [`plan`], over the scans of the files read together.
+fn plan_scans<'a>(scans: impl Iterator<Item = &'a Scan>) -> Plan {
     let mut mints: BTreeMap<MintKey, PlannedMint> = BTreeMap::new();
     let far = Utc::now() + crate::mint::MAX_EXPIRATION;
-    for l in loaded {
-        let Ok(s) = &l.scanned else { continue };
+    for l in scans {
+        let Ok(s) = l else { continue };
         for o in &s.occurrences {
             if o.cancelled {
                 continue;
@@ -923,6 +937,108 @@ pub async fn run<M: Minter>(
         cancellations: Vec::new(),
         leftovers_removed,
         skipped: Vec::new(),
+    })
+}
+
+/// One `.ics` file rewritten in memory ([`rewrite_one`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rewritten {
+    /// The file with its tokens resolved (byte-identical where no token was).
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// Tokens found in it.
+    pub tokens: usize,
+    /// The sessions its tokens got, one entry per key (`url: None`: removed, a cancelled event).
+    pub links: Vec<FileLink>,
+    /// Event keys whose tokens appear only in cancelled events: their sessions, if any, are to
+    /// be deleted.
+    pub cancelled: Vec<MintKey>,
+    /// Things worth knowing that did not stop it.
+    pub notes: Vec<String>,
+}
+
+/// Why one `.ics` file could not be rewritten. Nothing was written; a mint error says what
+/// was minted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RewriteError {
+    /// The file is not one batch can rewrite: every problem, with its line and column.
+    #[error("{} problem(s) in the file", .0.len())]
+    Invalid(Vec<FileError>),
+    /// Minting failed, or a link cannot go into the file.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+}
+
+/// Rewrites one `.ics` file held in memory by batch's rules (the same scanner, one URL per
+/// key with `minter`, cancelled events' tokens removed, lossless elsewhere): what a service
+/// does with an uploaded file. Fails closed: on any problem no byte of output.
+pub async fn rewrite_one<M: Minter>(
+    bytes: &[u8],
+    options: &IcsOptions,
+    minter: &M,
+    concurrency: usize,
+) -> Result<Rewritten, RewriteError> {
+    let mut scan: Scan = rewrite::scan(bytes, options)
+        .map_err(|problems| problems.into_iter().map(FileError::At).collect());
+    reconcile_scans(&mut [&mut scan], options);
+    let plan = plan_scans(std::iter::once(&scan));
+    let scanned = scan.map_err(RewriteError::Invalid)?;
+    let links: Vec<Link> = mint_all(minter, &plan, concurrency)
+        .await
+        .map_err(BatchError::from)?;
+    if let Some(link) = links.iter().find(|l| !rewrite::inert(l.url.as_str())) {
+        return Err(BatchError::TokenInLink {
+            key: link.key.clone(),
+            url: crate::shown(&crate::redact_url(link.url.as_str())).into_owned(),
+        }
+        .into());
+    }
+    let urls: HashMap<&MintKey, &str> = links.iter().map(|l| (&l.key, l.url.as_str())).collect();
+    let mut notes = scanned.notes.clone();
+    let mut removed = 0;
+    let out = if scanned.is_unchanged() {
+        bytes.to_vec()
+    } else {
+        scanned.write(bytes, |i| match urls.get(&scanned.occurrences[i].key) {
+            Some(url) => Value::Url(url),
+            None => {
+                removed += 1;
+                Value::Removed
+            }
+        })
+    };
+    if removed > 0 {
+        notes.push(format!(
+            "{removed} token(s) of cancelled events removed (no link goes out for a cancelled event)"
+        ));
+    }
+    let links = rewrite::keys(&scanned.occurrences)
+        .into_keys()
+        .map(|key| FileLink {
+            key: key.clone(),
+            url: urls.get(key).map(|u| u.to_string()),
+        })
+        .collect();
+    let live: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+    let cancelled: BTreeSet<MintKey> = scanned
+        .occurrences
+        .iter()
+        .filter(|o| {
+            o.event
+                .and_then(|e| scanned.events.get(e))
+                .is_some_and(|e| e.cancelled)
+        })
+        .map(|o| o.key.clone())
+        .filter(|k| k.scope == Scope::Event && !live.contains(k))
+        .collect();
+    Ok(Rewritten {
+        bytes: out,
+        tokens: scanned.occurrences.len(),
+        links,
+        cancelled: cancelled.into_iter().collect(),
+        notes,
     })
 }
 

@@ -202,3 +202,102 @@ fn a_tenant_configured_twice_is_refused() {
     let e = built.unwrap_err();
     assert!(e.to_string().contains("`acme` is configured twice"), "{e}");
 }
+
+/// An engine on the sandbox for the default tenant.
+async fn sandbox_engine() -> Engine {
+    Engine::single(ledger().await, MinterConfig::Sandbox).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_ics_is_rewritten_in_memory_on_a_current_thread_runtime() {
+    let engine = sandbox_engine().await;
+    let input = std::fs::read("fixtures/ics/interviewer-grace.ics").unwrap();
+    let options = invitoken::IcsOptions::default();
+    let resolve = ResolveOptions::default();
+    let first = engine
+        .rewrite_ics("default", &input, &options, &resolve)
+        .await
+        .unwrap();
+    let text = String::from_utf8(first.file.bytes.clone()).unwrap();
+    assert!(
+        !text.contains("$Event") && !text.contains("$Interview"),
+        "{text}"
+    );
+    assert_eq!(first.file.tokens, 4);
+    assert_eq!(first.file.links.len(), 2, "{:?}", first.file.links);
+    for link in &first.file.links {
+        let url = link.url.as_deref().unwrap();
+        assert!(
+            url.starts_with("https://sandbox.invitoken.invalid/"),
+            "{url}"
+        );
+        let unfolded = text.replace("\r\n ", "").replace("\n ", "");
+        assert!(unfolded.contains(url), "{url} not in\n{text}");
+    }
+    // Lines without a token are copied byte for byte.
+    let kept = |t: &str| {
+        t.lines()
+            .filter(|l| {
+                !["DESCRIPTION", "LOCATION", "CONFERENCE", " "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let original = String::from_utf8(input.clone()).unwrap();
+    assert_eq!(kept(&original), kept(&text));
+    // Again: the same links, from the ledger; nothing minted twice.
+    let again = engine
+        .rewrite_ics("default", &input, &options, &resolve)
+        .await
+        .unwrap();
+    assert_eq!(again.file.bytes, first.file.bytes);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_bad_ics_fails_closed_with_every_problem_located() {
+    let engine = sandbox_engine().await;
+    let bad = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:e1\r\nX-INTERVIEW-ID:i1\r\n\
+DESCRIPTION:Join $Event.CodeSignal.Live.Lnk\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let result = engine
+        .rewrite_ics(
+            "default",
+            bad,
+            &invitoken::IcsOptions::default(),
+            &ResolveOptions::default(),
+        )
+        .await;
+    match result {
+        Err(e @ EngineError::InvalidIcs { .. }) => {
+            assert_eq!(e.kind(), invitoken::ErrorKind::Input);
+            let EngineError::InvalidIcs { problems } = &e else {
+                unreachable!()
+            };
+            let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            assert!(shown.iter().any(|p| p.starts_with("5:")), "{shown:?}");
+        }
+        other => panic!("a bad token must fail the file, got {other:?}"),
+    }
+    assert!(engine.links("default", None).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_runs_on_a_current_thread_runtime() {
+    let engine = sandbox_engine().await;
+    let out = tempfile::tempdir().unwrap();
+    let job = invitoken::BatchJob::new(
+        vec!["fixtures/ics".into()],
+        invitoken::batch::Destination::Dir(out.path().to_path_buf()),
+    );
+    let prepared = job.prepare(engine.ledger().location()).unwrap();
+    assert_eq!(prepared.files(), 2);
+    let report = engine.batch("default", prepared, &|| {}).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:?}", report.messages());
+    assert_eq!(report.report.minted, 2);
+    assert!(
+        report.summary().contains("2 rewritten"),
+        "{}",
+        report.summary()
+    );
+}

@@ -293,3 +293,55 @@ impl Engine {
         })
     }
 }
+
+/// One `.ics` file rewritten by [`Engine::rewrite_ics`], and what was done with the sessions of
+/// its cancelled events.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct IcsRewrite {
+    /// The file, its tokens, links and notes.
+    #[serde(flatten)]
+    pub file: batch::Rewritten,
+    /// What was done with each cancelled key's session.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cancellations: Vec<crate::Outcome>,
+}
+
+impl Engine {
+    /// Rewrites one `.ics` file held in memory for `tenant`, by batch's rules (lossless, one
+    /// URL per key, cancelled events' tokens removed and their sessions deleted, fail closed).
+    pub async fn rewrite_ics(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        options: &IcsOptions,
+        resolve: &super::ResolveOptions,
+    ) -> Result<IcsRewrite, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        let minter = self.minter(tenant, resolve.remint_deleted)?;
+        let file = batch::rewrite_one(bytes, options, &minter, resolve.concurrency)
+            .await
+            .map_err(|e| match e {
+                batch::RewriteError::Invalid(problems) => EngineError::InvalidIcs { problems },
+                batch::RewriteError::Batch(e) => BatchFailure::Run(e).into(),
+            })?;
+        let mut cancellations = Vec::new();
+        for key in &file.cancelled {
+            match self.cancel_key(tenant, minter.inner(), key).await {
+                Ok(Some(outcome)) => cancellations.push(outcome),
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(BatchFailure::Cancel {
+                        key: key.clone(),
+                        source,
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(IcsRewrite {
+            file,
+            cancellations,
+        })
+    }
+}

@@ -22,7 +22,7 @@ use crate::{
     Resolution, ResolveError, SandboxMinter, Vendor,
 };
 
-pub use batch::{BatchFailure, BatchJob, BatchReport, PreparedBatch};
+pub use batch::{BatchFailure, BatchJob, BatchReport, IcsRewrite, PreparedBatch};
 pub use check::{CheckReport, CheckedFile, Diagnostic};
 pub use config::{CodeSignalSettings, ConfigError, KeySource};
 pub use input::{InputError, input_name, input_text, read_input, read_text};
@@ -92,6 +92,12 @@ pub enum EngineError {
     /// A batch could not start or stopped before writing.
     #[error(transparent)]
     Batch(Box<batch::BatchFailure>),
+    /// An `.ics` file cannot be rewritten: every problem, with its line and column.
+    #[error("{} problem(s) in the .ics file; nothing was written", .problems.len())]
+    InvalidIcs {
+        /// The problems.
+        problems: Vec<crate::batch::FileError>,
+    },
     /// `cancel` found no session to cancel.
     #[error(
         "the mint ledger ({ledger}) holds no session of interview `{}`{} for this vendor; nothing \
@@ -134,7 +140,9 @@ impl EngineError {
                 ErrorKind::NotFound
             }
             EngineError::Config(_) => ErrorKind::Config,
-            EngineError::Resolve(ResolveError::Templates(_)) => ErrorKind::Input,
+            EngineError::Resolve(ResolveError::Templates(_)) | EngineError::InvalidIcs { .. } => {
+                ErrorKind::Input
+            }
             EngineError::Batch(b) => match **b {
                 B::Discover(_) => ErrorKind::Input,
                 B::OutOverInput(_) | B::ReportPath(_) | B::Report(_) => ErrorKind::Config,
