@@ -12,7 +12,7 @@ use clap::Parser;
 use invitoken::engine::{self, check};
 use invitoken::{Engine, EngineError, ErrorKind, MinterConfig, Outcome, Request, ResolveError};
 
-use cli::{Cli, CodeSignalArgs, Color, Command, IcsArgs, LedgerArgs, MintArgs, exit};
+use cli::{Cli, CodeSignalArgs, Command, IcsArgs, LedgerArgs, MintArgs, exit};
 
 /// How many characters of one message line `say` prints at most.
 const MAX_LINE: usize = 2000;
@@ -42,13 +42,7 @@ struct Run {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let run = Run {
-        color: match cli.color {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => {
-                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-            }
-        },
+        color: cli.color.enabled(),
         cap: cli.max_file_size,
         tenant: cli.tenant,
     };
@@ -91,16 +85,7 @@ fn main() -> ExitCode {
             properties,
             minting,
         } => {
-            let destination = match out {
-                Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
-                _ => invitoken::batch::Destination::InPlace,
-            };
-            let mut job = invitoken::BatchJob::new(inputs, destination);
-            job.options = properties.options();
-            job.report = report;
-            job.max_file_size = run.cap;
-            job.concurrency = minting.codesignal.concurrency as usize;
-            job.remint_deleted = minting.remint_deleted;
+            let job = cli::batch_job(inputs, out, in_place, report, properties, &minting, run.cap);
             batch(&run, job, &minting)
         }
     };
@@ -155,20 +140,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(exit::MINT, format!("cannot start the runtime: {e}")))
 }
 
-/// Prints every diagnostic of a check; fails if there is any.
-fn checked(report: &invitoken::CheckReport, inputs: usize, color: bool) -> Result<(), Failure> {
-    let mut stderr = std::io::stderr().lock();
-    for d in &report.errors {
+/// Prints a diagnostic on stderr: a snippet as rendered, a line after `error: `.
+fn show(d: &invitoken::Diagnostic, color: bool) {
+    if d.is_snippet() {
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(d.render(color).as_bytes());
+    } else {
         say("error", &d.render(color));
     }
+}
+
+/// Prints every diagnostic of a check; fails if there is any.
+fn checked(report: &invitoken::CheckReport, inputs: usize, color: bool) -> Result<(), Failure> {
+    report.errors.iter().for_each(|d| show(d, color));
     for file in &report.files {
-        for d in &file.problems {
-            if d.is_snippet() {
-                let _ = stderr.write_all(d.render(color).as_bytes());
-            } else {
-                say("error", &d.render(color));
-            }
-        }
+        file.problems.iter().for_each(|d| show(d, color));
         for note in &file.notes {
             say("note", &format!("{}: {note}", file.name));
         }
@@ -195,9 +182,7 @@ fn load_request(run: &Run, path: &Path) -> Result<Request, Failure> {
     Request::from_json(&json).map_err(|e| {
         let mut shown = check::request_error(&name, &e);
         let last = shown.pop().map(|d| d.render(false));
-        for d in &shown {
-            say("error", &d.render(false));
-        }
+        shown.iter().for_each(|d| show(d, false));
         Failure {
             code: exit::INPUT,
             message: last,
@@ -211,10 +196,7 @@ fn failure(run: &Run, path: &Path, request: Option<&Request>, err: EngineError) 
         EngineError::Resolve(ResolveError::Templates(found)) => {
             let name = engine::input_name(path);
             let shown = request.map_or_else(Vec::new, |r| check::located(&name, r, &found));
-            let mut stderr = std::io::stderr().lock();
-            for d in &shown {
-                let _ = stderr.write_all(d.render(run.color).as_bytes());
-            }
+            shown.iter().for_each(|d| show(d, run.color));
             Failure::new(
                 exit::INPUT,
                 format!(

@@ -344,3 +344,40 @@ impl LedgerArgs {
         }
     }
 }
+
+impl Color {
+    /// Whether diagnostics are coloured: `auto` on a terminal unless `NO_COLOR` is set.
+    pub(crate) fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+}
+
+/// The batch the `batch` command's flags describe.
+pub(crate) fn batch_job(
+    inputs: Vec<PathBuf>,
+    out: Option<PathBuf>,
+    in_place: bool,
+    report: Option<PathBuf>,
+    properties: IcsPropertyArgs,
+    minting: &MintArgs,
+    max_file_size: u64,
+) -> invitoken::BatchJob {
+    let destination = match out {
+        Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
+        _ => invitoken::batch::Destination::InPlace,
+    };
+    let mut job = invitoken::BatchJob::new(inputs, destination);
+    job.options = properties.options();
+    job.report = report;
+    job.max_file_size = max_file_size;
+    job.concurrency = minting.codesignal.concurrency as usize;
+    job.remint_deleted = minting.remint_deleted;
+    job
+}
