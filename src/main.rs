@@ -616,7 +616,7 @@ fn report_located(path: &Path, request: &Request, found: &[Located], color: bool
 
 fn template_text(request: &Request, field: invitoken::Field) -> &str {
     use invitoken::Field::*;
-    let t = &request.templates;
+    let t = request.templates();
     let (template, subject) = match field {
         CandidateSubject => (&t.candidate, true),
         CandidateBody => (&t.candidate, false),

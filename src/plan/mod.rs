@@ -155,12 +155,12 @@ impl<'r> TemplateSet<'r> {
             })
         };
         let candidate = pair(
-            &request.templates.candidate,
+            &request.templates().candidate,
             Field::CandidateSubject,
             Field::CandidateBody,
         );
         let interviewer = pair(
-            &request.templates.interviewer,
+            &request.templates().interviewer,
             Field::InterviewerSubject,
             Field::InterviewerBody,
         );
@@ -237,7 +237,7 @@ pub struct Invitation<'r> {
 /// Every invite of a request that has a template: the candidate's first, then each
 /// interviewer's, event by event.
 pub fn invitations<'r>(request: &'r Request, templates: &TemplateSet<'_>) -> Vec<Invitation<'r>> {
-    let iv = &request.interview;
+    let iv = request.interview();
     let mut by_start: Vec<&Event> = iv.events.iter().collect();
     by_start.sort_by_key(|e| e.start);
     let mut out = Vec::new();
@@ -300,7 +300,7 @@ pub fn bind<'r>(
     token: Token,
     single_value: bool,
 ) -> Result<Binding<'r>, FindingKind> {
-    let iv = &request.interview;
+    let iv = request.interview();
     let one_event = || match invite.covers.as_slice() {
         [event] => Ok(*event),
         many => Err(FindingKind::EventTokenAmbiguous {
@@ -410,7 +410,7 @@ impl Plan {
     /// be bound (an `$Event` value in an invite covering several events, a template link without
     /// a template id).
     pub fn new(request: &Request, templates: &TemplateSet<'_>) -> Result<Plan, Vec<Located>> {
-        let iv = &request.interview;
+        let iv = request.interview();
         let mut index: HashMap<MintKey, usize> = HashMap::new();
         let mut mints: Vec<PlannedMint> = Vec::new();
         let findings = walk(request, templates, |_, _, _, binding| {
