@@ -401,6 +401,18 @@ impl Request {
                 "has neither `candidate` nor `interviewer`; give at least one invite template"
                     .into(),
             );
+        } else if self.templates.candidate.is_none()
+            && !iv.events.is_empty()
+            && iv.events.iter().all(|e| e.interviewers.is_empty())
+        {
+            // Resolving it would succeed and write nothing: a request that cannot reach anyone
+            // is a mistake (interviewers left out) better told than silently done.
+            bad(
+                "templates.interviewer".into(),
+                "is the only template, but no event has an interviewer, so there is no invite \
+                 to write; list the events' interviewers or give a `candidate` template"
+                    .into(),
+            );
         }
         out
     }

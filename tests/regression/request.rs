@@ -510,3 +510,15 @@ fn a_request_with_no_events_reaches_an_expect_in_the_planner() {
     assert_eq!(request.interview().events.len(), 1);
     invitoken::plan(&request).unwrap();
 }
+
+#[test]
+fn an_interviewer_template_with_no_interviewers_resolves_to_no_invite_at_all() {
+    let mut r = good();
+    r["interview"]["events"][0]["interviewers"] = json!([]);
+    r["templates"] =
+        json!({"interviewer": {"subject": "s", "body": "$Event.CodeSignal.Live.Link"}});
+    assert_eq!(refused(&r), ["templates.interviewer"]);
+    // With a candidate template there is someone to write to.
+    r["templates"]["candidate"] = json!({"subject": "s", "body": "b"});
+    Request::from_json(&r.to_string()).unwrap();
+}
