@@ -641,7 +641,7 @@ fn ics_event() -> impl Strategy<Value = Vec<String>> {
 
 /// A calendar, mostly well formed (so that many are rewritten), with CRLF or LF endings,
 /// folded at arbitrary bytes (even in the middle of a token or a UTF-8 sequence), and now and
-/// then a hostile line put in or the file cut short.
+/// then a hostile line put in, a byte overwritten or the file cut short.
 fn hostile_ics() -> impl Strategy<Value = Vec<u8>> {
     (
         prop::collection::vec(ics_event(), 1..3),
@@ -652,8 +652,12 @@ fn hostile_ics() -> impl Strategy<Value = Vec<u8>> {
         ),
         prop::collection::vec((any::<prop::sample::Index>(), 0u8..3), 0..4),
         prop::option::weighted(0.05, any::<prop::sample::Index>()),
+        prop::collection::vec(
+            (any::<prop::sample::Index>(), any::<u8>()),
+            prop::collection::SizeRange::from(0..2),
+        ),
     )
-        .prop_map(|(events, crlf, inserted, folds, cut)| {
+        .prop_map(|(events, crlf, inserted, folds, cut, flips)| {
             let mut lines: Vec<Vec<u8>> = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//x//y//EN"]
                 .map(|l| l.as_bytes().to_vec())
                 .to_vec();
@@ -679,6 +683,12 @@ fn hostile_ics() -> impl Strategy<Value = Vec<u8>> {
             }
             if let Some(cut) = cut {
                 file.truncate(cut.index(file.len() + 1));
+            }
+            for (at, byte) in flips {
+                if !file.is_empty() {
+                    let at = at.index(file.len());
+                    file[at] = byte;
+                }
             }
             file
         })
