@@ -340,6 +340,26 @@ fn raw_tokens(text: &str) -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// Puts the `.ics` of the first resolved hostile requests into `INVITOKEN_ICS_OUT`, when it is
+/// set, for CI's independent parsers (`scripts/check_ics.py`, `.mjs`) to read.
+fn keep_files(names: &[String], invites: &[invitoken::Invite]) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static KEPT: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = std::env::var_os("INVITOKEN_ICS_OUT") else {
+        return;
+    };
+    let case = KEPT.fetch_add(1, Ordering::Relaxed);
+    if case >= 40 {
+        return;
+    }
+    let dir = std::path::Path::new(&dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, invite) in names.iter().zip(invites) {
+        let path = dir.join(format!("hostile_requests-{case:02}-{name}"));
+        std::fs::write(path, &invite.ics).unwrap();
+    }
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
@@ -428,6 +448,7 @@ fn drive(json: &Value) -> Result<(), TestCaseError> {
                 prop_assert!(!invite.subject.contains(['\r', '\n']));
             }
             let names = file_names(&resolution.invites);
+            keep_files(&names, &resolution.invites);
             prop_assert_eq!(names.len(), resolution.invites.len());
             prop_assert_eq!(
                 names.iter().collect::<BTreeSet<_>>().len(),
