@@ -176,7 +176,7 @@ fn every_line_is_at_most_75_octets_and_ends_in_crlf() {
 fn calcard_reads_each_invite_back_as_rendered() {
     let resolution = resolve_panel();
     let request = Request::from_json(PANEL).unwrap();
-    let events = &request.interview.events;
+    let events = &request.interview().events;
     for invite in &resolution.invites {
         let (vcalendar, event) = parse(&invite.ics);
         assert_eq!(text(&vcalendar, &ICalendarProperty::Version), Some("2.0"));

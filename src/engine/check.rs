@@ -161,7 +161,7 @@ impl CheckReport {
 
 /// The text of the template field `field` of `request`, if it has that template.
 pub(crate) fn template_text(request: &Request, field: Field) -> Option<&str> {
-    let t = &request.templates;
+    let t = request.templates();
     let (template, subject) = match field {
         Field::CandidateSubject => (&t.candidate, true),
         Field::CandidateBody => (&t.candidate, false),

@@ -174,7 +174,7 @@ pub fn invite_ics(
     invite: &Invite,
     options: &CalendarOptions,
 ) -> Result<String, IcsError> {
-    let interview = &request.interview;
+    let interview = request.interview();
     let links: Vec<&Link> = links
         .iter()
         .filter(|l| l.key.interview_id == interview.id && l.key.product == Product::Live)

@@ -159,12 +159,12 @@ impl<'r> TemplateSet<'r> {
             })
         };
         let candidate = pair(
-            &request.templates.candidate,
+            &request.templates().candidate,
             Field::CandidateSubject,
             Field::CandidateBody,
         );
         let interviewer = pair(
-            &request.templates.interviewer,
+            &request.templates().interviewer,
             Field::InterviewerSubject,
             Field::InterviewerBody,
         );
@@ -241,7 +241,7 @@ pub struct Invitation<'r> {
 /// Every invite of a request that has a template: the candidate's first, then each
 /// interviewer's, event by event.
 pub fn invitations<'r>(request: &'r Request, templates: &TemplateSet<'_>) -> Vec<Invitation<'r>> {
-    let iv = &request.interview;
+    let iv = request.interview();
     let mut by_start: Vec<&Event> = iv.events.iter().collect();
     by_start.sort_by_key(|e| e.start);
     let mut out = Vec::new();
@@ -304,7 +304,7 @@ pub fn bind<'r>(
     token: Token,
     single_value: bool,
 ) -> Result<Binding<'r>, FindingKind> {
-    let iv = &request.interview;
+    let iv = request.interview();
     let Some(first) = iv.events.iter().min_by_key(|e| e.start) else {
         return Err(FindingKind::NoEvents { token });
     };
@@ -499,7 +499,7 @@ impl Plan {
     /// be bound (an `$Event` value in an invite covering several events, a template link without
     /// a template id).
     pub fn new(request: &Request, templates: &TemplateSet<'_>) -> Result<Plan, Vec<Located>> {
-        let iv = &request.interview;
+        let iv = request.interview();
         let last_end = iv.events.iter().map(|e| e.end).max();
         let mut index: HashMap<MintKey, usize> = HashMap::new();
         let mut mints: Vec<PlannedMint> = Vec::new();
@@ -647,7 +647,7 @@ mod tests {
             "$Interview.Start $Interview.CodeSignal.Live.Link $Event.CodeSignal.Live.Link",
             "",
         );
-        r.interview.events.clear();
+        r.interview_mut().events.clear();
         let found = plan_of(&r).unwrap_err();
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(

@@ -156,7 +156,7 @@ fn write_value(
     out: &mut String,
 ) -> Result<(), RenderError> {
     let time = |at| format_time(at, invite.zone);
-    let name = &request.interview.candidate.name;
+    let name = &request.interview().candidate.name;
     let put = |value: &str, out: &mut String| put(context, value, out);
     match binding {
         Binding::CandidateName => put(name, out),

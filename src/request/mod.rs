@@ -4,7 +4,8 @@
 //! than silently ignored) and then checked as a whole, so that every problem of a request is
 //! reported at once, each naming its field. A [`Request`] only exists checked: serde reads the
 //! unchecked shape and turns it into a `Request` through the rules (`#[serde(try_from)]`), and
-//! `#[non_exhaustive]` keeps other crates from building one by hand.
+//! its private fields keep other crates from building one by hand or changing one once checked
+//! (the parts inside are only lent out shared).
 //!
 //! Every value here reaches an output (an email header, an ICS property, a UID, a file name, a
 //! CodeSignal API call), so the rules are an attacker's checklist too: ids, emails, time zones
@@ -24,14 +25,27 @@ use crate::util::shown;
 
 /// A scheduling request, read from JSON and checked ([`Request::from_json`]); deserializing one
 /// with serde runs the same checks.
+///
+/// Its fields are private and read through [`Request::interview`] and [`Request::templates`],
+/// which lend them out shared: a checked request cannot be changed afterwards (emptying its
+/// events, say), so everything downstream may rely on the rules having held.
+///
+/// ```
+/// fn events(request: &invitoken::Request) -> usize {
+///     request.interview().events.len()
+/// }
+/// ```
+///
+/// ```compile_fail
+/// fn empty(request: &mut invitoken::Request) {
+///     request.interview.events.clear();
+/// }
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawRequest")]
-#[non_exhaustive]
 pub struct Request {
-    /// The interview to schedule.
-    pub interview: Interview,
-    /// The invite templates.
-    pub templates: Templates,
+    interview: Interview,
+    templates: Templates,
 }
 
 /// A request as JSON shapes it, before its rules are checked.
@@ -223,6 +237,24 @@ fn list(problems: &[Invalid]) -> String {
 }
 
 impl Request {
+    /// The interview to schedule: its id, candidate and events (at least one, ids unique, each
+    /// ending after it starts).
+    pub fn interview(&self) -> &Interview {
+        &self.interview
+    }
+
+    /// The interview, mutable: for this crate's unit tests of what a request that broke the
+    /// rules would do (no event, say). Nothing outside tests can get one.
+    #[cfg(test)]
+    pub(crate) fn interview_mut(&mut self) -> &mut Interview {
+        &mut self.interview
+    }
+
+    /// The invite templates (at least one of the two).
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
     /// Parses and checks a request: one JSON document (a UTF-8 byte order mark before it is
     /// skipped; anything but whitespace after it is refused).
     pub fn from_json(json: &str) -> Result<Request, RequestError> {
@@ -292,6 +324,9 @@ impl Request {
                 );
             }
             check_name(&format!("{at}.topic"), &e.topic, &mut bad);
+            for (field, time) in [("start", e.start), ("end", e.end)] {
+                check_year(&format!("{at}.{field}"), time, &mut bad);
+            }
             if e.end <= e.start {
                 bad(
                     format!("{at}.end"),
@@ -371,6 +406,18 @@ impl Request {
             bad(
                 "templates".into(),
                 "has neither `candidate` nor `interviewer`; give at least one invite template"
+                    .into(),
+            );
+        } else if self.templates.candidate.is_none()
+            && !iv.events.is_empty()
+            && iv.events.iter().all(|e| e.interviewers.is_empty())
+        {
+            // Resolving it would succeed and write nothing: a request that cannot reach anyone
+            // is a mistake (interviewers left out) better told than silently done.
+            bad(
+                "templates.interviewer".into(),
+                "is the only template, but no event has an interviewer, so there is no invite \
+                 to write; list the events' interviewers or give a `candidate` template"
                     .into(),
             );
         }
@@ -466,6 +513,26 @@ fn check_email(path: &str, value: &str, whose: &str, bad: &mut impl FnMut(String
 /// local parts at every provider that matters.
 fn address_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// The years an event may lie in. Outside them a date is a typo (`0027` for `2027`), and the
+/// outputs break: an `.ics` date-time has four digits of year, which an end in the last second
+/// of 9999 overflows once its fraction is rounded up.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=2999;
+
+fn check_year(path: &str, at: DateTime<Utc>, bad: &mut impl FnMut(String, String)) {
+    use chrono::Datelike;
+    if !YEARS.contains(&at.year()) {
+        bad(
+            path.to_owned(),
+            format!(
+                "{} is outside the years {} to {}; check the date",
+                at.to_rfc3339(),
+                YEARS.start(),
+                YEARS.end()
+            ),
+        );
+    }
 }
 
 /// A `template_id` given must name a template: an empty one would mint template sessions with

@@ -98,7 +98,7 @@ fn content_after_the_json_document_is_ignored() {
 #[test]
 fn utf8_bom_gives_an_unclear_error() {
     let r = Request::from_json(&format!("\u{feff}{}", good())).unwrap();
-    assert_eq!(r.interview.id, "int-1");
+    assert_eq!(r.interview().id, "int-1");
 }
 
 #[test]
@@ -471,4 +471,54 @@ fn accented_letter_in_a_token_passed_check() {
             );
         }
     }
+}
+
+#[test]
+fn an_event_ending_in_the_last_second_of_9999_writes_a_five_digit_ics_year() {
+    // The `.ics` rounds a fractional end up: 10000-01-01, which DATE-TIME cannot hold. Dates
+    // this far out (or before 1970: `0027` for `2027`) are typos, refused with the field.
+    assert_eq!(
+        refused(&with(
+            "/interview/events/0/end",
+            json!("9999-12-31T23:59:59.5Z")
+        )),
+        ["interview.events[0].end"]
+    );
+    assert_eq!(
+        refused(&with(
+            "/interview/events/0/start",
+            json!("0027-03-02T08:00:00Z")
+        )),
+        ["interview.events[0].start"]
+    );
+    // The edges of the range are fine.
+    let mut edges = with("/interview/events/0/start", json!("1970-01-01T00:00:00Z"));
+    edges["interview"]["events"][0]["end"] = json!("2999-12-31T23:59:59.999Z");
+    Request::from_json(&edges.to_string()).unwrap();
+}
+
+/// A library user can no longer empty a checked request's events (which reached
+/// `.expect("a checked request has events")` in the planner): the request lends its parts
+/// out shared only, and serde runs the same checks as `from_json`.
+#[test]
+fn a_request_with_no_events_reaches_an_expect_in_the_planner() {
+    let mut r = good();
+    r["interview"]["events"] = json!([]);
+    let err = serde_json::from_str::<Request>(&r.to_string()).unwrap_err();
+    assert!(err.to_string().contains("interview.events"), "{err}");
+    let request = Request::from_json(&good().to_string()).unwrap();
+    assert_eq!(request.interview().events.len(), 1);
+    invitoken::plan(&request).unwrap();
+}
+
+#[test]
+fn an_interviewer_template_with_no_interviewers_resolves_to_no_invite_at_all() {
+    let mut r = good();
+    r["interview"]["events"][0]["interviewers"] = json!([]);
+    r["templates"] =
+        json!({"interviewer": {"subject": "s", "body": "$Event.CodeSignal.Live.Link"}});
+    assert_eq!(refused(&r), ["templates.interviewer"]);
+    // With a candidate template there is someone to write to.
+    r["templates"]["candidate"] = json!({"subject": "s", "body": "b"});
+    Request::from_json(&r.to_string()).unwrap();
 }
