@@ -14,7 +14,9 @@ use super::{
     Claim, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER, State,
     Vendor,
 };
-use crate::mint::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
+use crate::mint::{
+    EmailLocks, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions, VendorEffect,
+};
 use crate::plan::{MintKey, Plan, PlannedMint};
 use crate::shown;
 
@@ -79,6 +81,8 @@ pub struct LedgerMinter<M> {
     lease: Duration,
     remint_deleted: bool,
     settle_after: Duration,
+    /// How the inner minter's look-up finds a lost session (asked once, when built).
+    lost: LostSessions,
     email_locks: EmailLocks,
     /// Keys this process is minting now (with how many callers): an unresolved intent of one is
     /// being settled in this run, so another key of its candidate waits for it.
@@ -103,6 +107,7 @@ impl<M: Sessions> LedgerMinter<M> {
     /// `inner` behind `ledger`, its sessions recorded as `vendor`'s in the default tenant.
     pub fn new(inner: M, ledger: Ledger, vendor: Vendor) -> LedgerMinter<M> {
         LedgerMinter {
+            lost: inner.lost_sessions(),
             inner,
             ledger,
             vendor,
@@ -236,11 +241,12 @@ impl<M: Sessions> LedgerMinter<M> {
                         .ledger
                         .by_session(self.vendor, id)
                         .await
-                        .map_err(|e| ledger_failed(key, e))?
+                        .map_err(|e| ledger_failed_with(key, VendorEffect::Made, e))?
                     && holder.key != *key
                 {
-                    let e = failed(
+                    let e = failed_with(
                         key,
+                        VendorEffect::Made,
                         format!(
                             "the vendor answered with session {}, which the mint ledger records \
                              for {}; it is not used",
@@ -255,10 +261,10 @@ impl<M: Sessions> LedgerMinter<M> {
                 self.ledger
                     .record_minted_as(ticket, &minted)
                     .await
-                    .map_err(|e| ledger_failed(key, e))?;
+                    .map_err(|e| ledger_failed_with(key, VendorEffect::Made, e))?;
                 Ok(self.inner.presented(minted))
             }
-            Err(e) if created_nothing(&e) => {
+            Err(e) if e.effect() == VendorEffect::Nothing => {
                 self.ledger
                     .record_failed_as(ticket, &shown(&e.to_string()))
                     .await
@@ -274,19 +280,15 @@ impl<M: Sessions> LedgerMinter<M> {
     async fn give_up(&self, ticket: &MintTicket, e: MintError) -> MintError {
         let key = &ticket.key;
         // The cause alone: the key is named once, by the error returned.
-        let cause = match &e {
-            MintError::CodeSignal { source, .. } => source.to_string(),
-            MintError::UnsafeUrl { source, .. } => format!("the link was refused: {source}"),
-            MintError::Failed { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
+        let cause = e.cause();
         let recorded = self.ledger.release_unknown(ticket, &shown(&cause)).await;
         let settle_at = match &recorded {
             Ok(record) => self.settles_at(record),
             Err(_) => Utc::now() + self.lease_delta() + self.settle_delta(),
         };
-        failed(
+        failed_with(
             key,
+            e.effect(),
             format!(
                 "{cause}. The mint ledger keeps the intent unresolved: nothing is minted for it \
                  again, and no other session is created for this candidate in this run. Run the \
@@ -364,7 +366,7 @@ impl<M: Sessions> LedgerMinter<M> {
         mint: &PlannedMint,
     ) -> Result<Reconciled, MintError> {
         let key = &seen.key;
-        let by_email = self.vendor == Vendor::CodeSignal;
+        let by_email = self.lost == LostSessions::ByCandidate;
         // A live intent of the same candidate may be a create in flight, whose session a
         // look-up would show as nobody's: wait for it.
         if by_email
@@ -400,7 +402,7 @@ impl<M: Sessions> LedgerMinter<M> {
             .await
             .map_err(|e| ledger_failed(key, e))?
             .ok_or_else(|| failed(key, "its intent vanished from the ledger".to_owned()))?;
-        let by_email = self.vendor == Vendor::CodeSignal;
+        let by_email = self.lost == LostSessions::ByCandidate;
         let ticket = ticket.clone();
         let found = self.leased(&ticket, self.inner.candidates(mint)).await?;
         // Read after the look-up: a session made by another worker since is either recorded by
@@ -447,7 +449,7 @@ impl<M: Sessions> LedgerMinter<M> {
                     shown(minted.session_id.as_deref().unwrap_or("(no id)"))
                 );
                 let _ = self.ledger.release_unknown(&ticket, &shown(&message)).await;
-                return Err(failed(key, message));
+                return Err(failed_with(key, VendorEffect::Made, message));
             }
             let record = self
                 .ledger
@@ -664,9 +666,16 @@ impl Outcome {
     }
 }
 
+/// The ledger refused or could not go ahead, before any call to the vendor.
 fn failed(key: &LedgerKey, message: String) -> MintError {
-    MintError::Failed {
-        key: key.mint.to_string(),
+    failed_with(key, VendorEffect::Nothing, message)
+}
+
+/// The ledger's failure after a call to the vendor that did `effect`.
+fn failed_with(key: &LedgerKey, effect: VendorEffect, message: String) -> MintError {
+    MintError::Ledger {
+        key: key.mint.clone(),
+        effect,
         message,
     }
 }
@@ -675,23 +684,15 @@ fn ledger_failed(key: &LedgerKey, e: LedgerError) -> MintError {
     failed(key, e.to_string())
 }
 
-/// Whether `e` says the attempt created no session, so the key may be minted again. Anything
-/// else (an unknown outcome, a URL from a session that exists, an error this code does not know)
-/// keeps the intent `pending`.
-fn created_nothing(e: &MintError) -> bool {
-    match e {
-        MintError::CodeSignal { source, .. } => source.created_nothing(),
-        // A minter's own failure (the sandbox's, a wrapper's) before it made anything.
-        MintError::Failed { .. } => true,
-        _ => false,
-    }
+fn ledger_failed_with(key: &LedgerKey, effect: VendorEffect, e: LedgerError) -> MintError {
+    failed_with(key, effect, e.to_string())
 }
 
 /// Both URLs of `minted` are fit for an invite.
 fn check_urls(key: &LedgerKey, minted: &Minted) -> Result<(), MintError> {
     for url in std::iter::once(&minted.url).chain(&minted.short_url) {
         SafeUrl::parse(url).map_err(|source| MintError::UnsafeUrl {
-            key: key.mint.to_string(),
+            key: key.mint.clone(),
             source,
         })?;
     }
@@ -741,8 +742,8 @@ impl<M> LedgerMinter<M> {
         let last_send = record
             .lease_until
             .unwrap_or(record.updated_at + STALE_AFTER);
-        // The sandbox mints offline: nothing it makes can land late.
-        if self.vendor == Vendor::Sandbox {
+        // A session made offline (the sandbox's) cannot land late.
+        if self.lost == LostSessions::ByKey {
             return last_send;
         }
         last_send + self.settle_delta()
@@ -860,7 +861,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             return self.reuse(&key, record.clone(), mint).await;
         }
         let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
-        let by_email = self.vendor == Vendor::CodeSignal;
+        let by_email = self.lost == LostSessions::ByCandidate;
         // Lower case, as the look-up and the locks compare emails.
         let email = mint.candidate_email.to_ascii_lowercase();
         let intent = Intent {
@@ -920,15 +921,11 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                     .await
                     .map_err(|e| ledger_failed(&key, e))?,
                 Claim::Deleted(record) => {
-                    return Err(failed(
-                        &key,
-                        format!(
-                            "its session {} was deleted (cancelled) at {}; a new one is minted \
-                             only when asked for explicitly (--remint-deleted)",
-                            shown(record.session_id.as_deref().unwrap_or("(no id)")),
-                            record.updated_at.to_rfc3339()
-                        ),
-                    ));
+                    return Err(MintError::Deleted {
+                        key: key.mint.clone(),
+                        session_id: record.session_id,
+                        deleted_at: record.updated_at,
+                    });
                 }
                 Claim::Pending(record) => {
                     let settle_at = self.settles_at(&record);
@@ -980,7 +977,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             .map(|m| m.key.interview_id.as_str())
             .collect();
         let ids: Vec<&str> = ids.into_iter().collect();
-        if self.vendor == Vendor::CodeSignal {
+        if self.lost == LostSessions::ByCandidate {
             self.planned
                 .lock()
                 .expect("not poisoned")

@@ -383,14 +383,17 @@ pub enum LedgerError {
     State {
         /// What was asked.
         op: &'static str,
-        /// Which session.
-        key: String,
+        /// Which session (boxed: the error stays small on every `Result` path).
+        key: Box<LedgerKey>,
         /// The record's state, `None` when there is none.
         state: Option<State>,
     },
     /// A row the ledger cannot read (written by a newer version, or edited by hand).
-    #[error("the mint ledger holds a row it cannot read: {0}")]
-    Corrupt(String),
+    #[error("the mint ledger holds a row it cannot read: {reason}")]
+    Corrupt {
+        /// What could not be read (a column, or a value no state or kind has).
+        reason: String,
+    },
 }
 
 fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
@@ -472,7 +475,9 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let corrupt = |e: sqlx::Error| LedgerError::Corrupt(e.to_string());
+    let corrupt = |e: sqlx::Error| LedgerError::Corrupt {
+        reason: e.to_string(),
+    };
     let text = |name: &'static str| row.try_get::<String, _>(name).map_err(corrupt);
     let opt_text = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(corrupt);
     let time = |name: &'static str| row.try_get::<DateTime<Utc>, _>(name).map_err(corrupt);
@@ -480,7 +485,9 @@ where
         row.try_get::<Option<DateTime<Utc>>, _>(name)
             .map_err(corrupt)
     };
-    let bad = |what: &str, value: &str| LedgerError::Corrupt(format!("{what} `{value}`"));
+    let bad = |what: &str, value: &str| LedgerError::Corrupt {
+        reason: format!("{what} `{value}`"),
+    };
     let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
 
     let vendor = text("vendor")?;
@@ -902,7 +909,7 @@ impl Ledger {
                 }
                 other => Err(LedgerError::State {
                     op: "record a minted session for",
-                    key: key.to_string(),
+                    key: Box::new(key.clone()),
                     state: other.map(|r| r.state),
                 }),
             },
@@ -1224,7 +1231,7 @@ impl Ledger {
             Some(record) => Ok(record),
             None => Err(LedgerError::State {
                 op,
-                key: key.to_string(),
+                key: Box::new(key.clone()),
                 state: self.get(key).await?.map(|r| r.state),
             }),
         }

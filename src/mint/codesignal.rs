@@ -70,7 +70,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
+use super::{EmailLocks, MintError, Minted, Minter, SafeUrl, SessionOp, Sessions, VendorEffect};
 use crate::parse::Product;
 use crate::plan::{MintKey, PlannedMint};
 use crate::{redact_url, shown};
@@ -133,9 +133,12 @@ pub enum KeyError {
     Empty,
     /// Something that cannot be a key.
     #[error(
-        "the CodeSignal API key is malformed: it {0}; paste the key alone, as shown in CodeSignal's API key dialog"
+        "the CodeSignal API key is malformed: it {why}; paste the key alone, as shown in CodeSignal's API key dialog"
     )]
-    Malformed(&'static str),
+    Malformed {
+        /// What is wrong with it (never the key itself).
+        why: &'static str,
+    },
 }
 
 impl ApiKey {
@@ -155,15 +158,19 @@ impl ApiKey {
             return Err(KeyError::Empty);
         }
         if key.chars().any(char::is_whitespace) {
-            return Err(KeyError::Malformed("contains whitespace"));
+            return Err(KeyError::Malformed {
+                why: "contains whitespace",
+            });
         }
         if !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(KeyError::Malformed(
-                "contains characters other than printable ASCII",
-            ));
+            return Err(KeyError::Malformed {
+                why: "contains characters other than printable ASCII",
+            });
         }
         if key.len() < 8 {
-            return Err(KeyError::Malformed("is too short to be a key"));
+            return Err(KeyError::Malformed {
+                why: "is too short to be a key",
+            });
         }
         Ok(ApiKey(SecretString::from(key.to_owned())))
     }
@@ -262,16 +269,16 @@ impl CodeSignalConfig {
     /// the endpoint.
     pub fn check_endpoint(endpoint: &url::Url) -> Result<(), ClientError> {
         if crate::has_credentials(endpoint) {
-            return Err(ClientError::EndpointCredentials(crate::redact_url(
-                endpoint.as_str(),
-            )));
+            return Err(ClientError::EndpointCredentials {
+                endpoint: crate::redact_url(endpoint.as_str()),
+            });
         }
         let secure =
             endpoint.scheme() == "https" || (endpoint.scheme() == "http" && is_loopback(endpoint));
         if !secure {
-            return Err(ClientError::InsecureEndpoint(crate::redact_url(
-                endpoint.as_str(),
-            )));
+            return Err(ClientError::InsecureEndpoint {
+                endpoint: crate::redact_url(endpoint.as_str()),
+            });
         }
         Ok(())
     }
@@ -406,15 +413,21 @@ fn seconds_in(name: &'static str, value: f64, min: f64, max: f64) -> Result<Dura
 pub enum ClientError {
     /// The endpoint is not one the key may be sent to.
     #[error(
-        "refusing to send the API key to {0}: use https (plain http only to a loopback address)"
+        "refusing to send the API key to {endpoint}: use https (plain http only to a loopback address)"
     )]
-    InsecureEndpoint(String),
+    InsecureEndpoint {
+        /// The endpoint, credentials hidden.
+        endpoint: String,
+    },
     /// The endpoint URL holds a user name, a password or a secret-looking query parameter
     /// (shown with those hidden).
     #[error(
-        "refusing the CodeSignal endpoint {0}: it carries credentials (a user name, a password or a key in the query); give the plain endpoint URL and the key in CODESIGNAL_API_KEY or --api-key-file"
+        "refusing the CodeSignal endpoint {endpoint}: it carries credentials (a user name, a password or a key in the query); give the plain endpoint URL and the key in CODESIGNAL_API_KEY or --api-key-file"
     )]
-    EndpointCredentials(String),
+    EndpointCredentials {
+        /// The endpoint, credentials hidden.
+        endpoint: String,
+    },
     /// HTTP 401.
     #[error(
         "CodeSignal refused the API key (HTTP 401): it is wrong, revoked, or its account was deactivated; set CODESIGNAL_API_KEY to a valid key"
@@ -422,12 +435,18 @@ pub enum ClientError {
     Unauthorized,
     /// "Access Denied" (or HTTP 403), with what the server said.
     #[error(
-        "CodeSignal answered \"Access Denied\" ({0}): the API key lacks the LiveInterview permission; create a key with LiveInterview access in CodeSignal's API key dialog"
+        "CodeSignal answered \"Access Denied\" ({said}): the API key lacks the LiveInterview permission; create a key with LiveInterview access in CodeSignal's API key dialog"
     )]
-    AccessDenied(String),
+    AccessDenied {
+        /// What the server said, escaped.
+        said: String,
+    },
     /// A GraphQL error that retrying will not fix (validation, bad input).
-    #[error("CodeSignal refused the request: {}", .0.join("; "))]
-    GraphQl(Vec<String>),
+    #[error("CodeSignal refused the request: {}", .messages.join("; "))]
+    GraphQl {
+        /// The server's messages, escaped and capped.
+        messages: Vec<String>,
+    },
     /// An HTTP status that retrying will not fix.
     #[error("CodeSignal answered HTTP {status}: {body}")]
     Status {
@@ -486,9 +505,12 @@ pub enum ClientError {
     /// The TLS handshake failed (a certificate not trusted, expired or for another host):
     /// final, retrying cannot fix it.
     #[error(
-        "the TLS connection to CodeSignal failed: {0}; check CODESIGNAL_ENDPOINT (and any proxy intercepting TLS)"
+        "the TLS connection to CodeSignal failed: {cause}; check CODESIGNAL_ENDPOINT (and any proxy intercepting TLS)"
     )]
-    Tls(String),
+    Tls {
+        /// The handshake's failure, escaped.
+        cause: String,
+    },
     /// The run's deadline passed.
     #[error(
         "the deadline of {seconds} s for the whole run passed while waiting for {waiting_for}; run again later, or allow more time with --deadline"
@@ -526,8 +548,11 @@ pub enum ClientError {
         detail: String,
     },
     /// The session's URL may not go into an invite.
-    #[error("CodeSignal returned an unusable URL: {0}")]
-    UnsafeUrl(super::UrlError),
+    #[error("CodeSignal returned an unusable URL: {source}")]
+    UnsafeUrl {
+        /// What is wrong with it.
+        source: super::UrlError,
+    },
     /// The create answered a session that cannot be this create's own: another key's (this
     /// process already holds it), or another candidate's.
     #[error(
@@ -559,23 +584,33 @@ pub enum ClientError {
         range: String,
     },
     /// The HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
-    Setup(String),
+    #[error("cannot set up the HTTP client: {cause}")]
+    Setup {
+        /// Why.
+        cause: String,
+    },
 }
 
 impl ClientError {
+    /// What the failed request did at CodeSignal: a session it made and refused (an unusable
+    /// URL or id, or one that cannot be its own), one it may have made (an unknown outcome, an
+    /// answer to a create off the schema or too large), or nothing.
+    pub fn effect(&self) -> VendorEffect {
+        match self {
+            ClientError::UnsafeUrl { .. }
+            | ClientError::UnsafeId { .. }
+            | ClientError::NotOurSession { .. } => VendorEffect::Made,
+            ClientError::OutcomeUnknown { .. }
+            | ClientError::Malformed { create: true, .. }
+            | ClientError::TooLarge { .. } => VendorEffect::Unknown,
+            _ => VendorEffect::Nothing,
+        }
+    }
+
     /// Whether this failure says a create made no session (so the key may be minted again
     /// later): anything else keeps the ledger's intent unresolved.
     pub fn created_nothing(&self) -> bool {
-        !matches!(
-            self,
-            ClientError::OutcomeUnknown { .. }
-                | ClientError::UnsafeUrl(_)
-                | ClientError::UnsafeId { .. }
-                | ClientError::NotOurSession { .. }
-                | ClientError::Malformed { create: true, .. }
-                | ClientError::TooLarge { .. }
-        )
+        self.effect() == VendorEffect::Nothing
     }
 }
 
@@ -749,7 +784,9 @@ impl CodeSignalMinter {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("invitoken/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Setup(e.to_string()))?;
+            .map_err(|e| ClientError::Setup {
+                cause: e.to_string(),
+            })?;
         let pace = config.rate_limit.map(|r| Pace {
             interval: Duration::from_secs_f64(1.0 / r),
             next: Mutex::new(Instant::now()),
@@ -879,7 +916,9 @@ impl CodeSignalMinter {
                 .iter()
                 .any(|w| lower.contains(w))
                 {
-                    let e = ClientError::Tls(shown(&cause).into_owned());
+                    let e = ClientError::Tls {
+                        cause: shown(&cause).into_owned(),
+                    };
                     self.halt(&e);
                     return Err(Failure::Fatal(e));
                 }
@@ -975,7 +1014,9 @@ impl CodeSignalMinter {
                 return Err(Failure::Fatal(ClientError::Unauthorized));
             }
             403 => {
-                let e = ClientError::AccessDenied(format!("HTTP 403: {}", body_shown()));
+                let e = ClientError::AccessDenied {
+                    said: format!("HTTP 403: {}", body_shown()),
+                };
                 self.halt(&e);
                 return Err(Failure::Fatal(e));
             }
@@ -1003,7 +1044,7 @@ impl CodeSignalMinter {
                         body: body_shown(),
                     }
                 } else {
-                    ClientError::GraphQl(messages)
+                    ClientError::GraphQl { messages }
                 }));
             }
             _ => {
@@ -1093,7 +1134,9 @@ impl CodeSignalMinter {
             .iter()
             .any(|e| e.message.to_ascii_lowercase().contains("access denied"))
         {
-            let e = ClientError::AccessDenied(shown_messages.join("; "));
+            let e = ClientError::AccessDenied {
+                said: shown_messages.join("; "),
+            };
             self.halt(&e);
             return Failure::Fatal(e);
         }
@@ -1120,7 +1163,9 @@ impl CodeSignalMinter {
                 reason: format!("the create answered errors: {}", shown_messages.join("; ")),
             };
         }
-        Failure::Fatal(ClientError::GraphQl(shown_messages))
+        Failure::Fatal(ClientError::GraphQl {
+            messages: shown_messages,
+        })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -1436,16 +1481,20 @@ impl CodeSignalMinter {
         let edited: EditData = self.idempotent(EDIT, variables, &what).await?;
         match edited.edit_live_interview {
             // An answer about another session says nothing about this one's expiry.
-            Some(Edited { id: other }) if other != id => Err(ClientError::GraphQl(vec![format!(
-                "editLiveInterview of session {} answered for session {}",
-                shown(id),
-                shown(&other)
-            )])),
+            Some(Edited { id: other }) if other != id => Err(ClientError::GraphQl {
+                messages: vec![format!(
+                    "editLiveInterview of session {} answered for session {}",
+                    shown(id),
+                    shown(&other)
+                )],
+            }),
             Some(_) => Ok(Some(new_expiry)),
-            None => Err(ClientError::GraphQl(vec![format!(
-                "editLiveInterview returned null for session {}",
-                shown(id)
-            )])),
+            None => Err(ClientError::GraphQl {
+                messages: vec![format!(
+                    "editLiveInterview returned null for session {}",
+                    shown(id)
+                )],
+            }),
         }
     }
 
@@ -1461,7 +1510,7 @@ impl CodeSignalMinter {
             .await
         {
             Ok(_) => Ok(()),
-            Err(ClientError::GraphQl(messages))
+            Err(ClientError::GraphQl { messages })
                 if messages
                     .iter()
                     .all(|m| m.to_ascii_lowercase().contains("not found")) =>
@@ -1481,8 +1530,9 @@ impl CodeSignalMinter {
         expires_at: DateTime<Utc>,
     ) -> Result<Minted, ClientError> {
         check_id(&session.id)?;
-        SafeUrl::parse(&session.url).map_err(ClientError::UnsafeUrl)?;
-        SafeUrl::parse(&session.shortened_url).map_err(ClientError::UnsafeUrl)?;
+        SafeUrl::parse(&session.url).map_err(|source| ClientError::UnsafeUrl { source })?;
+        SafeUrl::parse(&session.shortened_url)
+            .map_err(|source| ClientError::UnsafeUrl { source })?;
         let not_ours = |why: String| ClientError::NotOurSession {
             id: shown(&session.id).into_owned(),
             why,
@@ -1533,7 +1583,7 @@ impl CodeSignalMinter {
             .try_get_with(mint.key.clone(), self.create(mint))
             .await
             .map_err(|e| MintError::CodeSignal {
-                key: mint.key.to_string(),
+                key: mint.key.clone(),
                 source: (*e).clone(),
             })
     }
@@ -1545,20 +1595,17 @@ impl Minter for CodeSignalMinter {
     }
 }
 
-fn session_error<'a>(
-    key: &'a MintKey,
-    action: &'static str,
-) -> impl FnOnce(ClientError) -> MintError + 'a {
+fn session_error(key: &MintKey, op: SessionOp) -> impl FnOnce(ClientError) -> MintError + '_ {
     move |source| MintError::Session {
-        key: key.to_string(),
-        action,
+        key: key.clone(),
+        op,
         source,
     }
 }
 
 fn no_session(key: &MintKey) -> MintError {
     MintError::Failed {
-        key: key.to_string(),
+        key: key.clone(),
         message: "the ledger records no CodeSignal session id for it".to_owned(),
     }
 }
@@ -1582,7 +1629,7 @@ impl Sessions for CodeSignalMinter {
             .pending_sessions(mint)
             .await
             .map_err(|detail| MintError::Failed {
-                key: mint.key.to_string(),
+                key: mint.key.clone(),
                 message: detail,
             })?;
         Ok(found
@@ -1606,14 +1653,14 @@ impl Sessions for CodeSignalMinter {
         let id = session_id.ok_or_else(|| no_session(key))?;
         self.extend_session(id, expires_at, serves_until)
             .await
-            .map_err(session_error(key, "extending"))
+            .map_err(session_error(key, SessionOp::Extend))
     }
 
     async fn delete(&self, key: &MintKey, session_id: Option<&str>) -> Result<(), MintError> {
         let id = session_id.ok_or_else(|| no_session(key))?;
         self.delete_session(id)
             .await
-            .map_err(session_error(key, "deleting"))
+            .map_err(session_error(key, SessionOp::Delete))
     }
 }
 
@@ -1755,15 +1802,15 @@ mod tests {
         assert_eq!(ApiKey::parse("  ").unwrap_err(), KeyError::Empty);
         assert_eq!(ApiKey::parse("Bearer ").unwrap_err(), KeyError::Empty);
         let err = ApiKey::parse("abc def ghi jkl").unwrap_err();
-        assert!(matches!(err, KeyError::Malformed(_)));
+        assert!(matches!(err, KeyError::Malformed { .. }));
         assert!(!err.to_string().contains("ghi"));
         assert!(matches!(
             ApiKey::parse("short"),
-            Err(KeyError::Malformed(_))
+            Err(KeyError::Malformed { .. })
         ));
         assert!(matches!(
             ApiKey::parse("clé-0123456789"),
-            Err(KeyError::Malformed(_))
+            Err(KeyError::Malformed { .. })
         ));
     }
 

@@ -77,9 +77,30 @@ pub trait Minter: Send + Sync {
     }
 }
 
+/// How a vendor's look-up ([`Sessions::candidates`]) finds a session whose create lost its
+/// reply: what the mint ledger must do so that the look-up can tell whose a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LostSessions {
+    /// The look-up lists the candidate's sessions (CodeSignal's, by email), so two creates of
+    /// one candidate unresolved at once could not be told apart: the ledger lets at most one
+    /// create per candidate be in flight or unresolved. And the vendor may commit a create
+    /// long after the client gave up on it: an unresolved intent is looked up only after the
+    /// settle window. The safe choice, and the default.
+    ByCandidate,
+    /// The look-up answers exactly the key's own session, made offline (the sandbox's derived
+    /// link): keys of one candidate need no ordering, and nothing can land late.
+    ByKey,
+}
+
 /// What the ledger's lifecycle needs from a vendor beyond minting: finding a session whose
 /// create lost its reply, extending a session's life, and deleting it.
 pub trait Sessions: Minter {
+    /// How [`candidates`](Sessions::candidates) finds a lost session.
+    fn lost_sessions(&self) -> LostSessions {
+        LostSessions::ByCandidate
+    }
+
     /// Sessions at the vendor that a create for `mint` whose outcome is unknown could have made
     /// (for CodeSignal: the candidate's pending sessions). The ledger removes those it knows;
     /// exactly one left is the lost one, none means nothing was made.
@@ -124,7 +145,47 @@ pub trait Sessions: Minter {
     ) -> impl Future<Output = Result<(), MintError>> + Send;
 }
 
-/// Why a mint failed.
+/// What a failed call did at the vendor: whether a session may exist because of it. A service
+/// maps it without reading messages: `Nothing` may be retried, `Unknown` must not be (a second
+/// create could make a second session), `Made` left a session behind that nobody uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum VendorEffect {
+    /// Nothing was made (refused before it was sent, a 4xx, a rate limit, retries run out on
+    /// failures that were not executed).
+    Nothing,
+    /// A session may have been made: the request may have been executed and its answer was
+    /// lost (a timeout after sending, a connection dropped before the reply, a 5xx, an answer
+    /// off the schema).
+    Unknown,
+    /// A session was made, and refused afterwards (its URL or id is unusable, or it cannot be
+    /// this key's own).
+    Made,
+}
+
+/// What was being done to a recorded session when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionOp {
+    /// Extending its life.
+    Extend,
+    /// Deleting it.
+    Delete,
+}
+
+impl std::fmt::Display for SessionOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionOp::Extend => "extending",
+            SessionOp::Delete => "deleting",
+        })
+    }
+}
+
+/// Why a mint failed. Every variant names its session ([`MintError::key`]) and says what the
+/// failed call did at the vendor ([`MintError::effect`]).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum MintError {
@@ -132,7 +193,7 @@ pub enum MintError {
     #[error("the link minted for {key} was refused: {source}")]
     UnsafeUrl {
         /// Which session.
-        key: String,
+        key: MintKey,
         /// What is wrong with the URL.
         source: UrlError,
     },
@@ -140,28 +201,93 @@ pub enum MintError {
     #[error("minting the link for {key} failed: {source}")]
     CodeSignal {
         /// Which session.
-        key: String,
+        key: MintKey,
         /// Why.
         source: ClientError,
     },
     /// Extending or deleting a recorded session at CodeSignal failed.
-    #[error("{action} the session of {key} failed: {source}")]
+    #[error("{op} the session of {key} failed: {source}")]
     Session {
         /// Which session.
-        key: String,
-        /// What was being done ("extending", "deleting").
-        action: &'static str,
+        key: MintKey,
+        /// What was being done.
+        op: SessionOp,
         /// Why.
         source: ClientError,
     },
-    /// The minter failed for a reason of its own.
+    /// The minter failed for a reason of its own, before it made anything.
     #[error("minting the link for {key} failed: {message}")]
     Failed {
         /// Which session.
-        key: String,
+        key: MintKey,
         /// What went wrong and how to fix it.
         message: String,
     },
+    /// The key's session was deleted (cancelled), and minting a new one was not asked for.
+    #[error(
+        "minting the link for {key} failed: its session {} was deleted (cancelled) at {}; a new \
+         one is minted only when asked for explicitly (--remint-deleted)",
+        crate::shown(.session_id.as_deref().unwrap_or("(no id)")),
+        .deleted_at.to_rfc3339()
+    )]
+    Deleted {
+        /// Which session.
+        key: MintKey,
+        /// Its vendor id, if it had one.
+        session_id: Option<String>,
+        /// When it was recorded deleted.
+        deleted_at: DateTime<Utc>,
+    },
+    /// The mint ledger did not let the mint go ahead, or could not record it: another intent
+    /// is unresolved, an outcome is unknown, a session is another key's, a query failed.
+    /// `message` says what happened and when to run again.
+    #[error("minting the link for {key} failed: {message}")]
+    Ledger {
+        /// Which session.
+        key: MintKey,
+        /// What the call that failed did at the vendor (`Nothing` when none was made).
+        effect: VendorEffect,
+        /// What happened, and what to do.
+        message: String,
+    },
+}
+
+impl MintError {
+    /// The session the mint was for.
+    pub fn key(&self) -> &MintKey {
+        match self {
+            MintError::UnsafeUrl { key, .. }
+            | MintError::CodeSignal { key, .. }
+            | MintError::Session { key, .. }
+            | MintError::Failed { key, .. }
+            | MintError::Deleted { key, .. }
+            | MintError::Ledger { key, .. } => key,
+        }
+    }
+
+    /// What the failed call did at the vendor.
+    pub fn effect(&self) -> VendorEffect {
+        match self {
+            MintError::UnsafeUrl { .. } => VendorEffect::Made,
+            MintError::CodeSignal { source, .. } | MintError::Session { source, .. } => {
+                source.effect()
+            }
+            MintError::Failed { .. } | MintError::Deleted { .. } => VendorEffect::Nothing,
+            MintError::Ledger { effect, .. } => *effect,
+        }
+    }
+
+    /// What went wrong, without the key (for a record that names the key itself).
+    pub fn cause(&self) -> String {
+        match self {
+            MintError::CodeSignal { source, .. } => source.to_string(),
+            MintError::UnsafeUrl { source, .. } => format!("the link was refused: {source}"),
+            MintError::Failed { message, .. } | MintError::Ledger { message, .. } => {
+                message.clone()
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for MintKey {
@@ -217,7 +343,7 @@ async fn mint_one<M: Minter>(
     let result: Result<Link, MintError> = async {
         let minted = minter.mint(mint).await?;
         let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
-            key: mint.key.to_string(),
+            key: mint.key.clone(),
             source,
         })?;
         Ok(Link {

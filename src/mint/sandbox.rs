@@ -5,7 +5,7 @@ use sha2::Sha256;
 
 use chrono::{DateTime, Utc};
 
-use super::{MintError, Minted, Minter, Sessions};
+use super::{LostSessions, MintError, Minted, Minter, Sessions};
 use crate::parse::{Product, Scope};
 use crate::plan::{MintKey, PlannedMint};
 
@@ -85,6 +85,10 @@ impl Minter for SandboxMinter {
 /// Sandbox links are derived, not made: the one "session" a lost mint could have made is the
 /// derived link itself, they never expire, and there is nothing to delete.
 impl Sessions for SandboxMinter {
+    fn lost_sessions(&self) -> LostSessions {
+        LostSessions::ByKey
+    }
+
     async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
         Ok(vec![self.mint(mint).await?])
     }
