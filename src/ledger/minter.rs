@@ -674,7 +674,7 @@ fn failed(key: &LedgerKey, message: String) -> MintError {
 /// The ledger's failure after a call to the vendor that did `effect`.
 fn failed_with(key: &LedgerKey, effect: VendorEffect, message: String) -> MintError {
     MintError::Ledger {
-        key: key.mint.clone(),
+        key: Box::new(key.mint.clone()),
         effect,
         message,
     }
@@ -692,7 +692,7 @@ fn ledger_failed_with(key: &LedgerKey, effect: VendorEffect, e: LedgerError) -> 
 fn check_urls(key: &LedgerKey, minted: &Minted) -> Result<(), MintError> {
     for url in std::iter::once(&minted.url).chain(&minted.short_url) {
         SafeUrl::parse(url).map_err(|source| MintError::UnsafeUrl {
-            key: key.mint.clone(),
+            key: Box::new(key.mint.clone()),
             source,
         })?;
     }
@@ -922,7 +922,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                     .map_err(|e| ledger_failed(&key, e))?,
                 Claim::Deleted(record) => {
                     return Err(MintError::Deleted {
-                        key: key.mint.clone(),
+                        key: Box::new(key.mint.clone()),
                         session_id: record.session_id,
                         deleted_at: record.updated_at,
                     });

@@ -1583,7 +1583,7 @@ impl CodeSignalMinter {
             .try_get_with(mint.key.clone(), self.create(mint))
             .await
             .map_err(|e| MintError::CodeSignal {
-                key: mint.key.clone(),
+                key: Box::new(mint.key.clone()),
                 source: (*e).clone(),
             })
     }
@@ -1597,7 +1597,7 @@ impl Minter for CodeSignalMinter {
 
 fn session_error(key: &MintKey, op: SessionOp) -> impl FnOnce(ClientError) -> MintError + '_ {
     move |source| MintError::Session {
-        key: key.clone(),
+        key: Box::new(key.clone()),
         op,
         source,
     }
@@ -1605,7 +1605,7 @@ fn session_error(key: &MintKey, op: SessionOp) -> impl FnOnce(ClientError) -> Mi
 
 fn no_session(key: &MintKey) -> MintError {
     MintError::Failed {
-        key: key.clone(),
+        key: Box::new(key.clone()),
         message: "the ledger records no CodeSignal session id for it".to_owned(),
     }
 }
@@ -1629,7 +1629,7 @@ impl Sessions for CodeSignalMinter {
             .pending_sessions(mint)
             .await
             .map_err(|detail| MintError::Failed {
-                key: mint.key.clone(),
+                key: Box::new(mint.key.clone()),
                 message: detail,
             })?;
         Ok(found

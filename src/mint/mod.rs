@@ -192,24 +192,24 @@ pub enum MintError {
     /// The minter answered with a URL that may not go into an invite.
     #[error("the link minted for {key} was refused: {source}")]
     UnsafeUrl {
-        /// Which session.
-        key: MintKey,
+        /// Which session (boxed: a key is large, and errors travel in every `Result`).
+        key: Box<MintKey>,
         /// What is wrong with the URL.
         source: UrlError,
     },
     /// The CodeSignal client failed; the source says what to fix.
     #[error("minting the link for {key} failed: {source}")]
     CodeSignal {
-        /// Which session.
-        key: MintKey,
+        /// Which session (boxed: a key is large, and errors travel in every `Result`).
+        key: Box<MintKey>,
         /// Why.
         source: ClientError,
     },
     /// Extending or deleting a recorded session at CodeSignal failed.
     #[error("{op} the session of {key} failed: {source}")]
     Session {
-        /// Which session.
-        key: MintKey,
+        /// Which session (boxed: a key is large, and errors travel in every `Result`).
+        key: Box<MintKey>,
         /// What was being done.
         op: SessionOp,
         /// Why.
@@ -218,8 +218,8 @@ pub enum MintError {
     /// The minter failed for a reason of its own, before it made anything.
     #[error("minting the link for {key} failed: {message}")]
     Failed {
-        /// Which session.
-        key: MintKey,
+        /// Which session (boxed: a key is large, and errors travel in every `Result`).
+        key: Box<MintKey>,
         /// What went wrong and how to fix it.
         message: String,
     },
@@ -231,8 +231,8 @@ pub enum MintError {
         .deleted_at.to_rfc3339()
     )]
     Deleted {
-        /// Which session.
-        key: MintKey,
+        /// Which session (boxed: a key is large, and errors travel in every `Result`).
+        key: Box<MintKey>,
         /// Its vendor id, if it had one.
         session_id: Option<String>,
         /// When it was recorded deleted.
@@ -243,8 +243,8 @@ pub enum MintError {
     /// `message` says what happened and when to run again.
     #[error("minting the link for {key} failed: {message}")]
     Ledger {
-        /// Which session.
-        key: MintKey,
+        /// Which session (boxed: a key is large, and errors travel in every `Result`).
+        key: Box<MintKey>,
         /// What the call that failed did at the vendor (`Nothing` when none was made).
         effect: VendorEffect,
         /// What happened, and what to do.
@@ -343,7 +343,7 @@ async fn mint_one<M: Minter>(
     let result: Result<Link, MintError> = async {
         let minted = minter.mint(mint).await?;
         let url = SafeUrl::parse(&minted.url).map_err(|source| MintError::UnsafeUrl {
-            key: mint.key.clone(),
+            key: Box::new(mint.key.clone()),
             source,
         })?;
         Ok(Link {
