@@ -1046,9 +1046,10 @@ impl Vendors {
                     .with_lease(lease)
                     .remint_deleted(remint_deleted),
             ),
-            Some(mut config) => {
-                // A lost reply is settled by the ledger, which knows every recorded session.
-                config.adopt_lost = false;
+            Some(config) => {
+                // A lost reply is settled by the ledger, which knows every recorded session;
+                // the one cache is the `Cached` in front of the ledger.
+                let config = config.behind_ledger();
                 // Waiting for another worker's intent stays within the run's deadline.
                 let wait = config
                     .deadline

@@ -39,6 +39,13 @@ pub const DEFAULT_SETTLE_AFTER: Duration = Duration::from_secs(300);
 /// has not started yet (it settles that key's unresolved intent first).
 const PLANNED_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a key of a plan counts as planned (its mint about to start): longer than a large
+/// batch takes to start its last mint.
+const PLANNED_FOR: Duration = Duration::from_secs(3600);
+
+/// How long a record read ahead for a plan waits for its mint.
+const READ_AHEAD_FOR: Duration = Duration::from_secs(600);
+
 /// Mints through `inner` at most once per key, across runs and processes sharing the ledger:
 ///
 /// 1. A `minted` record is reused without calling `inner` (one read, no lock). When the key's
@@ -87,10 +94,20 @@ pub struct LedgerMinter<M> {
     /// Keys this process is minting now (with how many callers): an unresolved intent of one is
     /// being settled in this run, so another key of its candidate waits for it.
     in_process: Arc<Mutex<HashMap<LedgerKey, usize>>>,
-    /// Keys of the plan being minted (from [`Minter::prepare`]) whose mint has not started yet.
-    planned: Arc<Mutex<HashSet<LedgerKey>>>,
-    /// Minted records read ahead by [`Minter::prepare`], taken by the first mint of each key.
-    read_ahead: Arc<Mutex<HashMap<LedgerKey, MintRecord>>>,
+    /// What [`Minter::prepare`] learnt of the plans being minted.
+    ahead: Arc<Ahead>,
+}
+
+/// What [`Minter::prepare`] learnt of the plans being minted. Both bounded in time: a plan
+/// whose mint stopped early (fail closed) leaves keys never started, which a process that runs
+/// for weeks must not keep.
+#[derive(Debug)]
+struct Ahead {
+    /// Keys of a plan whose mint has not started yet.
+    planned: moka::sync::Cache<LedgerKey, ()>,
+    /// Minted records read ahead, taken by the first mint of each key; only worth their read
+    /// for a while.
+    records: moka::sync::Cache<LedgerKey, MintRecord>,
 }
 
 /// What reconciling a stale intent decided.
@@ -118,8 +135,14 @@ impl<M: Sessions> LedgerMinter<M> {
             settle_after: DEFAULT_SETTLE_AFTER,
             email_locks: EmailLocks::default(),
             in_process: Arc::default(),
-            planned: Arc::default(),
-            read_ahead: Arc::default(),
+            ahead: Arc::new(Ahead {
+                planned: moka::sync::Cache::builder()
+                    .time_to_live(PLANNED_FOR)
+                    .build(),
+                records: moka::sync::Cache::builder()
+                    .time_to_live(READ_AHEAD_FOR)
+                    .build(),
+            }),
         }
     }
 
@@ -754,7 +777,7 @@ impl<M> LedgerMinter<M> {
     }
 
     fn is_planned(&self, key: &LedgerKey) -> bool {
-        self.planned.lock().expect("not poisoned").contains(key)
+        self.ahead.planned.contains_key(key)
     }
 
     fn is_in_process(&self, key: &LedgerKey) -> bool {
@@ -844,9 +867,9 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
         let _minting = InProcess::enter(&self.in_process, &key);
-        self.planned.lock().expect("not poisoned").remove(&key);
+        self.ahead.planned.invalidate(&key);
         // The warm path: read ahead by `prepare`, or one read; no lock.
-        let ahead = self.read_ahead.lock().expect("not poisoned").remove(&key);
+        let ahead = self.ahead.records.remove(&key);
         let record = match ahead {
             Some(record) => Some(record),
             None => self
@@ -872,10 +895,10 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
         let started = Instant::now();
         let mut poll = Duration::from_millis(50);
         loop {
-            let lock = by_email.then(|| self.email_locks.of(&email));
-            let one_intent_per_candidate = match &lock {
-                Some(lock) => Some(lock.lock().await),
-                None => None,
+            let one_intent_per_candidate = if by_email {
+                Some(self.email_locks.lock(&email).await)
+            } else {
+                None
             };
             // Checked under the candidate's lock: while another intent of the candidate is
             // unresolved, no create starts (a look-up could not tell the two apart). An intent
@@ -978,19 +1001,17 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             .collect();
         let ids: Vec<&str> = ids.into_iter().collect();
         if self.lost == LostSessions::ByCandidate {
-            self.planned
-                .lock()
-                .expect("not poisoned")
-                .extend(plan.mints.iter().map(|m| self.key(m)));
+            for m in &plan.mints {
+                self.ahead.planned.insert(self.key(m), ());
+            }
         }
         let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
             return;
         };
         let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
-        let mut ahead = self.read_ahead.lock().expect("not poisoned");
         for record in records {
             if planned.contains(&record.key.mint) {
-                ahead.insert(record.key.clone(), record);
+                self.ahead.records.insert(record.key.clone(), record);
             }
         }
     }

@@ -3,19 +3,26 @@
 use chrono::{DateTime, Utc};
 
 use super::{MintError, Minted, Minter};
-use crate::plan::{MintKey, PlannedMint};
+use crate::plan::{MintKey, Plan, PlannedMint};
 
 /// Answers repeated mints of one key (and last-event end) in this process from memory:
 /// concurrent callers of one key share one call to `inner` (moka's `try_get_with`), failures are
 /// not kept. In front of the [`LedgerMinter`](crate::LedgerMinter) it saves a ledger round trip
 /// per repeat; the ledger stays what other processes and later runs see.
 ///
-/// The end of the last event is part of the key, so a reschedule within one process still
-/// reaches the ledger (which extends the link).
+/// A mint whose last event now ends at another time than the cached one (a reschedule) still
+/// reaches `inner` (the ledger extends the link), and its answer replaces the cached one.
+///
+/// It is the process's one cache of links (the CodeSignal client behind a ledger keeps none,
+/// see [`CodeSignalConfig::behind_ledger`](crate::CodeSignalConfig::behind_ledger)): a cancel
+/// must drop what it deleted ([`invalidate`](Cached::invalidate),
+/// [`invalidate_interview`](Cached::invalidate_interview)), or a later mint in this process
+/// would hand out the deleted session's URL. One `Cached` serves the one tenant its inner
+/// minter serves.
 #[derive(Debug)]
 pub struct Cached<M> {
     inner: M,
-    cache: moka::future::Cache<(MintKey, DateTime<Utc>), Minted>,
+    cache: moka::future::Cache<MintKey, (DateTime<Utc>, Minted)>,
 }
 
 impl<M: Minter> Cached<M> {
@@ -33,17 +40,81 @@ impl<M: Minter> Cached<M> {
     pub fn inner(&self) -> &M {
         &self.inner
     }
+
+    /// Forgets the link of `key`: the next mint of it asks the inner minter (for a cancelled
+    /// key the ledger then refuses, or mints anew when told to).
+    pub async fn invalidate(&self, key: &MintKey) {
+        self.cache.invalidate(key).await;
+    }
+
+    /// Forgets every link of interview `interview_id`, or only those of event `event_id` when
+    /// given: what a cancel of that interview or event deleted. Walks the cache once (a cancel
+    /// is rare next to the mints the cache answers).
+    pub async fn invalidate_interview(&self, interview_id: &str, event_id: Option<&str>) {
+        let keys: Vec<_> = self
+            .cache
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|k| {
+                k.interview_id == interview_id
+                    && event_id.is_none_or(|e| k.event_id.as_deref() == Some(e))
+            })
+            .collect();
+        for key in keys {
+            self.cache.invalidate(&*key).await;
+        }
+    }
+
+    /// How many links the cache holds (after pending evictions are done; for tests and
+    /// reports).
+    pub async fn len(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.entry_count()
+    }
+
+    /// Whether the cache holds no link.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
 }
 
 impl<M: Minter> Minter for Cached<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
-        self.cache
-            .try_get_with((mint.key.clone(), mint.serves_until), self.inner.mint(mint))
+        let (serves_until, minted) = self
+            .cache
+            .try_get_with(mint.key.clone(), async {
+                let minted = self.inner.mint(mint).await?;
+                Ok::<_, MintError>((mint.serves_until, minted))
+            })
             .await
-            .map_err(|e| (*e).clone())
+            .map_err(|e| (*e).clone())?;
+        if serves_until == mint.serves_until {
+            return Ok(minted);
+        }
+        // Rescheduled: the inner minter extends the link (the ledger records the new end).
+        let minted = self.inner.mint(mint).await?;
+        self.cache
+            .insert(mint.key.clone(), (mint.serves_until, minted.clone()))
+            .await;
+        Ok(minted)
     }
 
-    async fn prepare(&self, plan: &crate::plan::Plan) {
-        self.inner.prepare(plan).await;
+    /// Passes on the mints the cache cannot answer: a read-ahead of the others would wait,
+    /// unused, in the inner minter.
+    async fn prepare(&self, plan: &Plan) {
+        if !plan.mints.iter().any(|m| self.cache.contains_key(&m.key)) {
+            return self.inner.prepare(plan).await;
+        }
+        let rest = Plan {
+            mints: plan
+                .mints
+                .iter()
+                .filter(|m| !self.cache.contains_key(&m.key))
+                .cloned()
+                .collect(),
+        };
+        if !rest.mints.is_empty() {
+            self.inner.prepare(&rest).await;
+        }
     }
 }

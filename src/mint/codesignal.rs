@@ -114,6 +114,11 @@ const LOOKUP_PAGE: i64 = 100;
 /// How many pages one look-up reads at most.
 const MAX_LOOKUP_PAGES: i64 = 100;
 
+/// How many claimed session ids a client remembers, and for how long one unused is kept: far
+/// more than one run makes, and longer than CodeSignal keeps a session alive (336 hours).
+const CLAIMED_CAPACITY: u64 = if cfg!(test) { 16 } else { 1_000_000 };
+const CLAIMED_IDLE: Duration = Duration::from_secs(15 * 24 * 3600);
+
 /// A CodeSignal API key. Cleaned of what people paste around it; never shown.
 #[derive(Clone)]
 pub struct ApiKey(SecretString);
@@ -225,6 +230,12 @@ pub struct CodeSignalConfig {
     /// which knows every session any run recorded, settles it in a later run). Either way no
     /// further create is sent for that candidate.
     pub adopt_lost: bool,
+    /// Keep each key's session in memory, so a repeat mint of the key in this process reuses
+    /// it, and concurrent mints of one key share one create (`true`, on its own). Behind the
+    /// mint ledger (`false`), the ledger makes each key's create happen once and the
+    /// [`Cached`](crate::Cached) wrapper in front of it is the process's one cache, which a
+    /// cancel invalidates; a second cache here would hand out a cancelled session's URL.
+    pub cache: bool,
 }
 
 impl std::fmt::Debug for CodeSignalConfig {
@@ -243,6 +254,7 @@ impl std::fmt::Debug for CodeSignalConfig {
             backoff,
             deadline,
             adopt_lost,
+            cache,
         } = self;
         f.debug_struct("CodeSignalConfig")
             .field("endpoint", &crate::redact_url(endpoint.as_str()))
@@ -258,6 +270,7 @@ impl std::fmt::Debug for CodeSignalConfig {
             .field("backoff", backoff)
             .field("deadline", deadline)
             .field("adopt_lost", adopt_lost)
+            .field("cache", cache)
             .finish()
     }
 }
@@ -299,7 +312,18 @@ impl CodeSignalConfig {
             backoff: Duration::from_millis(250),
             deadline: None,
             adopt_lost: true,
+            cache: true,
         }
+    }
+
+    /// This configuration for a client behind the mint ledger: no look-up of its own after a
+    /// lost reply ([`adopt_lost`](CodeSignalConfig::adopt_lost) off: the ledger, which knows
+    /// every recorded session, settles it in a later run) and no cache of its own
+    /// ([`cache`](CodeSignalConfig::cache) off: the one cache sits in front of the ledger).
+    pub fn behind_ledger(mut self) -> CodeSignalConfig {
+        self.adopt_lost = false;
+        self.cache = false;
+        self
     }
 
     /// Sets [`timeout`](CodeSignalConfig::timeout) from seconds as a user gave them (refused
@@ -730,8 +754,10 @@ pub struct CodeSignalMinter {
     pace: Option<Pace>,
     /// One lock per candidate email: at most one create per email in flight.
     email_locks: EmailLocks,
-    /// Sessions this process made or adopted: never adopted again for another key.
-    claimed: Mutex<HashSet<String>>,
+    /// Sessions this process made or adopted: never adopted again for another key. Bounded
+    /// (the oldest forgotten first): behind the ledger, which records every session, this only
+    /// closes the moment before a record is written.
+    claimed: moka::sync::Cache<String, ()>,
     /// Candidates (lower-case email) with a create whose outcome is unknown, and what happened
     /// to it: no further create is sent for them.
     blocked: Mutex<HashMap<String, String>>,
@@ -797,7 +823,12 @@ impl CodeSignalMinter {
             in_flight: Semaphore::new(config.concurrency.max(1)),
             pace,
             email_locks: EmailLocks::default(),
-            claimed: Mutex::default(),
+            claimed: moka::sync::Cache::builder()
+                .max_capacity(CLAIMED_CAPACITY)
+                // The oldest forgotten first; a new id is always kept (TinyLFU may refuse one).
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .time_to_idle(CLAIMED_IDLE)
+                .build(),
             blocked: Mutex::default(),
             halted: Mutex::default(),
             built: Instant::now(),
@@ -1190,8 +1221,7 @@ impl CodeSignalMinter {
 
     async fn create_once(&self, mint: &PlannedMint) -> Result<Minted, ClientError> {
         let email = mint.candidate_email.to_ascii_lowercase();
-        let lock = self.email_locks.of(&email);
-        let _one_create_per_email = lock.lock().await;
+        let _one_create_per_email = self.email_locks.lock(&email).await;
         // Checked after the lock: a create queued behind one whose outcome became unknown must
         // not go out.
         if let Some(reason) = self.blocked.lock().expect("not poisoned").get(&email) {
@@ -1401,10 +1431,9 @@ impl CodeSignalMinter {
     /// (email and name) that this process has not claimed, if there is exactly one.
     async fn find_lost(&self, mint: &PlannedMint) -> Result<Option<LiveInterview>, String> {
         let found = self.pending_sessions(mint).await?;
-        let claimed = self.claimed.lock().expect("not poisoned").clone();
         let unclaimed: Vec<LiveInterview> = found
             .into_iter()
-            .filter(|s| !claimed.contains(&s.id))
+            .filter(|s| !self.claimed.contains_key(&s.id))
             .collect();
         match unclaimed.len() {
             0 | 1 => Ok(unclaimed.into_iter().next()),
@@ -1559,9 +1588,9 @@ impl CodeSignalMinter {
         // Every create makes a new session: one this process already holds is another key's.
         if !self
             .claimed
-            .lock()
-            .expect("not poisoned")
-            .insert(session.id.clone())
+            .entry(session.id.clone())
+            .or_insert(())
+            .is_fresh()
         {
             return Err(not_ours(
                 "is already the session of another key of this run".to_owned(),
@@ -1577,15 +1606,20 @@ impl CodeSignalMinter {
 }
 
 impl CodeSignalMinter {
-    /// The session of `mint` with its own URL (made once per key and process).
+    /// The session of `mint` with its own URL (made once per key and process, unless the
+    /// ledger in front does that: [`CodeSignalConfig::cache`]).
     async fn session(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let error = |source| MintError::CodeSignal {
+            key: Box::new(mint.key.clone()),
+            source,
+        };
+        if !self.config.cache {
+            return self.create(mint).await.map_err(error);
+        }
         self.cache
             .try_get_with(mint.key.clone(), self.create(mint))
             .await
-            .map_err(|e| MintError::CodeSignal {
-                key: Box::new(mint.key.clone()),
-                source: (*e).clone(),
-            })
+            .map_err(|e| error((*e).clone()))
     }
 }
 
@@ -1660,7 +1694,10 @@ impl Sessions for CodeSignalMinter {
         let id = session_id.ok_or_else(|| no_session(key))?;
         self.delete_session(id)
             .await
-            .map_err(session_error(key, SessionOp::Delete))
+            .map_err(session_error(key, SessionOp::Delete))?;
+        // A deleted session's URL must not be handed out again by this process.
+        self.cache.invalidate(key).await;
+        Ok(())
     }
 }
 
@@ -1874,5 +1911,48 @@ mod tests {
         assert_eq!(life, MAX_EXPIRATION);
         assert!(at < now + TimeDelta::days(20));
         assert_eq!(life.num_milliseconds(), 1_209_600_000);
+    }
+
+    #[test]
+    fn claimed_sessions_are_bounded() {
+        let minter = CodeSignalMinter::new(CodeSignalConfig::new(
+            ApiKey::parse("0123456789abcdef").unwrap(),
+        ))
+        .unwrap();
+        let mint = PlannedMint {
+            key: MintKey {
+                scope: crate::parse::Scope::Interview,
+                interview_id: "int-1".to_owned(),
+                event_id: None,
+                product: Product::Live,
+                template_id: None,
+            },
+            occurrences: 1,
+            serves_until: Utc::now(),
+            interviewer_id: None,
+            candidate_name: "Ada".to_owned(),
+            candidate_email: "ada@example.com".to_owned(),
+        };
+        let session = |id: &str| LiveInterview {
+            id: id.to_owned(),
+            url: format!("https://app.codesignal.com/live-interview/{id}"),
+            shortened_url: format!("https://cs.co/{id}"),
+            status: "pending".to_owned(),
+            candidate_email: Some("ada@example.com".to_owned()),
+            candidate_name: Some("Ada".to_owned()),
+        };
+        for n in 0..200 {
+            minter
+                .claim(session(&format!("li-{n}")), &mint, Utc::now())
+                .unwrap();
+        }
+        // Claimed twice in a row: refused while remembered.
+        assert!(minter.claim(session("li-199"), &mint, Utc::now()).is_err());
+        minter.claimed.run_pending_tasks();
+        assert!(
+            minter.claimed.entry_count() <= CLAIMED_CAPACITY,
+            "{} claimed ids kept",
+            minter.claimed.entry_count()
+        );
     }
 }

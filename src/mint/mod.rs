@@ -45,19 +45,59 @@ pub struct Minted {
 
 /// One async lock per candidate email (case-insensitive), made on first use: what keeps at most
 /// one create (or one ledger intent) per candidate in flight, so a look-up by email can tell a
-/// lost session apart. Cloning shares the locks.
+/// lost session apart. Cloning shares the locks. An email's lock is dropped once nobody holds
+/// or waits for it, so a process that runs for weeks keeps only the locks in use.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EmailLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
 
+/// The lock of one email, held; dropping it releases the lock (and forgets it when idle).
+pub(crate) struct EmailGuard {
+    locks: EmailLocks,
+    email: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
 impl EmailLocks {
-    /// The lock of `email`.
-    pub(crate) fn of(&self, email: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        // A panic while the map was locked left it whole (every change is one call): go on.
         self.0
             .lock()
-            .expect("not poisoned")
-            .entry(email.to_ascii_lowercase())
-            .or_default()
-            .clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for, and holds, the lock of `email`.
+    pub(crate) async fn lock(&self, email: &str) -> EmailGuard {
+        let email = email.to_ascii_lowercase();
+        let lock = self.map().entry(email.clone()).or_default().clone();
+        // Made before the wait, so a caller that gives up waiting (a dropped future) still
+        // forgets an idle lock.
+        let mut guard = EmailGuard {
+            locks: self.clone(),
+            email,
+            lock,
+            held: None,
+        };
+        guard.held = Some(guard.lock.clone().lock_owned().await);
+        guard
+    }
+
+    /// How many emails have a lock now (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+}
+
+impl Drop for EmailGuard {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut map = self.locks.map();
+        // Clones are only made under the map's lock: two references (the map's and this one)
+        // mean nobody else holds or waits for it.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.email);
+        }
     }
 }
 
@@ -402,4 +442,42 @@ pub async fn mint_all<M: Minter>(
         return Err(e);
     }
     Ok(results.into_iter().flatten().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn email_locks_are_forgotten_once_idle() {
+        let locks = EmailLocks::default();
+        let a = locks.lock("Ada@Example.com").await;
+        assert_eq!(locks.len(), 1);
+        // The same candidate, however written, waits for the same lock.
+        let waiting = {
+            let locks = locks.clone();
+            tokio::spawn(async move { locks.lock("ada@example.COM").await })
+        };
+        tokio::task::yield_now().await;
+        let b = locks.lock("bob@example.com").await;
+        assert_eq!(locks.len(), 2);
+        drop(a);
+        let a2 = waiting.await.unwrap();
+        // Still held by the waiter that got it.
+        assert_eq!(locks.len(), 2);
+        drop(a2);
+        drop(b);
+        assert_eq!(locks.len(), 0, "idle locks must not be kept");
+
+        // A waiter that gives up (its future dropped) leaves nothing behind either.
+        let held = locks.lock("carol@example.com").await;
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            locks.lock("carol@example.com"),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        drop(held);
+        assert_eq!(locks.len(), 0);
+    }
 }
