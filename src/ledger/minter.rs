@@ -11,8 +11,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
-    Claim, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER, State,
-    Vendor,
+    Claim, Filter, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER,
+    State, Vendor,
 };
 use crate::mint::{
     EmailLocks, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions, VendorEffect,
@@ -529,12 +529,23 @@ impl<M: Sessions> LedgerMinter<M> {
         interview: &str,
         event: Option<&str>,
     ) -> Result<Vec<Outcome>, LedgerError> {
-        let records = self.records(Some(interview)).await?;
-        let mut outcomes = Vec::new();
+        // No event has an empty id: the database spells "no event" so, and this would select
+        // the interview's own sessions.
+        if event == Some("") {
+            return Ok(Vec::new());
+        }
+        let records = self
+            .ledger
+            .select(&Filter {
+                tenant: &self.tenant,
+                vendor: Some(self.vendor),
+                interview: Some(interview),
+                event,
+                state: None,
+            })
+            .await?;
+        let mut outcomes = Vec::with_capacity(records.len());
         for record in records {
-            if event.is_some() && record.key.mint.event_id.as_deref() != event {
-                continue;
-            }
             outcomes.push(self.cancel_record(record).await);
         }
         Ok(outcomes)
@@ -601,12 +612,21 @@ impl<M: Sessions> LedgerMinter<M> {
     pub async fn refresh(&self) -> Result<Vec<Outcome>, LedgerError> {
         let now = Utc::now();
         let mut outcomes = Vec::new();
-        for record in self.records(None).await? {
-            let upcoming = record.serves_until.is_some_and(|s| s > now);
-            if record.state != State::Minted || !upcoming {
+        let minted = self
+            .ledger
+            .select(&Filter {
+                tenant: &self.tenant,
+                vendor: Some(self.vendor),
+                state: Some(State::Minted),
+                ..Filter::default()
+            })
+            .await?;
+        // Times are compared here, not in SQL: SQLite keeps them as text, which compares by
+        // its spelling rather than its instant.
+        for record in minted {
+            let Some(serves_until) = record.serves_until.filter(|s| *s > now) else {
                 continue;
-            }
-            let serves_until = record.serves_until.expect("upcoming");
+            };
             let outcome = match self.extend_record(&record, serves_until).await {
                 Ok(None) => Outcome::new(record, Action::UpToDate, None),
                 Ok(Some(updated)) => Outcome::new(updated, Action::Extended, None),
@@ -615,17 +635,6 @@ impl<M: Sessions> LedgerMinter<M> {
             outcomes.push(outcome);
         }
         Ok(outcomes)
-    }
-
-    /// This minter's records (its vendor and tenant), of one interview or all.
-    async fn records(&self, interview: Option<&str>) -> Result<Vec<MintRecord>, LedgerError> {
-        Ok(self
-            .ledger
-            .list(interview)
-            .await?
-            .into_iter()
-            .filter(|r| r.key.vendor == self.vendor && r.key.tenant == self.tenant)
-            .collect())
     }
 }
 

@@ -337,6 +337,17 @@ pub enum Claim {
     Deleted(MintRecord),
 }
 
+/// Which records [`Ledger::select`] reads: those of one tenant, narrowed by what is given.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Filter<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) vendor: Option<Vendor>,
+    pub(crate) interview: Option<&'a str>,
+    /// An event's id: only the keys of that event (not the interview's own).
+    pub(crate) event: Option<&'a str>,
+    pub(crate) state: Option<State>,
+}
+
 /// Why a ledger operation failed. Cheap to clone (the database error is shared).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -1258,6 +1269,46 @@ impl Ledger {
              ORDER BY tenant, interview_id, scope DESC, event_id, product, template_id, vendor"
         ))
         .bind(interview)
+        .fetch_all(pool)
+        .await
+        .map_err(db("list mint records"))?
+        .iter()
+        .map(record_from_row)
+        .collect())
+    }
+
+    /// The records of `tenant`, of `vendor` only and of interview `interview` only when given,
+    /// in the order of [`Ledger::list`]. Filtered by the database: one tenant's listing never
+    /// reads another's rows.
+    pub async fn list_for(
+        &self,
+        tenant: &str,
+        vendor: Option<Vendor>,
+        interview: Option<&str>,
+    ) -> Result<Vec<MintRecord>, LedgerError> {
+        self.select(&Filter {
+            tenant,
+            vendor,
+            interview,
+            ..Filter::default()
+        })
+        .await
+    }
+
+    /// The records `filter` selects, filtered by the database.
+    pub(crate) async fn select(&self, filter: &Filter<'_>) -> Result<Vec<MintRecord>, LedgerError> {
+        on_pool!(self, pool => sqlx::query(concat!(
+            "SELECT ", columns!(), " FROM mint_records \
+             WHERE tenant = $1 AND ($2 IS NULL OR vendor = $2) \
+             AND ($3 IS NULL OR interview_id = $3) AND ($4 IS NULL OR event_id = $4) \
+             AND ($5 IS NULL OR state = $5) \
+             ORDER BY tenant, interview_id, scope DESC, event_id, product, template_id, vendor"
+        ))
+        .bind(filter.tenant)
+        .bind(filter.vendor.map(Vendor::as_str))
+        .bind(filter.interview)
+        .bind(filter.event)
+        .bind(filter.state.map(State::as_str))
         .fetch_all(pool)
         .await
         .map_err(db("list mint records"))?
