@@ -97,8 +97,7 @@ pub use minter::{
     Action, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_WAIT, LedgerMinter, Outcome,
 };
 
-/// The tenant of keys that name none.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::mint::DEFAULT_TENANT;
 
 /// How old a `pending` intent must be before it counts as left by a crash rather than still in
 /// flight: longer than the CodeSignal client can spend on one mint (6 attempts within 120 s,

@@ -29,6 +29,10 @@ pub use codesignal::{
 pub use sandbox::SandboxMinter;
 pub use url::{MAX_URL_LEN, SafeUrl, UrlError};
 
+/// The tenant of keys that name none: what a single-tenant run (the CLI) uses. Its sandbox
+/// links are those of a sandbox that knows no tenants.
+pub const DEFAULT_TENANT: &str = "default";
+
 /// What a minter made for one session, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Minted {
