@@ -15,7 +15,8 @@ use super::{
     State, Vendor,
 };
 use crate::mint::{
-    EmailLocks, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions, VendorEffect,
+    Backoff, EmailLocks, Jitter, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions,
+    VendorEffect,
 };
 use crate::plan::{MintKey, Plan, PlannedMint};
 use crate::shown;
@@ -902,7 +903,11 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             candidate_email: &email,
         };
         let started = Instant::now();
-        let mut poll = Duration::from_millis(50);
+        let mut poll = Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+            Jitter::None,
+        );
         loop {
             let one_intent_per_candidate = if by_email {
                 Some(self.email_locks.lock(&email).await)
@@ -934,8 +939,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                         return Err(candidate_blocked(&key, &others, self));
                     }
                     drop(one_intent_per_candidate);
-                    tokio::time::sleep(poll.min(self.wait - waited)).await;
-                    poll = (poll * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
                     continue;
                 }
             }
@@ -983,8 +987,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                         return Err(unresolved(&key, &record, waited));
                     }
                     drop(one_intent_per_candidate);
-                    tokio::time::sleep(poll.min(self.wait - waited)).await;
-                    poll = (poll * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
                     continue;
                 }
             };

@@ -89,7 +89,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::mint::Minted;
+use crate::mint::{Backoff, Jitter, Minted};
 use crate::parse::{Product, Scope};
 use crate::plan::MintKey;
 
@@ -120,6 +120,8 @@ pub enum Vendor {
     Sandbox,
 }
 
+// Text by hand rather than `strum`: two enums of two and four names, whose serde renames
+// already give the JSON; a proc-macro crate would not pay for itself.
 impl Vendor {
     /// The name stored in the ledger.
     pub fn as_str(self) -> &'static str {
@@ -477,6 +479,10 @@ macro_rules! on_pool {
     };
 }
 
+// Written by hand rather than `#[derive(sqlx::FromRow)]`: the one function reads rows of both
+// pools (a derive would need `sqlx::Type`/`Decode` impls of `Vendor`, `State`, `Scope` and
+// `Product` for each backend, and nested keys flattened), the database spells "no event" and
+// "no template" as "", and a value no enum knows must be `LedgerError::Corrupt` naming it.
 fn record_from_row<'r, R>(row: &'r R) -> Result<MintRecord, LedgerError>
 where
     R: Row,
@@ -1604,12 +1610,15 @@ where
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
 {
     let started = std::time::Instant::now();
-    let mut pause = Duration::from_millis(10);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(10),
+        Duration::from_millis(500),
+        Jitter::UpToDouble,
+    );
     loop {
         match attempt().await {
             Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
-                tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(backoff.next_pause()).await;
             }
             result => return result,
         }

@@ -70,7 +70,10 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{EmailLocks, MintError, Minted, Minter, SafeUrl, SessionOp, Sessions, VendorEffect};
+use super::{
+    Backoff, EmailLocks, Jitter, MintError, Minted, Minter, SafeUrl, SessionOp, Sessions,
+    VendorEffect,
+};
 use crate::parse::Product;
 use crate::plan::{MintKey, PlannedMint};
 use crate::{redact_url, shown};
@@ -658,14 +661,22 @@ struct Tries {
     started: Instant,
     attempts: u32,
     connect: u32,
+    /// Twice the configured backoff after the first attempt, doubling to 1024 times it, with
+    /// full jitter: many clients retrying one server spread out.
+    backoff: Backoff,
 }
 
 impl Tries {
-    fn new() -> Tries {
+    fn new(first: Duration) -> Tries {
         Tries {
             started: Instant::now(),
             attempts: 0,
             connect: 0,
+            backoff: Backoff::new(
+                first.saturating_mul(2),
+                first.saturating_mul(1 << 10),
+                Jitter::Full,
+            ),
         }
     }
 }
@@ -1199,11 +1210,6 @@ impl CodeSignalMinter {
         })
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.config.backoff.saturating_mul(1 << attempt.min(10));
-        ceiling.mul_f64(fastrand::f64())
-    }
-
     /// Makes (or, on its own, after a lost reply, finds) the one session of `mint`. A final
     /// failure stops the minter's later requests.
     async fn create(&self, mint: &PlannedMint) -> Result<Minted, ClientError> {
@@ -1245,7 +1251,7 @@ impl CodeSignalMinter {
         }
         let variables = json!({ "fields": fields });
         let what = format!("the create for {}", shown(&mint.key.to_string()));
-        let mut tries = Tries::new();
+        let mut tries = Tries::new(self.config.backoff);
         loop {
             tries.attempts += 1;
             let reason = match self
@@ -1346,7 +1352,9 @@ impl CodeSignalMinter {
                 return Err(e);
             }
         }
-        let wait = wait.unwrap_or_else(|| self.backoff(tries.attempts));
+        // Drawn even when the server says how long to wait, so the steps follow the attempts.
+        let step = tries.backoff.next_pause();
+        let wait = wait.unwrap_or(step);
         if tries.attempts >= self.config.max_attempts
             || tries.started.elapsed().saturating_add(wait) > self.config.max_retry_time
         {
@@ -1459,7 +1467,7 @@ impl CodeSignalMinter {
         variables: Value,
         what: &str,
     ) -> Result<T, ClientError> {
-        let mut tries = Tries::new();
+        let mut tries = Tries::new(self.config.backoff);
         loop {
             tries.attempts += 1;
             match self.post::<T>(query, variables.clone(), false, what).await {

@@ -4,6 +4,7 @@
 //! client mints real sessions. Whatever a minter returns goes through [`SafeUrl`] before it can
 //! reach an invite, so a hostile or broken API cannot inject text into one.
 
+mod backoff;
 mod cached;
 mod codesignal;
 mod sandbox;
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 use crate::plan::{MintKey, Plan, PlannedMint};
 
+pub(crate) use backoff::{Backoff, Jitter};
 pub use cached::Cached;
 pub use codesignal::{
     ApiKey, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
