@@ -3,10 +3,14 @@
 
 mod support;
 
+use std::time::Duration;
+
 use invitoken::{
-    Action, Cached, Ledger, LedgerKey, LedgerMinter, MintError, Plan, Request, SandboxMinter,
-    State, Vendor, VendorEffect, mint_all,
+    Action, ApiKey, Cached, CodeSignalConfig, CodeSignalMinter, Ledger, LedgerKey, LedgerMinter,
+    MintError, Minter, Plan, Request, SandboxMinter, Sessions, State, Vendor, VendorEffect,
+    mint_all,
 };
+use support::fake_codesignal::{FakeCodeSignal, FakeConfig};
 
 fn panel() -> Plan {
     let request = Request::from_json(include_str!("../fixtures/panel.json")).unwrap();
@@ -185,4 +189,81 @@ fn the_default_tenant_keeps_the_links_of_a_sandbox_without_tenants() {
     // A tenant is not a secret of its own: `new` with a secret, then a tenant, differs too.
     let keyed = SandboxMinter::new(b"another").with_tenant("acme");
     assert_ne!(keyed.url(&plan.mints[0]), acme.url(&plan.mints[0]));
+}
+
+fn codesignal(fake: &FakeCodeSignal) -> CodeSignalConfig {
+    let mut c = CodeSignalConfig::new(ApiKey::parse(fake.api_key()).unwrap());
+    c.endpoint = fake.endpoint().parse().unwrap();
+    c.timeout = Duration::from_secs(5);
+    c.backoff = Duration::from_millis(20);
+    c.rate_limit = None;
+    c
+}
+
+/// The CodeSignal stack a service keeps: a cancelled event's session is deleted at CodeSignal,
+/// and resolving again with re-minting allowed makes a new one; the deleted URL never returns
+/// (neither from `Cached` nor from a cache of the client's own).
+#[tokio::test]
+async fn cancel_then_resolve_through_codesignal_hands_out_a_new_session() {
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    let ledger = fresh().await;
+    let client = CodeSignalMinter::new(codesignal(&fake).behind_ledger()).unwrap();
+    let minter = Cached::new(
+        LedgerMinter::new(client, ledger.clone(), Vendor::CodeSignal).remint_deleted(true),
+        1_000,
+    );
+    let plan = panel();
+    let before = mint_all(&minter, &plan, 4).await.unwrap();
+    let creates = fake.creates();
+    assert_eq!(creates, plan.mints.len());
+
+    // Cancelled through another client (another worker, or the CLI), sharing only the ledger:
+    // the resolving client learns of it from the ledger alone, so it must keep no cache.
+    let canceller = LedgerMinter::new(
+        CodeSignalMinter::new(codesignal(&fake).behind_ledger()).unwrap(),
+        ledger,
+        Vendor::CodeSignal,
+    );
+    let outcomes = canceller.cancel("int-42", Some("evt-2")).await.unwrap();
+    assert!(!outcomes.is_empty());
+    assert!(
+        outcomes.iter().all(|o| o.action == Action::Deleted),
+        "{outcomes:?}"
+    );
+    minter.invalidate_interview("int-42", Some("evt-2")).await;
+
+    let after = mint_all(&minter, &plan, 4).await.unwrap();
+    assert_eq!(fake.creates(), creates + outcomes.len());
+    for (old, new) in before.iter().zip(&after) {
+        let cancelled = outcomes.iter().any(|o| o.key.mint == old.key);
+        assert_eq!(old.url != new.url, cancelled, "{}", old.key);
+    }
+    for o in &outcomes {
+        let id = o.session_id.as_deref().unwrap();
+        let session = fake.sessions().into_iter().find(|s| s.id == id).unwrap();
+        assert_eq!(session.status, "deleted");
+    }
+}
+
+/// On its own the client keeps its cache, and a delete drops the key from it: the next mint
+/// of the key makes a new session instead of answering the deleted one.
+#[tokio::test]
+async fn a_standalone_client_forgets_what_it_deleted() {
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    let client = CodeSignalMinter::new(codesignal(&fake)).unwrap();
+    let mint = &panel().mints[0];
+    let first = client.mint(mint).await.unwrap();
+    assert_eq!(
+        client.mint(mint).await.unwrap(),
+        first,
+        "a repeat is answered from the cache"
+    );
+    assert_eq!(fake.creates(), 1);
+    client
+        .delete(&mint.key, first.session_id.as_deref())
+        .await
+        .unwrap();
+    let second = client.mint(mint).await.unwrap();
+    assert_ne!(second.url, first.url);
+    assert_eq!(fake.creates(), 2);
 }
