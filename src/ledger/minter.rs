@@ -71,14 +71,18 @@ const READ_AHEAD_FOR: Duration = Duration::from_secs(600);
 /// 5. A deleted session fails the mint unless [`remint_deleted`](LedgerMinter::remint_deleted)
 ///    was asked for: minting a new one is an explicit decision.
 ///
-/// For CodeSignal, one process takes at most one intent per candidate email at a time (a
-/// look-up by email could not tell two lost creates of one candidate apart), and, checked
+/// For a minter whose look-up lists a candidate's sessions ([`LostSessions::ByCandidate`], as
+/// CodeSignal's does; [`Sessions::lost_sessions`] says), one process takes at most one intent
+/// per candidate email at a time (a look-up by email could not tell two lost creates of one
+/// candidate apart), and, checked
 /// after taking the candidate's lock, starts no create while another intent of the candidate is
 /// unresolved: it waits for one this run is settling or another worker holds, and otherwise
 /// fails the mint without an intent.
 ///
 /// Put a read-through cache ([`Cached`](crate::Cached)) in front of this: one ledger read per
-/// key and process; the ledger is what the next run, or another worker, sees.
+/// key and process; the ledger is what the next run, or another worker, sees. After
+/// [`cancel`](LedgerMinter::cancel) or [`cancel_key`](LedgerMinter::cancel_key), invalidate
+/// what was cancelled in that cache.
 #[derive(Debug, Clone)]
 pub struct LedgerMinter<M> {
     inner: M,

@@ -1,8 +1,8 @@
 //! The durable mint ledger: what was minted for which mint key, across runs, crashes and
 //! machines.
 //!
-//! `createLiveInterview` has no idempotency key, and the moka cache in front of the client
-//! forgets when the process ends. The ledger remembers: one row per [`LedgerKey`] (tenant,
+//! `createLiveInterview` has no idempotency key, and an in-process cache forgets when the
+//! process ends. The ledger remembers: one row per [`LedgerKey`] (tenant,
 //! vendor, product, scope, interview, event, template), unique in the database, with the
 //! session's id, URL, expiry, state, attempts and last error. It is SQLite in one file by default
 //! (`sqlite://path` or a plain path) and PostgreSQL for several workers or machines
@@ -71,8 +71,9 @@
 //! both drivers accept), are expanded for each pool by a macro. Queries are bound at run time
 //! (`sqlx::query`), so the crate builds without a database.
 //!
-//! The [`LedgerMinter`] puts the ledger behind any [`Minter`](crate::Minter); the moka cache of
-//! the CodeSignal client stays in front as the in-process read-through cache.
+//! The [`LedgerMinter`] puts the ledger behind any [`Minter`](crate::Minter); a
+//! [`Cached`](crate::Cached) in front of it is the in-process read-through cache (the CodeSignal
+//! client behind it keeps none: [`CodeSignalConfig::behind_ledger`](crate::CodeSignalConfig::behind_ledger)).
 
 mod minter;
 

@@ -4,9 +4,13 @@
 //! session, and a second session for one interview puts the candidate and the interviewer in
 //! different rooms. So the client is built around never sending a create twice for one key:
 //!
-//! * **One create per key per process.** Mints go through a moka cache keyed by the mint key with
-//!   `try_get_with`: concurrent callers of one key share one in-flight mint, the result is kept,
-//!   and failures are not cached (a later call tries again).
+//! * **One create per key per process.** On its own, mints go through a moka cache keyed by the
+//!   mint key with `try_get_with`: concurrent callers of one key share one in-flight mint, the
+//!   result is kept (until [`Sessions::delete`] deletes it), and failures are not cached (a
+//!   later call tries again). Behind the mint ledger
+//!   ([`CodeSignalConfig::behind_ledger`]) the ledger's intent does that, across processes too,
+//!   and the client keeps no cache: the one cache is the [`Cached`](crate::Cached) in front of
+//!   the ledger, which a cancel invalidates.
 //! * **One create per candidate email in flight.** A per-email async lock serialises creates of
 //!   one candidate, so at any time at most one create for that email can be outstanding.
 //! * **Retry only what was not executed.** HTTP 429, HTTP 503 and GraphQL rate-limit errors
