@@ -10,7 +10,7 @@ use invitoken::{
     MintError, Minter, Plan, Request, SandboxMinter, Sessions, State, Vendor, VendorEffect,
     mint_all,
 };
-use support::fake_codesignal::{FakeCodeSignal, FakeConfig};
+use support::fake_codesignal::{FakeCodeSignal, FakeConfig, Fault, Op};
 
 fn panel() -> Plan {
     let request = Request::from_json(include_str!("../fixtures/panel.json")).unwrap();
@@ -266,4 +266,24 @@ async fn a_standalone_client_forgets_what_it_deleted() {
     let second = client.mint(mint).await.unwrap();
     assert_ne!(second.url, first.url);
     assert_eq!(fake.creates(), 2);
+}
+
+/// A client kept for many runs: a run stopped by a final failure (a 401) does not stop the next
+/// run, which sends again, while one run still stops at its first final failure.
+#[tokio::test]
+async fn a_final_failure_stops_its_run_not_the_next() {
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    let client = CodeSignalMinter::new(codesignal(&fake)).unwrap();
+    let plan = panel();
+    fake.push_fault(Op::Create, Fault::Unauthorized);
+    let err = client.mint(&plan.mints[0]).await.unwrap_err();
+    assert_eq!(err.effect(), VendorEffect::Nothing, "{err}");
+    let halted = client.mint(&plan.mints[1]).await.unwrap_err();
+    assert!(halted.to_string().contains("not sent"), "{halted}");
+    assert_eq!(fake.creates(), 0);
+
+    let run = client.next_run();
+    let links = mint_all(&run, &plan, 4).await.unwrap();
+    assert_eq!(links.len(), plan.mints.len());
+    assert_eq!(fake.creates(), plan.mints.len());
 }

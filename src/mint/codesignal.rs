@@ -62,7 +62,7 @@
 //! appears in `Debug`, `Display`, errors or logs.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -765,8 +765,10 @@ pub struct CodeSignalMinter {
     http: reqwest::Client,
     config: CodeSignalConfig,
     cache: moka::future::Cache<crate::plan::MintKey, Minted>,
-    in_flight: Semaphore,
-    pace: Option<Pace>,
+    /// Shared by every run of the client ([`CodeSignalMinter::next_run`]), as are the pacer,
+    /// the HTTP connections, the caches and the locks.
+    in_flight: Arc<Semaphore>,
+    pace: Option<Arc<Pace>>,
     /// One lock per candidate email: at most one create per email in flight.
     email_locks: EmailLocks,
     /// Sessions this process made or adopted: never adopted again for another key. Bounded
@@ -828,14 +830,16 @@ impl CodeSignalMinter {
             .map_err(|e| ClientError::Setup {
                 cause: e.to_string(),
             })?;
-        let pace = config.rate_limit.map(|r| Pace {
-            interval: Duration::from_secs_f64(1.0 / r),
-            next: Mutex::new(Instant::now()),
+        let pace = config.rate_limit.map(|r| {
+            Arc::new(Pace {
+                interval: Duration::from_secs_f64(1.0 / r),
+                next: Mutex::new(Instant::now()),
+            })
         });
         Ok(CodeSignalMinter {
             http,
             cache: moka::future::Cache::builder().max_capacity(100_000).build(),
-            in_flight: Semaphore::new(config.concurrency.max(1)),
+            in_flight: Arc::new(Semaphore::new(config.concurrency.max(1))),
             pace,
             email_locks: EmailLocks::default(),
             claimed: moka::sync::Cache::builder()
@@ -850,6 +854,28 @@ impl CodeSignalMinter {
             calls: Default::default(),
             config,
         })
+    }
+
+    /// A new run of this client, for a process that keeps one client for many runs (a
+    /// service): what stops a run (a final failure, the deadline, a candidate whose create has
+    /// an unknown outcome) starts afresh, as in a new process, while the HTTP connections, the
+    /// rate limit, the concurrency limit, the per-candidate locks, the claimed sessions and the
+    /// cache stay shared. Behind the mint ledger, an unknown outcome stays blocked there (its
+    /// intent is unresolved) until a later run settles it.
+    pub fn next_run(&self) -> CodeSignalMinter {
+        CodeSignalMinter {
+            http: self.http.clone(),
+            config: self.config.clone(),
+            cache: self.cache.clone(),
+            in_flight: self.in_flight.clone(),
+            pace: self.pace.clone(),
+            email_locks: self.email_locks.clone(),
+            claimed: self.claimed.clone(),
+            blocked: Mutex::default(),
+            halted: Mutex::default(),
+            built: Instant::now(),
+            calls: Default::default(),
+        }
     }
 
     /// HTTP requests sent so far.
