@@ -220,8 +220,14 @@ impl<M: Sessions> LedgerMinter<M> {
     }
 
     /// Whether the fresh intent `ticket` must yield to another pending intent of its candidate
-    /// claimed before it (by another process: this one holds the candidate's lock); if so it
-    /// is recorded as having created nothing.
+    /// (another process's: this one holds the candidate's lock); if so it is recorded as having
+    /// created nothing.
+    ///
+    /// It yields to any other, whichever was claimed first. Of two claims committed at once,
+    /// the one committed second always sees the other, but the first may not have seen it and
+    /// gone ahead; an order by claim time would not help, since a claim's time is taken before
+    /// its commit (and PostgreSQL commits claims of different keys in any order). Both may
+    /// yield, and then both wait a jittered while before claiming again.
     async fn yields(&self, ticket: &MintTicket, email: &str) -> Result<bool, MintError> {
         let key = &ticket.key;
         let pending = self
@@ -229,23 +235,20 @@ impl<M: Sessions> LedgerMinter<M> {
             .pending_for(&self.tenant, self.vendor, email)
             .await
             .map_err(|e| ledger_failed(key, e))?;
-        let Some(ours) = pending.iter().find(|r| r.key == *key) else {
+        if !pending.iter().any(|r| r.key == *key) {
             return Ok(false);
-        };
-        let order = |r: &MintRecord| (r.updated_at, r.key.to_string());
-        let earlier = pending
-            .iter()
-            .any(|r| r.key != *key && order(r) < order(ours));
-        if earlier {
+        }
+        let other = pending.iter().any(|r| r.key != *key);
+        if other {
             self.ledger
                 .record_failed_as(
                     ticket,
-                    "not attempted: another intent of the candidate was claimed first",
+                    "not attempted: another intent of the candidate was claimed at the same time",
                 )
                 .await
                 .map_err(|e| ledger_failed(key, e))?;
         }
-        Ok(earlier)
+        Ok(other)
     }
 
     /// Mints `mint` under `ticket` (one call of the inner minter) and records the outcome.
@@ -907,10 +910,11 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             candidate_email: &email,
         };
         let started = Instant::now();
+        // Jittered: two workers that yielded to each other must not claim again in step.
         let mut poll = Backoff::new(
             Duration::from_millis(50),
             Duration::from_secs(1),
-            Jitter::None,
+            Jitter::UpToDouble,
         );
         loop {
             let one_intent_per_candidate = if by_email {
