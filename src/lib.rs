@@ -66,8 +66,9 @@ pub use ledger::{
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,
-    Link, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MAX_URL_LEN, MIN_EXPIRATION, MintCache, MintError,
-    Minted, Minter, SafeUrl, SandboxMinter, Sessions, UrlError, mint_all,
+    Link, LostSessions, MAX_EXPIRATION, MAX_RESPONSE_BYTES, MAX_URL_LEN, MIN_EXPIRATION, MintCache,
+    MintError, Minted, Minter, SafeUrl, SandboxMinter, SessionOp, Sessions, UrlError, VendorEffect,
+    mint_all,
 };
 pub use parse::{
     Context, Finding, FindingKind, HtmlPlace, Piece, Product, Scope, Template, Token, Unknown,

@@ -188,7 +188,7 @@ impl Minter for Counting {
         tokio::time::sleep(self.delay).await;
         if self.fail {
             return Err(MintError::Failed {
-                key: mint.key.to_string(),
+                key: Box::new(mint.key.clone()),
                 message: "refused before anything was made".to_owned(),
             });
         }

@@ -127,6 +127,9 @@ pub enum ErrorKind {
     Config,
     /// Nothing is recorded for what was named (an interview to cancel, a tenant).
     NotFound,
+    /// A session asked for was deleted (cancelled): minting a new one is an explicit decision
+    /// (`remint_deleted`).
+    Deleted,
     /// Minting, the vendor or the ledger failed.
     Mint,
 }
@@ -135,6 +138,12 @@ impl EngineError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         use batch::BatchFailure as B;
+        if self
+            .mint_error()
+            .is_some_and(|e| matches!(e, MintError::Deleted { .. }))
+        {
+            return ErrorKind::Deleted;
+        }
         match self {
             EngineError::UnknownTenant { .. } | EngineError::NothingToCancel { .. } => {
                 ErrorKind::NotFound
@@ -149,6 +158,21 @@ impl EngineError {
                 _ => ErrorKind::Mint,
             },
             _ => ErrorKind::Mint,
+        }
+    }
+}
+
+impl EngineError {
+    /// The mint error behind this one, if a mint failed: its key, and what the failed call did
+    /// at the vendor ([`MintError::effect`]).
+    pub fn mint_error(&self) -> Option<&MintError> {
+        match self {
+            EngineError::Resolve(ResolveError::Mint(e)) => Some(e),
+            EngineError::Batch(b) => match &**b {
+                batch::BatchFailure::Run(crate::batch::BatchError::Mint(e)) => Some(e),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }
@@ -182,20 +206,12 @@ impl Default for ResolveOptions {
     }
 }
 
-/// The sandbox of tenant `id`: the default tenant's links are those the sandbox has always
-/// made, so earlier runs' records and links stay valid.
-fn sandbox_of(id: &str) -> SandboxMinter {
-    if id == DEFAULT_TENANT {
-        SandboxMinter::default()
-    } else {
-        SandboxMinter::for_tenant(id)
-    }
-}
-
-/// One tenant's state in the engine: its configuration and its cache of minted links.
+/// One tenant's state in the engine: its configuration, its CodeSignal client (whose
+/// connections, rate and concurrency limits all its operations share) and its cache of links.
 #[derive(Debug)]
 struct Tenant {
     config: TenantConfig,
+    client: Option<CodeSignalMinter>,
     cache: crate::mint::MintCache,
 }
 
@@ -231,12 +247,19 @@ impl EngineBuilder {
     pub fn build(self) -> Result<Engine, ConfigError> {
         let mut tenants = HashMap::new();
         for config in self.tenants {
-            if let MinterConfig::CodeSignal(c) = &config.minter {
-                c.check().map_err(|e| ConfigError::new(e.to_string()))?;
-            }
+            // Behind the ledger, the client neither caches nor looks lost replies up itself:
+            // the ledger settles them, and the tenant's cache is the one cache.
+            let client = match &config.minter {
+                MinterConfig::Sandbox => None,
+                MinterConfig::CodeSignal(c) => Some(
+                    CodeSignalMinter::new((**c).clone().behind_ledger())
+                        .map_err(|e| ConfigError::new(e.to_string()))?,
+                ),
+            };
             let id = config.id.clone();
             let tenant = Tenant {
                 config,
+                client,
                 cache: crate::mint::MintCache::new(CACHE_CAPACITY),
             };
             if tenants.insert(id.clone(), Arc::new(tenant)).is_some() {
@@ -346,27 +369,16 @@ impl Engine {
             })
     }
 
-    /// The tenant's minter for one operation. A CodeSignal client is made per operation: its
-    /// deadline, and its refusal to send more after a final failure, are the operation's.
+    /// The tenant's minter for one operation: a new run of its CodeSignal client (its deadline,
+    /// and its refusal to send more after a final failure, are the operation's), behind the
+    /// ledger.
     fn vendors(&self, tenant: &Tenant, remint_deleted: bool) -> Result<Vendors, EngineError> {
         let id = tenant.config.id.clone();
-        Ok(match &tenant.config.minter {
-            MinterConfig::Sandbox => Vendors::Sandbox(
-                LedgerMinter::new(sandbox_of(&id), self.ledger.clone(), Vendor::Sandbox)
-                    .with_tenant(id)
-                    .with_lease(self.lease)
-                    .remint_deleted(remint_deleted),
-            ),
-            MinterConfig::CodeSignal(config) => {
-                let mut config = (**config).clone();
-                // A lost reply is settled by the ledger, which knows every recorded session;
-                // the ledger and the engine's cache are the only caches.
-                config.adopt_lost = false;
-                let wait = config::ledger_wait(&config);
-                let client =
-                    CodeSignalMinter::new(config).map_err(|e| ConfigError::new(e.to_string()))?;
+        Ok(match (&tenant.config.minter, &tenant.client) {
+            (MinterConfig::CodeSignal(config), Some(client)) => {
+                let wait = config::ledger_wait(config);
                 Vendors::CodeSignal(Box::new(
-                    LedgerMinter::new(client, self.ledger.clone(), Vendor::CodeSignal)
+                    LedgerMinter::new(client.next_run(), self.ledger.clone(), Vendor::CodeSignal)
                         .with_tenant(id)
                         .with_lease(self.lease)
                         .with_wait(wait)
@@ -374,6 +386,16 @@ impl Engine {
                         .remint_deleted(remint_deleted),
                 ))
             }
+            _ => Vendors::Sandbox(
+                LedgerMinter::new(
+                    SandboxMinter::for_tenant(&id),
+                    self.ledger.clone(),
+                    Vendor::Sandbox,
+                )
+                .with_tenant(id)
+                .with_lease(self.lease)
+                .remint_deleted(remint_deleted),
+            ),
         })
     }
 
@@ -422,14 +444,10 @@ impl Engine {
         interview: Option<&str>,
     ) -> Result<Vec<MintRecord>, EngineError> {
         let tenant = self.tenant(tenant)?;
-        // MERGE: Ledger::list_for (helper a) filters in SQL.
         Ok(self
             .ledger
-            .list(interview)
-            .await?
-            .into_iter()
-            .filter(|r| r.key.tenant == tenant.config.id)
-            .collect())
+            .list_for(&tenant.config.id, None, interview)
+            .await?)
     }
 
     /// Deletes `tenant`'s sessions of `interview` (only event `event`'s, when given) at the
@@ -444,9 +462,9 @@ impl Engine {
         let tenant = self.tenant(tenant)?;
         let vendors = self.vendors(tenant, false)?;
         // Before and after: a resolve racing the cancel must not keep a deleted link cached.
-        tenant.cache.invalidate_interview(interview, event);
+        tenant.cache.invalidate_interview(interview, event).await;
         let outcomes = vendors.cancel(interview, event).await?;
-        tenant.cache.invalidate_interview(interview, event);
+        tenant.cache.invalidate_interview(interview, event).await;
         if outcomes.is_empty() {
             return Err(EngineError::NothingToCancel {
                 ledger: self.ledger.location().to_owned(),
@@ -472,9 +490,9 @@ impl Engine {
         vendors: &Vendors,
         key: &MintKey,
     ) -> Result<Option<Outcome>, LedgerError> {
-        tenant.cache.invalidate(key);
+        tenant.cache.invalidate(key).await;
         let outcome = vendors.cancel_key(key).await;
-        tenant.cache.invalidate(key);
+        tenant.cache.invalidate(key).await;
         outcome
     }
 }

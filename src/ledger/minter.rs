@@ -11,10 +11,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
-    Claim, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER, State,
-    Vendor,
+    Claim, Filter, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER,
+    State, Vendor,
 };
-use crate::mint::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
+use crate::mint::{
+    Backoff, EmailLocks, Jitter, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions,
+    VendorEffect,
+};
 use crate::plan::{MintKey, Plan, PlannedMint};
 use crate::shown;
 
@@ -36,6 +39,13 @@ pub const DEFAULT_SETTLE_AFTER: Duration = Duration::from_secs(300);
 /// How long a key waits for another key of its candidate that the same plan holds, whose mint
 /// has not started yet (it settles that key's unresolved intent first).
 const PLANNED_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a key of a plan counts as planned (its mint about to start): longer than a large
+/// batch takes to start its last mint.
+const PLANNED_FOR: Duration = Duration::from_secs(3600);
+
+/// How long a record read ahead for a plan waits for its mint.
+const READ_AHEAD_FOR: Duration = Duration::from_secs(600);
 
 /// Mints through `inner` at most once per key, across runs and processes sharing the ledger:
 ///
@@ -61,14 +71,18 @@ const PLANNED_GRACE: Duration = Duration::from_secs(2);
 /// 5. A deleted session fails the mint unless [`remint_deleted`](LedgerMinter::remint_deleted)
 ///    was asked for: minting a new one is an explicit decision.
 ///
-/// For CodeSignal, one process takes at most one intent per candidate email at a time (a
-/// look-up by email could not tell two lost creates of one candidate apart), and, checked
+/// For a minter whose look-up lists a candidate's sessions ([`LostSessions::ByCandidate`], as
+/// CodeSignal's does; [`Sessions::lost_sessions`] says), one process takes at most one intent
+/// per candidate email at a time (a look-up by email could not tell two lost creates of one
+/// candidate apart), and, checked
 /// after taking the candidate's lock, starts no create while another intent of the candidate is
 /// unresolved: it waits for one this run is settling or another worker holds, and otherwise
 /// fails the mint without an intent.
 ///
 /// Put a read-through cache ([`Cached`](crate::Cached)) in front of this: one ledger read per
-/// key and process; the ledger is what the next run, or another worker, sees.
+/// key and process; the ledger is what the next run, or another worker, sees. After
+/// [`cancel`](LedgerMinter::cancel) or [`cancel_key`](LedgerMinter::cancel_key), invalidate
+/// what was cancelled in that cache.
 #[derive(Debug, Clone)]
 pub struct LedgerMinter<M> {
     inner: M,
@@ -79,14 +93,26 @@ pub struct LedgerMinter<M> {
     lease: Duration,
     remint_deleted: bool,
     settle_after: Duration,
+    /// How the inner minter's look-up finds a lost session (asked once, when built).
+    lost: LostSessions,
     email_locks: EmailLocks,
     /// Keys this process is minting now (with how many callers): an unresolved intent of one is
     /// being settled in this run, so another key of its candidate waits for it.
     in_process: Arc<Mutex<HashMap<LedgerKey, usize>>>,
-    /// Keys of the plan being minted (from [`Minter::prepare`]) whose mint has not started yet.
-    planned: Arc<Mutex<HashSet<LedgerKey>>>,
-    /// Minted records read ahead by [`Minter::prepare`], taken by the first mint of each key.
-    read_ahead: Arc<Mutex<HashMap<LedgerKey, MintRecord>>>,
+    /// What [`Minter::prepare`] learnt of the plans being minted.
+    ahead: Arc<Ahead>,
+}
+
+/// What [`Minter::prepare`] learnt of the plans being minted. Both bounded in time: a plan
+/// whose mint stopped early (fail closed) leaves keys never started, which a process that runs
+/// for weeks must not keep.
+#[derive(Debug)]
+struct Ahead {
+    /// Keys of a plan whose mint has not started yet.
+    planned: moka::sync::Cache<LedgerKey, ()>,
+    /// Minted records read ahead, taken by the first mint of each key; only worth their read
+    /// for a while.
+    records: moka::sync::Cache<LedgerKey, MintRecord>,
 }
 
 /// What reconciling a stale intent decided.
@@ -103,6 +129,7 @@ impl<M: Sessions> LedgerMinter<M> {
     /// `inner` behind `ledger`, its sessions recorded as `vendor`'s in the default tenant.
     pub fn new(inner: M, ledger: Ledger, vendor: Vendor) -> LedgerMinter<M> {
         LedgerMinter {
+            lost: inner.lost_sessions(),
             inner,
             ledger,
             vendor,
@@ -113,8 +140,14 @@ impl<M: Sessions> LedgerMinter<M> {
             settle_after: DEFAULT_SETTLE_AFTER,
             email_locks: EmailLocks::default(),
             in_process: Arc::default(),
-            planned: Arc::default(),
-            read_ahead: Arc::default(),
+            ahead: Arc::new(Ahead {
+                planned: moka::sync::Cache::builder()
+                    .time_to_live(PLANNED_FOR)
+                    .build(),
+                records: moka::sync::Cache::builder()
+                    .time_to_live(READ_AHEAD_FOR)
+                    .build(),
+            }),
         }
     }
 
@@ -187,8 +220,14 @@ impl<M: Sessions> LedgerMinter<M> {
     }
 
     /// Whether the fresh intent `ticket` must yield to another pending intent of its candidate
-    /// claimed before it (by another process: this one holds the candidate's lock); if so it
-    /// is recorded as having created nothing.
+    /// (another process's: this one holds the candidate's lock); if so it is recorded as having
+    /// created nothing.
+    ///
+    /// It yields to any other, whichever was claimed first. Of two claims committed at once,
+    /// the one committed second always sees the other, but the first may not have seen it and
+    /// gone ahead; an order by claim time would not help, since a claim's time is taken before
+    /// its commit (and PostgreSQL commits claims of different keys in any order). Both may
+    /// yield, and then both wait a jittered while before claiming again.
     async fn yields(&self, ticket: &MintTicket, email: &str) -> Result<bool, MintError> {
         let key = &ticket.key;
         let pending = self
@@ -196,23 +235,20 @@ impl<M: Sessions> LedgerMinter<M> {
             .pending_for(&self.tenant, self.vendor, email)
             .await
             .map_err(|e| ledger_failed(key, e))?;
-        let Some(ours) = pending.iter().find(|r| r.key == *key) else {
+        if !pending.iter().any(|r| r.key == *key) {
             return Ok(false);
-        };
-        let order = |r: &MintRecord| (r.updated_at, r.key.to_string());
-        let earlier = pending
-            .iter()
-            .any(|r| r.key != *key && order(r) < order(ours));
-        if earlier {
+        }
+        let other = pending.iter().any(|r| r.key != *key);
+        if other {
             self.ledger
                 .record_failed_as(
                     ticket,
-                    "not attempted: another intent of the candidate was claimed first",
+                    "not attempted: another intent of the candidate was claimed at the same time",
                 )
                 .await
                 .map_err(|e| ledger_failed(key, e))?;
         }
-        Ok(earlier)
+        Ok(other)
     }
 
     /// Mints `mint` under `ticket` (one call of the inner minter) and records the outcome.
@@ -236,11 +272,12 @@ impl<M: Sessions> LedgerMinter<M> {
                         .ledger
                         .by_session(self.vendor, id)
                         .await
-                        .map_err(|e| ledger_failed(key, e))?
+                        .map_err(|e| ledger_failed_with(key, VendorEffect::Made, e))?
                     && holder.key != *key
                 {
-                    let e = failed(
+                    let e = failed_with(
                         key,
+                        VendorEffect::Made,
                         format!(
                             "the vendor answered with session {}, which the mint ledger records \
                              for {}; it is not used",
@@ -255,10 +292,10 @@ impl<M: Sessions> LedgerMinter<M> {
                 self.ledger
                     .record_minted_as(ticket, &minted)
                     .await
-                    .map_err(|e| ledger_failed(key, e))?;
+                    .map_err(|e| ledger_failed_with(key, VendorEffect::Made, e))?;
                 Ok(self.inner.presented(minted))
             }
-            Err(e) if created_nothing(&e) => {
+            Err(e) if e.effect() == VendorEffect::Nothing => {
                 self.ledger
                     .record_failed_as(ticket, &shown(&e.to_string()))
                     .await
@@ -274,19 +311,15 @@ impl<M: Sessions> LedgerMinter<M> {
     async fn give_up(&self, ticket: &MintTicket, e: MintError) -> MintError {
         let key = &ticket.key;
         // The cause alone: the key is named once, by the error returned.
-        let cause = match &e {
-            MintError::CodeSignal { source, .. } => source.to_string(),
-            MintError::UnsafeUrl { source, .. } => format!("the link was refused: {source}"),
-            MintError::Failed { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
+        let cause = e.cause();
         let recorded = self.ledger.release_unknown(ticket, &shown(&cause)).await;
         let settle_at = match &recorded {
             Ok(record) => self.settles_at(record),
             Err(_) => Utc::now() + self.lease_delta() + self.settle_delta(),
         };
-        failed(
+        failed_with(
             key,
+            e.effect(),
             format!(
                 "{cause}. The mint ledger keeps the intent unresolved: nothing is minted for it \
                  again, and no other session is created for this candidate in this run. Run the \
@@ -364,7 +397,7 @@ impl<M: Sessions> LedgerMinter<M> {
         mint: &PlannedMint,
     ) -> Result<Reconciled, MintError> {
         let key = &seen.key;
-        let by_email = self.vendor == Vendor::CodeSignal;
+        let by_email = self.lost == LostSessions::ByCandidate;
         // A live intent of the same candidate may be a create in flight, whose session a
         // look-up would show as nobody's: wait for it.
         if by_email
@@ -400,7 +433,7 @@ impl<M: Sessions> LedgerMinter<M> {
             .await
             .map_err(|e| ledger_failed(key, e))?
             .ok_or_else(|| failed(key, "its intent vanished from the ledger".to_owned()))?;
-        let by_email = self.vendor == Vendor::CodeSignal;
+        let by_email = self.lost == LostSessions::ByCandidate;
         let ticket = ticket.clone();
         let found = self.leased(&ticket, self.inner.candidates(mint)).await?;
         // Read after the look-up: a session made by another worker since is either recorded by
@@ -447,7 +480,7 @@ impl<M: Sessions> LedgerMinter<M> {
                     shown(minted.session_id.as_deref().unwrap_or("(no id)"))
                 );
                 let _ = self.ledger.release_unknown(&ticket, &shown(&message)).await;
-                return Err(failed(key, message));
+                return Err(failed_with(key, VendorEffect::Made, message));
             }
             let record = self
                 .ledger
@@ -504,12 +537,23 @@ impl<M: Sessions> LedgerMinter<M> {
         interview: &str,
         event: Option<&str>,
     ) -> Result<Vec<Outcome>, LedgerError> {
-        let records = self.records(Some(interview)).await?;
-        let mut outcomes = Vec::new();
+        // No event has an empty id: the database spells "no event" so, and this would select
+        // the interview's own sessions.
+        if event == Some("") {
+            return Ok(Vec::new());
+        }
+        let records = self
+            .ledger
+            .select(&Filter {
+                tenant: &self.tenant,
+                vendor: Some(self.vendor),
+                interview: Some(interview),
+                event,
+                state: None,
+            })
+            .await?;
+        let mut outcomes = Vec::with_capacity(records.len());
         for record in records {
-            if event.is_some() && record.key.mint.event_id.as_deref() != event {
-                continue;
-            }
             outcomes.push(self.cancel_record(record).await);
         }
         Ok(outcomes)
@@ -576,12 +620,21 @@ impl<M: Sessions> LedgerMinter<M> {
     pub async fn refresh(&self) -> Result<Vec<Outcome>, LedgerError> {
         let now = Utc::now();
         let mut outcomes = Vec::new();
-        for record in self.records(None).await? {
-            let upcoming = record.serves_until.is_some_and(|s| s > now);
-            if record.state != State::Minted || !upcoming {
+        let minted = self
+            .ledger
+            .select(&Filter {
+                tenant: &self.tenant,
+                vendor: Some(self.vendor),
+                state: Some(State::Minted),
+                ..Filter::default()
+            })
+            .await?;
+        // Times are compared here, not in SQL: SQLite keeps them as text, which compares by
+        // its spelling rather than its instant.
+        for record in minted {
+            let Some(serves_until) = record.serves_until.filter(|s| *s > now) else {
                 continue;
-            }
-            let serves_until = record.serves_until.expect("upcoming");
+            };
             let outcome = match self.extend_record(&record, serves_until).await {
                 Ok(None) => Outcome::new(record, Action::UpToDate, None),
                 Ok(Some(updated)) => Outcome::new(updated, Action::Extended, None),
@@ -590,17 +643,6 @@ impl<M: Sessions> LedgerMinter<M> {
             outcomes.push(outcome);
         }
         Ok(outcomes)
-    }
-
-    /// This minter's records (its vendor and tenant), of one interview or all.
-    async fn records(&self, interview: Option<&str>) -> Result<Vec<MintRecord>, LedgerError> {
-        Ok(self
-            .ledger
-            .list(interview)
-            .await?
-            .into_iter()
-            .filter(|r| r.key.vendor == self.vendor && r.key.tenant == self.tenant)
-            .collect())
     }
 }
 
@@ -664,9 +706,16 @@ impl Outcome {
     }
 }
 
+/// The ledger refused or could not go ahead, before any call to the vendor.
 fn failed(key: &LedgerKey, message: String) -> MintError {
-    MintError::Failed {
-        key: key.mint.to_string(),
+    failed_with(key, VendorEffect::Nothing, message)
+}
+
+/// The ledger's failure after a call to the vendor that did `effect`.
+fn failed_with(key: &LedgerKey, effect: VendorEffect, message: String) -> MintError {
+    MintError::Ledger {
+        key: Box::new(key.mint.clone()),
+        effect,
         message,
     }
 }
@@ -675,23 +724,15 @@ fn ledger_failed(key: &LedgerKey, e: LedgerError) -> MintError {
     failed(key, e.to_string())
 }
 
-/// Whether `e` says the attempt created no session, so the key may be minted again. Anything
-/// else (an unknown outcome, a URL from a session that exists, an error this code does not know)
-/// keeps the intent `pending`.
-fn created_nothing(e: &MintError) -> bool {
-    match e {
-        MintError::CodeSignal { source, .. } => source.created_nothing(),
-        // A minter's own failure (the sandbox's, a wrapper's) before it made anything.
-        MintError::Failed { .. } => true,
-        _ => false,
-    }
+fn ledger_failed_with(key: &LedgerKey, effect: VendorEffect, e: LedgerError) -> MintError {
+    failed_with(key, effect, e.to_string())
 }
 
 /// Both URLs of `minted` are fit for an invite.
 fn check_urls(key: &LedgerKey, minted: &Minted) -> Result<(), MintError> {
     for url in std::iter::once(&minted.url).chain(&minted.short_url) {
         SafeUrl::parse(url).map_err(|source| MintError::UnsafeUrl {
-            key: key.mint.to_string(),
+            key: Box::new(key.mint.clone()),
             source,
         })?;
     }
@@ -741,8 +782,8 @@ impl<M> LedgerMinter<M> {
         let last_send = record
             .lease_until
             .unwrap_or(record.updated_at + STALE_AFTER);
-        // The sandbox mints offline: nothing it makes can land late.
-        if self.vendor == Vendor::Sandbox {
+        // A session made offline (the sandbox's) cannot land late.
+        if self.lost == LostSessions::ByKey {
             return last_send;
         }
         last_send + self.settle_delta()
@@ -753,7 +794,7 @@ impl<M> LedgerMinter<M> {
     }
 
     fn is_planned(&self, key: &LedgerKey) -> bool {
-        self.planned.lock().expect("not poisoned").contains(key)
+        self.ahead.planned.contains_key(key)
     }
 
     fn is_in_process(&self, key: &LedgerKey) -> bool {
@@ -843,9 +884,9 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
         let _minting = InProcess::enter(&self.in_process, &key);
-        self.planned.lock().expect("not poisoned").remove(&key);
+        self.ahead.planned.invalidate(&key);
         // The warm path: read ahead by `prepare`, or one read; no lock.
-        let ahead = self.read_ahead.lock().expect("not poisoned").remove(&key);
+        let ahead = self.ahead.records.remove(&key);
         let record = match ahead {
             Some(record) => Some(record),
             None => self
@@ -860,7 +901,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             return self.reuse(&key, record.clone(), mint).await;
         }
         let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
-        let by_email = self.vendor == Vendor::CodeSignal;
+        let by_email = self.lost == LostSessions::ByCandidate;
         // Lower case, as the look-up and the locks compare emails.
         let email = mint.candidate_email.to_ascii_lowercase();
         let intent = Intent {
@@ -869,12 +910,17 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             candidate_email: &email,
         };
         let started = Instant::now();
-        let mut poll = Duration::from_millis(50);
+        // Jittered: two workers that yielded to each other must not claim again in step.
+        let mut poll = Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+            Jitter::UpToDouble,
+        );
         loop {
-            let lock = by_email.then(|| self.email_locks.of(&email));
-            let one_intent_per_candidate = match &lock {
-                Some(lock) => Some(lock.lock().await),
-                None => None,
+            let one_intent_per_candidate = if by_email {
+                Some(self.email_locks.lock(&email).await)
+            } else {
+                None
             };
             // Checked under the candidate's lock: while another intent of the candidate is
             // unresolved, no create starts (a look-up could not tell the two apart). An intent
@@ -901,8 +947,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                         return Err(candidate_blocked(&key, &others, self));
                     }
                     drop(one_intent_per_candidate);
-                    tokio::time::sleep(poll.min(self.wait - waited)).await;
-                    poll = (poll * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
                     continue;
                 }
             }
@@ -920,15 +965,11 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                     .await
                     .map_err(|e| ledger_failed(&key, e))?,
                 Claim::Deleted(record) => {
-                    return Err(failed(
-                        &key,
-                        format!(
-                            "its session {} was deleted (cancelled) at {}; a new one is minted \
-                             only when asked for explicitly (--remint-deleted)",
-                            shown(record.session_id.as_deref().unwrap_or("(no id)")),
-                            record.updated_at.to_rfc3339()
-                        ),
-                    ));
+                    return Err(MintError::Deleted {
+                        key: Box::new(key.mint.clone()),
+                        session_id: record.session_id,
+                        deleted_at: record.updated_at,
+                    });
                 }
                 Claim::Pending(record) => {
                     let settle_at = self.settles_at(&record);
@@ -954,8 +995,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                         return Err(unresolved(&key, &record, waited));
                     }
                     drop(one_intent_per_candidate);
-                    tokio::time::sleep(poll.min(self.wait - waited)).await;
-                    poll = (poll * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
                     continue;
                 }
             };
@@ -980,20 +1020,18 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             .map(|m| m.key.interview_id.as_str())
             .collect();
         let ids: Vec<&str> = ids.into_iter().collect();
-        if self.vendor == Vendor::CodeSignal {
-            self.planned
-                .lock()
-                .expect("not poisoned")
-                .extend(plan.mints.iter().map(|m| self.key(m)));
+        if self.lost == LostSessions::ByCandidate {
+            for m in &plan.mints {
+                self.ahead.planned.insert(self.key(m), ());
+            }
         }
         let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
             return;
         };
         let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
-        let mut ahead = self.read_ahead.lock().expect("not poisoned");
         for record in records {
             if planned.contains(&record.key.mint) {
-                ahead.insert(record.key.clone(), record);
+                self.ahead.records.insert(record.key.clone(), record);
             }
         }
     }

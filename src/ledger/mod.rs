@@ -1,8 +1,8 @@
 //! The durable mint ledger: what was minted for which mint key, across runs, crashes and
 //! machines.
 //!
-//! `createLiveInterview` has no idempotency key, and the moka cache in front of the client
-//! forgets when the process ends. The ledger remembers: one row per [`LedgerKey`] (tenant,
+//! `createLiveInterview` has no idempotency key, and an in-process cache forgets when the
+//! process ends. The ledger remembers: one row per [`LedgerKey`] (tenant,
 //! vendor, product, scope, interview, event, template), unique in the database, with the
 //! session's id, URL, expiry, state, attempts and last error. It is SQLite in one file by default
 //! (`sqlite://path` or a plain path) and PostgreSQL for several workers or machines
@@ -71,8 +71,9 @@
 //! both drivers accept), are expanded for each pool by a macro. Queries are bound at run time
 //! (`sqlx::query`), so the crate builds without a database.
 //!
-//! The [`LedgerMinter`] puts the ledger behind any [`Minter`](crate::Minter); the moka cache of
-//! the CodeSignal client stays in front as the in-process read-through cache.
+//! The [`LedgerMinter`] puts the ledger behind any [`Minter`](crate::Minter); a
+//! [`Cached`](crate::Cached) in front of it is the in-process read-through cache (the CodeSignal
+//! client behind it keeps none: [`CodeSignalConfig::behind_ledger`](crate::CodeSignalConfig::behind_ledger)).
 
 mod minter;
 
@@ -89,7 +90,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::mint::Minted;
+use crate::mint::{Backoff, Jitter, Minted};
 use crate::parse::{Product, Scope};
 use crate::plan::MintKey;
 
@@ -97,8 +98,7 @@ pub use minter::{
     Action, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_WAIT, LedgerMinter, Outcome,
 };
 
-/// The tenant of keys that name none.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::mint::DEFAULT_TENANT;
 
 /// How old a `pending` intent must be before it counts as left by a crash rather than still in
 /// flight: longer than the CodeSignal client can spend on one mint (6 attempts within 120 s,
@@ -121,6 +121,8 @@ pub enum Vendor {
     Sandbox,
 }
 
+// Text by hand rather than `strum`: two enums of two and four names, whose serde renames
+// already give the JSON; a proc-macro crate would not pay for itself.
 impl Vendor {
     /// The name stored in the ledger.
     pub fn as_str(self) -> &'static str {
@@ -337,6 +339,17 @@ pub enum Claim {
     Deleted(MintRecord),
 }
 
+/// Which records [`Ledger::select`] reads: those of one tenant, narrowed by what is given.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Filter<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) vendor: Option<Vendor>,
+    pub(crate) interview: Option<&'a str>,
+    /// An event's id: only the keys of that event (not the interview's own).
+    pub(crate) event: Option<&'a str>,
+    pub(crate) state: Option<State>,
+}
+
 /// Why a ledger operation failed. Cheap to clone (the database error is shared).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -383,14 +396,17 @@ pub enum LedgerError {
     State {
         /// What was asked.
         op: &'static str,
-        /// Which session.
-        key: String,
+        /// Which session (boxed: the error stays small on every `Result` path).
+        key: Box<LedgerKey>,
         /// The record's state, `None` when there is none.
         state: Option<State>,
     },
     /// A row the ledger cannot read (written by a newer version, or edited by hand).
-    #[error("the mint ledger holds a row it cannot read: {0}")]
-    Corrupt(String),
+    #[error("the mint ledger holds a row it cannot read: {reason}")]
+    Corrupt {
+        /// What could not be read (a column, or a value no state or kind has).
+        reason: String,
+    },
 }
 
 fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
@@ -464,6 +480,10 @@ macro_rules! on_pool {
     };
 }
 
+// Written by hand rather than `#[derive(sqlx::FromRow)]`: the one function reads rows of both
+// pools (a derive would need `sqlx::Type`/`Decode` impls of `Vendor`, `State`, `Scope` and
+// `Product` for each backend, and nested keys flattened), the database spells "no event" and
+// "no template" as "", and a value no enum knows must be `LedgerError::Corrupt` naming it.
 fn record_from_row<'r, R>(row: &'r R) -> Result<MintRecord, LedgerError>
 where
     R: Row,
@@ -472,7 +492,9 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let corrupt = |e: sqlx::Error| LedgerError::Corrupt(e.to_string());
+    let corrupt = |e: sqlx::Error| LedgerError::Corrupt {
+        reason: e.to_string(),
+    };
     let text = |name: &'static str| row.try_get::<String, _>(name).map_err(corrupt);
     let opt_text = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(corrupt);
     let time = |name: &'static str| row.try_get::<DateTime<Utc>, _>(name).map_err(corrupt);
@@ -480,7 +502,9 @@ where
         row.try_get::<Option<DateTime<Utc>>, _>(name)
             .map_err(corrupt)
     };
-    let bad = |what: &str, value: &str| LedgerError::Corrupt(format!("{what} `{value}`"));
+    let bad = |what: &str, value: &str| LedgerError::Corrupt {
+        reason: format!("{what} `{value}`"),
+    };
     let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
 
     let vendor = text("vendor")?;
@@ -902,7 +926,7 @@ impl Ledger {
                 }
                 other => Err(LedgerError::State {
                     op: "record a minted session for",
-                    key: key.to_string(),
+                    key: Box::new(key.clone()),
                     state: other.map(|r| r.state),
                 }),
             },
@@ -1224,7 +1248,7 @@ impl Ledger {
             Some(record) => Ok(record),
             None => Err(LedgerError::State {
                 op,
-                key: key.to_string(),
+                key: Box::new(key.clone()),
                 state: self.get(key).await?.map(|r| r.state),
             }),
         }
@@ -1251,6 +1275,46 @@ impl Ledger {
              ORDER BY tenant, interview_id, scope DESC, event_id, product, template_id, vendor"
         ))
         .bind(interview)
+        .fetch_all(pool)
+        .await
+        .map_err(db("list mint records"))?
+        .iter()
+        .map(record_from_row)
+        .collect())
+    }
+
+    /// The records of `tenant`, of `vendor` only and of interview `interview` only when given,
+    /// in the order of [`Ledger::list`]. Filtered by the database: one tenant's listing never
+    /// reads another's rows.
+    pub async fn list_for(
+        &self,
+        tenant: &str,
+        vendor: Option<Vendor>,
+        interview: Option<&str>,
+    ) -> Result<Vec<MintRecord>, LedgerError> {
+        self.select(&Filter {
+            tenant,
+            vendor,
+            interview,
+            ..Filter::default()
+        })
+        .await
+    }
+
+    /// The records `filter` selects, filtered by the database.
+    pub(crate) async fn select(&self, filter: &Filter<'_>) -> Result<Vec<MintRecord>, LedgerError> {
+        on_pool!(self, pool => sqlx::query(concat!(
+            "SELECT ", columns!(), " FROM mint_records \
+             WHERE tenant = $1 AND ($2 IS NULL OR vendor = $2) \
+             AND ($3 IS NULL OR interview_id = $3) AND ($4 IS NULL OR event_id = $4) \
+             AND ($5 IS NULL OR state = $5) \
+             ORDER BY tenant, interview_id, scope DESC, event_id, product, template_id, vendor"
+        ))
+        .bind(filter.tenant)
+        .bind(filter.vendor.map(Vendor::as_str))
+        .bind(filter.interview)
+        .bind(filter.event)
+        .bind(filter.state.map(State::as_str))
         .fetch_all(pool)
         .await
         .map_err(db("list mint records"))?
@@ -1547,12 +1611,15 @@ where
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
 {
     let started = std::time::Instant::now();
-    let mut pause = Duration::from_millis(10);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(10),
+        Duration::from_millis(500),
+        Jitter::UpToDouble,
+    );
     loop {
         match attempt().await {
             Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
-                tokio::time::sleep(pause + pause.mul_f64(fastrand::f64())).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(backoff.next_pause()).await;
             }
             result => return result,
         }

@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 
 use super::{MintError, Minted, Minter};
-use crate::plan::{MintKey, PlannedMint};
+use crate::plan::{MintKey, Plan, PlannedMint};
 
-/// The links one cache holds, by key and last-event end. Cloning shares it: an engine keeps one
-/// per tenant and puts each operation's minter behind it.
+/// The links of one cache, by key, with the end of the last event each was minted for.
+/// Cloning shares it: an engine keeps one per tenant, and puts each operation's minter behind
+/// it ([`Cached::sharing`]).
 #[derive(Debug, Clone)]
-pub struct MintCache(moka::future::Cache<(MintKey, DateTime<Utc>), Minted>);
+pub struct MintCache(moka::future::Cache<MintKey, (DateTime<Utc>, Minted)>);
 
 impl MintCache {
     /// A cache of at most `capacity` links.
@@ -16,47 +17,44 @@ impl MintCache {
         MintCache(
             moka::future::Cache::builder()
                 .max_capacity(capacity)
-                .support_invalidation_closures()
                 .build(),
         )
     }
 
-    /// Forgets the link of `key` (whatever event end it was cached for): its session was
-    /// deleted, or is being.
-    pub fn invalidate(&self, key: &MintKey) {
-        let key = key.clone();
-        self.forget(move |k| *k == key);
+    /// Forgets the link of `key`: the next mint of it asks the inner minter (for a cancelled
+    /// key the ledger then refuses, or mints anew when told to).
+    pub async fn invalidate(&self, key: &MintKey) {
+        self.0.invalidate(key).await;
     }
 
-    /// Forgets every link of `interview` (only event `event`'s, when given).
-    pub fn invalidate_interview(&self, interview: &str, event: Option<&str>) {
-        let interview = interview.to_owned();
-        let event = event.map(str::to_owned);
-        self.forget(move |k| {
-            k.interview_id == interview && (event.is_none() || k.event_id == event)
-        });
-    }
-
-    fn forget(&self, matches: impl Fn(&MintKey) -> bool + Send + Sync + 'static) {
-        // Entries present now are never returned again, whenever moka drops them. The call
-        // fails only without `support_invalidation_closures`, which `new` sets.
-        if self
+    /// Forgets every link of interview `interview_id`, or only those of event `event_id` when
+    /// given: what a cancel of that interview or event deleted. Walks the cache once (a cancel
+    /// is rare next to the mints the cache answers).
+    pub async fn invalidate_interview(&self, interview_id: &str, event_id: Option<&str>) {
+        let keys: Vec<_> = self
             .0
-            .invalidate_entries_if(move |(k, _), _| matches(k))
-            .is_err()
-        {
-            self.0.invalidate_all();
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|k| {
+                k.interview_id == interview_id
+                    && event_id.is_none_or(|e| k.event_id.as_deref() == Some(e))
+            })
+            .collect();
+        for key in keys {
+            self.0.invalidate(&*key).await;
         }
     }
 
-    /// How many links it holds (approximately: moka counts lazily).
-    pub fn len(&self) -> u64 {
+    /// How many links the cache holds (after pending evictions are done; for tests and
+    /// reports).
+    pub async fn len(&self) -> u64 {
+        self.0.run_pending_tasks().await;
         self.0.entry_count()
     }
 
-    /// Whether it holds none (approximately).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether the cache holds no link.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
     }
 }
 
@@ -65,9 +63,15 @@ impl MintCache {
 /// not kept. In front of the [`LedgerMinter`](crate::LedgerMinter) it saves a ledger round trip
 /// per repeat; the ledger stays what other processes and later runs see.
 ///
-/// The end of the last event is part of the key, so a reschedule within one process still
-/// reaches the ledger (which extends the link). A cancel must [`MintCache::invalidate`] what it
-/// deletes, or a later mint in this process would hand the deleted session out.
+/// A mint whose last event now ends at another time than the cached one (a reschedule) still
+/// reaches `inner` (the ledger extends the link), and its answer replaces the cached one.
+///
+/// It is the process's one cache of links (the CodeSignal client behind a ledger keeps none,
+/// see [`CodeSignalConfig::behind_ledger`](crate::CodeSignalConfig::behind_ledger)): a cancel
+/// must drop what it deleted ([`invalidate`](Cached::invalidate),
+/// [`invalidate_interview`](Cached::invalidate_interview)), or a later mint in this process
+/// would hand out the deleted session's URL. One `Cached` serves the one tenant its inner
+/// minter serves.
 #[derive(Debug)]
 pub struct Cached<M> {
     inner: M,
@@ -77,13 +81,10 @@ pub struct Cached<M> {
 impl<M: Minter> Cached<M> {
     /// `inner` behind a cache of at most `capacity` links.
     pub fn new(inner: M, capacity: u64) -> Cached<M> {
-        Cached {
-            inner,
-            cache: MintCache::new(capacity),
-        }
+        Cached::sharing(inner, &MintCache::new(capacity))
     }
 
-    /// `inner` behind `cache`, shared with every other minter behind it.
+    /// `inner` behind `cache`, shared with every other minter behind it (one tenant's).
     pub fn sharing(inner: M, cache: &MintCache) -> Cached<M> {
         Cached {
             inner,
@@ -100,18 +101,70 @@ impl<M: Minter> Cached<M> {
     pub fn cache(&self) -> &MintCache {
         &self.cache
     }
+
+    /// Forgets the link of `key` ([`MintCache::invalidate`]).
+    pub async fn invalidate(&self, key: &MintKey) {
+        self.cache.invalidate(key).await;
+    }
+
+    /// Forgets the links of an interview or one of its events
+    /// ([`MintCache::invalidate_interview`]).
+    pub async fn invalidate_interview(&self, interview_id: &str, event_id: Option<&str>) {
+        self.cache
+            .invalidate_interview(interview_id, event_id)
+            .await;
+    }
+
+    /// How many links the cache holds.
+    pub async fn len(&self) -> u64 {
+        self.cache.len().await
+    }
+
+    /// Whether the cache holds no link.
+    pub async fn is_empty(&self) -> bool {
+        self.cache.is_empty().await
+    }
 }
 
 impl<M: Minter> Minter for Cached<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let (serves_until, minted) = self
+            .cache
+            .0
+            .try_get_with(mint.key.clone(), async {
+                let minted = self.inner.mint(mint).await?;
+                Ok::<_, MintError>((mint.serves_until, minted))
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        if serves_until == mint.serves_until {
+            return Ok(minted);
+        }
+        // Rescheduled: the inner minter extends the link (the ledger records the new end).
+        let minted = self.inner.mint(mint).await?;
         self.cache
             .0
-            .try_get_with((mint.key.clone(), mint.serves_until), self.inner.mint(mint))
-            .await
-            .map_err(|e| (*e).clone())
+            .insert(mint.key.clone(), (mint.serves_until, minted.clone()))
+            .await;
+        Ok(minted)
     }
 
-    async fn prepare(&self, plan: &crate::plan::Plan) {
-        self.inner.prepare(plan).await;
+    /// Passes on the mints the cache cannot answer: a read-ahead of the others would wait,
+    /// unused, in the inner minter.
+    async fn prepare(&self, plan: &Plan) {
+        if !plan.mints.iter().any(|m| self.cache.0.contains_key(&m.key)) {
+            return self.inner.prepare(plan).await;
+        }
+        let rest = Plan {
+            mints: plan
+                .mints
+                .iter()
+                .filter(|m| !self.cache.0.contains_key(&m.key))
+                .cloned()
+                .collect(),
+        };
+        if !rest.mints.is_empty() {
+            self.inner.prepare(&rest).await;
+        }
     }
 }

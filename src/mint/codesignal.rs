@@ -4,9 +4,13 @@
 //! session, and a second session for one interview puts the candidate and the interviewer in
 //! different rooms. So the client is built around never sending a create twice for one key:
 //!
-//! * **One create per key per process.** Mints go through a moka cache keyed by the mint key with
-//!   `try_get_with`: concurrent callers of one key share one in-flight mint, the result is kept,
-//!   and failures are not cached (a later call tries again).
+//! * **One create per key per process.** On its own, mints go through a moka cache keyed by the
+//!   mint key with `try_get_with`: concurrent callers of one key share one in-flight mint, the
+//!   result is kept (until [`Sessions::delete`] deletes it), and failures are not cached (a
+//!   later call tries again). Behind the mint ledger
+//!   ([`CodeSignalConfig::behind_ledger`]) the ledger's intent does that, across processes too,
+//!   and the client keeps no cache: the one cache is the [`Cached`](crate::Cached) in front of
+//!   the ledger, which a cancel invalidates.
 //! * **One create per candidate email in flight.** A per-email async lock serialises creates of
 //!   one candidate, so at any time at most one create for that email can be outstanding.
 //! * **Retry only what was not executed.** HTTP 429, HTTP 503 and GraphQL rate-limit errors
@@ -58,7 +62,7 @@
 //! appears in `Debug`, `Display`, errors or logs.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -70,7 +74,10 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::{EmailLocks, MintError, Minted, Minter, SafeUrl, Sessions};
+use super::{
+    Backoff, EmailLocks, Jitter, MintError, Minted, Minter, SafeUrl, SessionOp, Sessions,
+    VendorEffect,
+};
 use crate::parse::Product;
 use crate::plan::{MintKey, PlannedMint};
 use crate::{redact_url, shown};
@@ -114,6 +121,11 @@ const LOOKUP_PAGE: i64 = 100;
 /// How many pages one look-up reads at most.
 const MAX_LOOKUP_PAGES: i64 = 100;
 
+/// How many claimed session ids a client remembers, and for how long one unused is kept: far
+/// more than one run makes, and longer than CodeSignal keeps a session alive (336 hours).
+const CLAIMED_CAPACITY: u64 = if cfg!(test) { 16 } else { 1_000_000 };
+const CLAIMED_IDLE: Duration = Duration::from_secs(15 * 24 * 3600);
+
 /// A CodeSignal API key. Cleaned of what people paste around it; never shown.
 #[derive(Clone)]
 pub struct ApiKey(SecretString);
@@ -133,9 +145,12 @@ pub enum KeyError {
     Empty,
     /// Something that cannot be a key.
     #[error(
-        "the CodeSignal API key is malformed: it {0}; paste the key alone, as shown in CodeSignal's API key dialog"
+        "the CodeSignal API key is malformed: it {why}; paste the key alone, as shown in CodeSignal's API key dialog"
     )]
-    Malformed(&'static str),
+    Malformed {
+        /// What is wrong with it (never the key itself).
+        why: &'static str,
+    },
 }
 
 impl ApiKey {
@@ -155,15 +170,19 @@ impl ApiKey {
             return Err(KeyError::Empty);
         }
         if key.chars().any(char::is_whitespace) {
-            return Err(KeyError::Malformed("contains whitespace"));
+            return Err(KeyError::Malformed {
+                why: "contains whitespace",
+            });
         }
         if !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(KeyError::Malformed(
-                "contains characters other than printable ASCII",
-            ));
+            return Err(KeyError::Malformed {
+                why: "contains characters other than printable ASCII",
+            });
         }
         if key.len() < 8 {
-            return Err(KeyError::Malformed("is too short to be a key"));
+            return Err(KeyError::Malformed {
+                why: "is too short to be a key",
+            });
         }
         Ok(ApiKey(SecretString::from(key.to_owned())))
     }
@@ -218,6 +237,12 @@ pub struct CodeSignalConfig {
     /// which knows every session any run recorded, settles it in a later run). Either way no
     /// further create is sent for that candidate.
     pub adopt_lost: bool,
+    /// Keep each key's session in memory, so a repeat mint of the key in this process reuses
+    /// it, and concurrent mints of one key share one create (`true`, on its own). Behind the
+    /// mint ledger (`false`), the ledger makes each key's create happen once and the
+    /// [`Cached`](crate::Cached) wrapper in front of it is the process's one cache, which a
+    /// cancel invalidates; a second cache here would hand out a cancelled session's URL.
+    pub cache: bool,
 }
 
 impl std::fmt::Debug for CodeSignalConfig {
@@ -236,6 +261,7 @@ impl std::fmt::Debug for CodeSignalConfig {
             backoff,
             deadline,
             adopt_lost,
+            cache,
         } = self;
         f.debug_struct("CodeSignalConfig")
             .field("endpoint", &crate::redact_url(endpoint.as_str()))
@@ -251,6 +277,7 @@ impl std::fmt::Debug for CodeSignalConfig {
             .field("backoff", backoff)
             .field("deadline", deadline)
             .field("adopt_lost", adopt_lost)
+            .field("cache", cache)
             .finish()
     }
 }
@@ -262,16 +289,16 @@ impl CodeSignalConfig {
     /// the endpoint.
     pub fn check_endpoint(endpoint: &url::Url) -> Result<(), ClientError> {
         if crate::has_credentials(endpoint) {
-            return Err(ClientError::EndpointCredentials(crate::redact_url(
-                endpoint.as_str(),
-            )));
+            return Err(ClientError::EndpointCredentials {
+                endpoint: crate::redact_url(endpoint.as_str()),
+            });
         }
         let secure =
             endpoint.scheme() == "https" || (endpoint.scheme() == "http" && is_loopback(endpoint));
         if !secure {
-            return Err(ClientError::InsecureEndpoint(crate::redact_url(
-                endpoint.as_str(),
-            )));
+            return Err(ClientError::InsecureEndpoint {
+                endpoint: crate::redact_url(endpoint.as_str()),
+            });
         }
         Ok(())
     }
@@ -292,7 +319,18 @@ impl CodeSignalConfig {
             backoff: Duration::from_millis(250),
             deadline: None,
             adopt_lost: true,
+            cache: true,
         }
+    }
+
+    /// This configuration for a client behind the mint ledger: no look-up of its own after a
+    /// lost reply ([`adopt_lost`](CodeSignalConfig::adopt_lost) off: the ledger, which knows
+    /// every recorded session, settles it in a later run) and no cache of its own
+    /// ([`cache`](CodeSignalConfig::cache) off: the one cache sits in front of the ledger).
+    pub fn behind_ledger(mut self) -> CodeSignalConfig {
+        self.adopt_lost = false;
+        self.cache = false;
+        self
     }
 
     /// Sets [`timeout`](CodeSignalConfig::timeout) from seconds as a user gave them (refused
@@ -406,15 +444,21 @@ fn seconds_in(name: &'static str, value: f64, min: f64, max: f64) -> Result<Dura
 pub enum ClientError {
     /// The endpoint is not one the key may be sent to.
     #[error(
-        "refusing to send the API key to {0}: use https (plain http only to a loopback address)"
+        "refusing to send the API key to {endpoint}: use https (plain http only to a loopback address)"
     )]
-    InsecureEndpoint(String),
+    InsecureEndpoint {
+        /// The endpoint, credentials hidden.
+        endpoint: String,
+    },
     /// The endpoint URL holds a user name, a password or a secret-looking query parameter
     /// (shown with those hidden).
     #[error(
-        "refusing the CodeSignal endpoint {0}: it carries credentials (a user name, a password or a key in the query); give the plain endpoint URL and the key in CODESIGNAL_API_KEY or --api-key-file"
+        "refusing the CodeSignal endpoint {endpoint}: it carries credentials (a user name, a password or a key in the query); give the plain endpoint URL and the key in CODESIGNAL_API_KEY or --api-key-file"
     )]
-    EndpointCredentials(String),
+    EndpointCredentials {
+        /// The endpoint, credentials hidden.
+        endpoint: String,
+    },
     /// HTTP 401.
     #[error(
         "CodeSignal refused the API key (HTTP 401): it is wrong, revoked, or its account was deactivated; set CODESIGNAL_API_KEY to a valid key"
@@ -422,12 +466,18 @@ pub enum ClientError {
     Unauthorized,
     /// "Access Denied" (or HTTP 403), with what the server said.
     #[error(
-        "CodeSignal answered \"Access Denied\" ({0}): the API key lacks the LiveInterview permission; create a key with LiveInterview access in CodeSignal's API key dialog"
+        "CodeSignal answered \"Access Denied\" ({said}): the API key lacks the LiveInterview permission; create a key with LiveInterview access in CodeSignal's API key dialog"
     )]
-    AccessDenied(String),
+    AccessDenied {
+        /// What the server said, escaped.
+        said: String,
+    },
     /// A GraphQL error that retrying will not fix (validation, bad input).
-    #[error("CodeSignal refused the request: {}", .0.join("; "))]
-    GraphQl(Vec<String>),
+    #[error("CodeSignal refused the request: {}", .messages.join("; "))]
+    GraphQl {
+        /// The server's messages, escaped and capped.
+        messages: Vec<String>,
+    },
     /// An HTTP status that retrying will not fix.
     #[error("CodeSignal answered HTTP {status}: {body}")]
     Status {
@@ -486,9 +536,12 @@ pub enum ClientError {
     /// The TLS handshake failed (a certificate not trusted, expired or for another host):
     /// final, retrying cannot fix it.
     #[error(
-        "the TLS connection to CodeSignal failed: {0}; check CODESIGNAL_ENDPOINT (and any proxy intercepting TLS)"
+        "the TLS connection to CodeSignal failed: {cause}; check CODESIGNAL_ENDPOINT (and any proxy intercepting TLS)"
     )]
-    Tls(String),
+    Tls {
+        /// The handshake's failure, escaped.
+        cause: String,
+    },
     /// The run's deadline passed.
     #[error(
         "the deadline of {seconds} s for the whole run passed while waiting for {waiting_for}; run again later, or allow more time with --deadline"
@@ -526,8 +579,11 @@ pub enum ClientError {
         detail: String,
     },
     /// The session's URL may not go into an invite.
-    #[error("CodeSignal returned an unusable URL: {0}")]
-    UnsafeUrl(super::UrlError),
+    #[error("CodeSignal returned an unusable URL: {source}")]
+    UnsafeUrl {
+        /// What is wrong with it.
+        source: super::UrlError,
+    },
     /// The create answered a session that cannot be this create's own: another key's (this
     /// process already holds it), or another candidate's.
     #[error(
@@ -559,23 +615,33 @@ pub enum ClientError {
         range: String,
     },
     /// The HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
-    Setup(String),
+    #[error("cannot set up the HTTP client: {cause}")]
+    Setup {
+        /// Why.
+        cause: String,
+    },
 }
 
 impl ClientError {
+    /// What the failed request did at CodeSignal: a session it made and refused (an unusable
+    /// URL or id, or one that cannot be its own), one it may have made (an unknown outcome, an
+    /// answer to a create off the schema or too large), or nothing.
+    pub fn effect(&self) -> VendorEffect {
+        match self {
+            ClientError::UnsafeUrl { .. }
+            | ClientError::UnsafeId { .. }
+            | ClientError::NotOurSession { .. } => VendorEffect::Made,
+            ClientError::OutcomeUnknown { .. }
+            | ClientError::Malformed { create: true, .. }
+            | ClientError::TooLarge { .. } => VendorEffect::Unknown,
+            _ => VendorEffect::Nothing,
+        }
+    }
+
     /// Whether this failure says a create made no session (so the key may be minted again
     /// later): anything else keeps the ledger's intent unresolved.
     pub fn created_nothing(&self) -> bool {
-        !matches!(
-            self,
-            ClientError::OutcomeUnknown { .. }
-                | ClientError::UnsafeUrl(_)
-                | ClientError::UnsafeId { .. }
-                | ClientError::NotOurSession { .. }
-                | ClientError::Malformed { create: true, .. }
-                | ClientError::TooLarge { .. }
-        )
+        self.effect() == VendorEffect::Nothing
     }
 }
 
@@ -599,14 +665,22 @@ struct Tries {
     started: Instant,
     attempts: u32,
     connect: u32,
+    /// Twice the configured backoff after the first attempt, doubling to 1024 times it, with
+    /// full jitter: many clients retrying one server spread out.
+    backoff: Backoff,
 }
 
 impl Tries {
-    fn new() -> Tries {
+    fn new(first: Duration) -> Tries {
         Tries {
             started: Instant::now(),
             attempts: 0,
             connect: 0,
+            backoff: Backoff::new(
+                first.saturating_mul(2),
+                first.saturating_mul(1 << 10),
+                Jitter::Full,
+            ),
         }
     }
 }
@@ -691,12 +765,16 @@ pub struct CodeSignalMinter {
     http: reqwest::Client,
     config: CodeSignalConfig,
     cache: moka::future::Cache<crate::plan::MintKey, Minted>,
-    in_flight: Semaphore,
-    pace: Option<Pace>,
+    /// Shared by every run of the client ([`CodeSignalMinter::next_run`]), as are the pacer,
+    /// the HTTP connections, the caches and the locks.
+    in_flight: Arc<Semaphore>,
+    pace: Option<Arc<Pace>>,
     /// One lock per candidate email: at most one create per email in flight.
     email_locks: EmailLocks,
-    /// Sessions this process made or adopted: never adopted again for another key.
-    claimed: Mutex<HashSet<String>>,
+    /// Sessions this process made or adopted: never adopted again for another key. Bounded
+    /// (the oldest forgotten first): behind the ledger, which records every session, this only
+    /// closes the moment before a record is written.
+    claimed: moka::sync::Cache<String, ()>,
     /// Candidates (lower-case email) with a create whose outcome is unknown, and what happened
     /// to it: no further create is sent for them.
     blocked: Mutex<HashMap<String, String>>,
@@ -749,24 +827,55 @@ impl CodeSignalMinter {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("invitoken/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Setup(e.to_string()))?;
-        let pace = config.rate_limit.map(|r| Pace {
-            interval: Duration::from_secs_f64(1.0 / r),
-            next: Mutex::new(Instant::now()),
+            .map_err(|e| ClientError::Setup {
+                cause: e.to_string(),
+            })?;
+        let pace = config.rate_limit.map(|r| {
+            Arc::new(Pace {
+                interval: Duration::from_secs_f64(1.0 / r),
+                next: Mutex::new(Instant::now()),
+            })
         });
         Ok(CodeSignalMinter {
             http,
             cache: moka::future::Cache::builder().max_capacity(100_000).build(),
-            in_flight: Semaphore::new(config.concurrency.max(1)),
+            in_flight: Arc::new(Semaphore::new(config.concurrency.max(1))),
             pace,
             email_locks: EmailLocks::default(),
-            claimed: Mutex::default(),
+            claimed: moka::sync::Cache::builder()
+                .max_capacity(CLAIMED_CAPACITY)
+                // The oldest forgotten first; a new id is always kept (TinyLFU may refuse one).
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .time_to_idle(CLAIMED_IDLE)
+                .build(),
             blocked: Mutex::default(),
             halted: Mutex::default(),
             built: Instant::now(),
             calls: Default::default(),
             config,
         })
+    }
+
+    /// A new run of this client, for a process that keeps one client for many runs (a
+    /// service): what stops a run (a final failure, the deadline, a candidate whose create has
+    /// an unknown outcome) starts afresh, as in a new process, while the HTTP connections, the
+    /// rate limit, the concurrency limit, the per-candidate locks, the claimed sessions and the
+    /// cache stay shared. Behind the mint ledger, an unknown outcome stays blocked there (its
+    /// intent is unresolved) until a later run settles it.
+    pub fn next_run(&self) -> CodeSignalMinter {
+        CodeSignalMinter {
+            http: self.http.clone(),
+            config: self.config.clone(),
+            cache: self.cache.clone(),
+            in_flight: self.in_flight.clone(),
+            pace: self.pace.clone(),
+            email_locks: self.email_locks.clone(),
+            claimed: self.claimed.clone(),
+            blocked: Mutex::default(),
+            halted: Mutex::default(),
+            built: Instant::now(),
+            calls: Default::default(),
+        }
     }
 
     /// HTTP requests sent so far.
@@ -879,7 +988,9 @@ impl CodeSignalMinter {
                 .iter()
                 .any(|w| lower.contains(w))
                 {
-                    let e = ClientError::Tls(shown(&cause).into_owned());
+                    let e = ClientError::Tls {
+                        cause: shown(&cause).into_owned(),
+                    };
                     self.halt(&e);
                     return Err(Failure::Fatal(e));
                 }
@@ -975,7 +1086,9 @@ impl CodeSignalMinter {
                 return Err(Failure::Fatal(ClientError::Unauthorized));
             }
             403 => {
-                let e = ClientError::AccessDenied(format!("HTTP 403: {}", body_shown()));
+                let e = ClientError::AccessDenied {
+                    said: format!("HTTP 403: {}", body_shown()),
+                };
                 self.halt(&e);
                 return Err(Failure::Fatal(e));
             }
@@ -1003,7 +1116,7 @@ impl CodeSignalMinter {
                         body: body_shown(),
                     }
                 } else {
-                    ClientError::GraphQl(messages)
+                    ClientError::GraphQl { messages }
                 }));
             }
             _ => {
@@ -1093,7 +1206,9 @@ impl CodeSignalMinter {
             .iter()
             .any(|e| e.message.to_ascii_lowercase().contains("access denied"))
         {
-            let e = ClientError::AccessDenied(shown_messages.join("; "));
+            let e = ClientError::AccessDenied {
+                said: shown_messages.join("; "),
+            };
             self.halt(&e);
             return Failure::Fatal(e);
         }
@@ -1120,12 +1235,9 @@ impl CodeSignalMinter {
                 reason: format!("the create answered errors: {}", shown_messages.join("; ")),
             };
         }
-        Failure::Fatal(ClientError::GraphQl(shown_messages))
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self.config.backoff.saturating_mul(1 << attempt.min(10));
-        ceiling.mul_f64(fastrand::f64())
+        Failure::Fatal(ClientError::GraphQl {
+            messages: shown_messages,
+        })
     }
 
     /// Makes (or, on its own, after a lost reply, finds) the one session of `mint`. A final
@@ -1145,8 +1257,7 @@ impl CodeSignalMinter {
 
     async fn create_once(&self, mint: &PlannedMint) -> Result<Minted, ClientError> {
         let email = mint.candidate_email.to_ascii_lowercase();
-        let lock = self.email_locks.of(&email);
-        let _one_create_per_email = lock.lock().await;
+        let _one_create_per_email = self.email_locks.lock(&email).await;
         // Checked after the lock: a create queued behind one whose outcome became unknown must
         // not go out.
         if let Some(reason) = self.blocked.lock().expect("not poisoned").get(&email) {
@@ -1170,7 +1281,7 @@ impl CodeSignalMinter {
         }
         let variables = json!({ "fields": fields });
         let what = format!("the create for {}", shown(&mint.key.to_string()));
-        let mut tries = Tries::new();
+        let mut tries = Tries::new(self.config.backoff);
         loop {
             tries.attempts += 1;
             let reason = match self
@@ -1271,7 +1382,9 @@ impl CodeSignalMinter {
                 return Err(e);
             }
         }
-        let wait = wait.unwrap_or_else(|| self.backoff(tries.attempts));
+        // Drawn even when the server says how long to wait, so the steps follow the attempts.
+        let step = tries.backoff.next_pause();
+        let wait = wait.unwrap_or(step);
         if tries.attempts >= self.config.max_attempts
             || tries.started.elapsed().saturating_add(wait) > self.config.max_retry_time
         {
@@ -1356,10 +1469,9 @@ impl CodeSignalMinter {
     /// (email and name) that this process has not claimed, if there is exactly one.
     async fn find_lost(&self, mint: &PlannedMint) -> Result<Option<LiveInterview>, String> {
         let found = self.pending_sessions(mint).await?;
-        let claimed = self.claimed.lock().expect("not poisoned").clone();
         let unclaimed: Vec<LiveInterview> = found
             .into_iter()
-            .filter(|s| !claimed.contains(&s.id))
+            .filter(|s| !self.claimed.contains_key(&s.id))
             .collect();
         match unclaimed.len() {
             0 | 1 => Ok(unclaimed.into_iter().next()),
@@ -1385,7 +1497,7 @@ impl CodeSignalMinter {
         variables: Value,
         what: &str,
     ) -> Result<T, ClientError> {
-        let mut tries = Tries::new();
+        let mut tries = Tries::new(self.config.backoff);
         loop {
             tries.attempts += 1;
             match self.post::<T>(query, variables.clone(), false, what).await {
@@ -1436,16 +1548,20 @@ impl CodeSignalMinter {
         let edited: EditData = self.idempotent(EDIT, variables, &what).await?;
         match edited.edit_live_interview {
             // An answer about another session says nothing about this one's expiry.
-            Some(Edited { id: other }) if other != id => Err(ClientError::GraphQl(vec![format!(
-                "editLiveInterview of session {} answered for session {}",
-                shown(id),
-                shown(&other)
-            )])),
+            Some(Edited { id: other }) if other != id => Err(ClientError::GraphQl {
+                messages: vec![format!(
+                    "editLiveInterview of session {} answered for session {}",
+                    shown(id),
+                    shown(&other)
+                )],
+            }),
             Some(_) => Ok(Some(new_expiry)),
-            None => Err(ClientError::GraphQl(vec![format!(
-                "editLiveInterview returned null for session {}",
-                shown(id)
-            )])),
+            None => Err(ClientError::GraphQl {
+                messages: vec![format!(
+                    "editLiveInterview returned null for session {}",
+                    shown(id)
+                )],
+            }),
         }
     }
 
@@ -1461,7 +1577,7 @@ impl CodeSignalMinter {
             .await
         {
             Ok(_) => Ok(()),
-            Err(ClientError::GraphQl(messages))
+            Err(ClientError::GraphQl { messages })
                 if messages
                     .iter()
                     .all(|m| m.to_ascii_lowercase().contains("not found")) =>
@@ -1481,8 +1597,9 @@ impl CodeSignalMinter {
         expires_at: DateTime<Utc>,
     ) -> Result<Minted, ClientError> {
         check_id(&session.id)?;
-        SafeUrl::parse(&session.url).map_err(ClientError::UnsafeUrl)?;
-        SafeUrl::parse(&session.shortened_url).map_err(ClientError::UnsafeUrl)?;
+        SafeUrl::parse(&session.url).map_err(|source| ClientError::UnsafeUrl { source })?;
+        SafeUrl::parse(&session.shortened_url)
+            .map_err(|source| ClientError::UnsafeUrl { source })?;
         let not_ours = |why: String| ClientError::NotOurSession {
             id: shown(&session.id).into_owned(),
             why,
@@ -1509,9 +1626,9 @@ impl CodeSignalMinter {
         // Every create makes a new session: one this process already holds is another key's.
         if !self
             .claimed
-            .lock()
-            .expect("not poisoned")
-            .insert(session.id.clone())
+            .entry(session.id.clone())
+            .or_insert(())
+            .is_fresh()
         {
             return Err(not_ours(
                 "is already the session of another key of this run".to_owned(),
@@ -1527,15 +1644,20 @@ impl CodeSignalMinter {
 }
 
 impl CodeSignalMinter {
-    /// The session of `mint` with its own URL (made once per key and process).
+    /// The session of `mint` with its own URL (made once per key and process, unless the
+    /// ledger in front does that: [`CodeSignalConfig::cache`]).
     async fn session(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let error = |source| MintError::CodeSignal {
+            key: Box::new(mint.key.clone()),
+            source,
+        };
+        if !self.config.cache {
+            return self.create(mint).await.map_err(error);
+        }
         self.cache
             .try_get_with(mint.key.clone(), self.create(mint))
             .await
-            .map_err(|e| MintError::CodeSignal {
-                key: mint.key.to_string(),
-                source: (*e).clone(),
-            })
+            .map_err(|e| error((*e).clone()))
     }
 }
 
@@ -1545,20 +1667,17 @@ impl Minter for CodeSignalMinter {
     }
 }
 
-fn session_error<'a>(
-    key: &'a MintKey,
-    action: &'static str,
-) -> impl FnOnce(ClientError) -> MintError + 'a {
+fn session_error(key: &MintKey, op: SessionOp) -> impl FnOnce(ClientError) -> MintError + '_ {
     move |source| MintError::Session {
-        key: key.to_string(),
-        action,
+        key: Box::new(key.clone()),
+        op,
         source,
     }
 }
 
 fn no_session(key: &MintKey) -> MintError {
     MintError::Failed {
-        key: key.to_string(),
+        key: Box::new(key.clone()),
         message: "the ledger records no CodeSignal session id for it".to_owned(),
     }
 }
@@ -1582,7 +1701,7 @@ impl Sessions for CodeSignalMinter {
             .pending_sessions(mint)
             .await
             .map_err(|detail| MintError::Failed {
-                key: mint.key.to_string(),
+                key: Box::new(mint.key.clone()),
                 message: detail,
             })?;
         Ok(found
@@ -1606,14 +1725,17 @@ impl Sessions for CodeSignalMinter {
         let id = session_id.ok_or_else(|| no_session(key))?;
         self.extend_session(id, expires_at, serves_until)
             .await
-            .map_err(session_error(key, "extending"))
+            .map_err(session_error(key, SessionOp::Extend))
     }
 
     async fn delete(&self, key: &MintKey, session_id: Option<&str>) -> Result<(), MintError> {
         let id = session_id.ok_or_else(|| no_session(key))?;
         self.delete_session(id)
             .await
-            .map_err(session_error(key, "deleting"))
+            .map_err(session_error(key, SessionOp::Delete))?;
+        // A deleted session's URL must not be handed out again by this process.
+        self.cache.invalidate(key).await;
+        Ok(())
     }
 }
 
@@ -1755,15 +1877,15 @@ mod tests {
         assert_eq!(ApiKey::parse("  ").unwrap_err(), KeyError::Empty);
         assert_eq!(ApiKey::parse("Bearer ").unwrap_err(), KeyError::Empty);
         let err = ApiKey::parse("abc def ghi jkl").unwrap_err();
-        assert!(matches!(err, KeyError::Malformed(_)));
+        assert!(matches!(err, KeyError::Malformed { .. }));
         assert!(!err.to_string().contains("ghi"));
         assert!(matches!(
             ApiKey::parse("short"),
-            Err(KeyError::Malformed(_))
+            Err(KeyError::Malformed { .. })
         ));
         assert!(matches!(
             ApiKey::parse("clé-0123456789"),
-            Err(KeyError::Malformed(_))
+            Err(KeyError::Malformed { .. })
         ));
     }
 
@@ -1827,5 +1949,48 @@ mod tests {
         assert_eq!(life, MAX_EXPIRATION);
         assert!(at < now + TimeDelta::days(20));
         assert_eq!(life.num_milliseconds(), 1_209_600_000);
+    }
+
+    #[test]
+    fn claimed_sessions_are_bounded() {
+        let minter = CodeSignalMinter::new(CodeSignalConfig::new(
+            ApiKey::parse("0123456789abcdef").unwrap(),
+        ))
+        .unwrap();
+        let mint = PlannedMint {
+            key: MintKey {
+                scope: crate::parse::Scope::Interview,
+                interview_id: "int-1".to_owned(),
+                event_id: None,
+                product: Product::Live,
+                template_id: None,
+            },
+            occurrences: 1,
+            serves_until: Utc::now(),
+            interviewer_id: None,
+            candidate_name: "Ada".to_owned(),
+            candidate_email: "ada@example.com".to_owned(),
+        };
+        let session = |id: &str| LiveInterview {
+            id: id.to_owned(),
+            url: format!("https://app.codesignal.com/live-interview/{id}"),
+            shortened_url: format!("https://cs.co/{id}"),
+            status: "pending".to_owned(),
+            candidate_email: Some("ada@example.com".to_owned()),
+            candidate_name: Some("Ada".to_owned()),
+        };
+        for n in 0..200 {
+            minter
+                .claim(session(&format!("li-{n}")), &mint, Utc::now())
+                .unwrap();
+        }
+        // Claimed twice in a row: refused while remembered.
+        assert!(minter.claim(session("li-199"), &mint, Utc::now()).is_err());
+        minter.claimed.run_pending_tasks();
+        assert!(
+            minter.claimed.entry_count() <= CLAIMED_CAPACITY,
+            "{} claimed ids kept",
+            minter.claimed.entry_count()
+        );
     }
 }

@@ -5,7 +5,7 @@ use sha2::Sha256;
 
 use chrono::{DateTime, Utc};
 
-use super::{MintError, Minted, Minter, Sessions};
+use super::{DEFAULT_TENANT, LostSessions, MintError, Minted, Minter, Sessions};
 use crate::parse::{Product, Scope};
 use crate::plan::{MintKey, PlannedMint};
 
@@ -13,11 +13,15 @@ use crate::plan::{MintKey, PlannedMint};
 /// link for a real session, and no resolver will ever answer for it.
 pub const SANDBOX_HOST: &str = "sandbox.invitoken.invalid";
 
-/// Derives each link from its mint key with HMAC-SHA256, so the same request gives the same
-/// links on every run and different sessions never share one.
+/// Derives each link from its mint key (and tenant) with HMAC-SHA256, so the same request gives
+/// the same links on every run and different sessions never share one: two tenants minting
+/// the same interview ids get different links ([`for_tenant`](SandboxMinter::for_tenant)).
 #[derive(Clone)]
 pub struct SandboxMinter {
     secret: Vec<u8>,
+    /// `None` for the default tenant, whose links are derived from the key alone (as before
+    /// tenants existed, so recorded links and snapshots stay valid).
+    tenant: Option<String>,
 }
 
 impl std::fmt::Debug for SandboxMinter {
@@ -37,22 +41,35 @@ impl SandboxMinter {
     pub fn new(secret: &[u8]) -> SandboxMinter {
         SandboxMinter {
             secret: secret.to_vec(),
+            tenant: None,
         }
     }
 
-    /// A sandbox for the tenant `tenant` (other than the default one, whose sandbox is
-    /// [`SandboxMinter::default`]): its links differ from every other tenant's for the same key,
-    /// as its CodeSignal sessions would.
+    /// The default sandbox, deriving the links of `tenant`.
     pub fn for_tenant(tenant: &str) -> SandboxMinter {
-        let mut secret = b"invitoken sandbox v1\0tenant\0".to_vec();
-        secret.extend_from_slice(tenant.as_bytes());
-        SandboxMinter { secret }
+        SandboxMinter::default().with_tenant(tenant)
+    }
+
+    /// This sandbox, deriving the links of `tenant`: other links than any other tenant's for
+    /// the same keys. The default tenant ([`DEFAULT_TENANT`]) keeps the links of a sandbox
+    /// without a tenant.
+    pub fn with_tenant(mut self, tenant: &str) -> SandboxMinter {
+        self.tenant = (tenant != DEFAULT_TENANT).then(|| tenant.to_owned());
+        self
     }
 
     /// The link of `mint`.
     pub fn url(&self, mint: &PlannedMint) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key");
         let k = &mint.key;
+        if let Some(tenant) = &self.tenant {
+            // Before the key's fields, with a marker no scope starts with, so a tenant's input
+            // never encodes like the default tenant's.
+            for field in ["tenant", tenant.as_str()] {
+                mac.update(&(field.len() as u64).to_be_bytes());
+                mac.update(field.as_bytes());
+            }
+        }
         // Length-prefixed fields, so no two keys can encode alike.
         for field in [
             match k.scope {
@@ -94,6 +111,10 @@ impl Minter for SandboxMinter {
 /// Sandbox links are derived, not made: the one "session" a lost mint could have made is the
 /// derived link itself, they never expire, and there is nothing to delete.
 impl Sessions for SandboxMinter {
+    fn lost_sessions(&self) -> LostSessions {
+        LostSessions::ByKey
+    }
+
     async fn candidates(&self, mint: &PlannedMint) -> Result<Vec<Minted>, MintError> {
         Ok(vec![self.mint(mint).await?])
     }
