@@ -254,6 +254,14 @@ fn failed(name: &str, problems: Vec<Diagnostic>) -> CheckedFile {
     file
 }
 
+/// An input that could not be read, or is not text.
+fn unreadable(name: &str, e: &super::InputError) -> CheckedFile {
+    failed(
+        name,
+        vec![Diagnostic::line(e.to_string(), e.to_string(), None, None)],
+    )
+}
+
 /// Checks one template (an HTML one where its tokens stand, as `resolve` checks an HTML body).
 pub fn template(name: &str, text: &str, html: bool) -> CheckedFile {
     let mut file = CheckedFile::new(name);
@@ -338,10 +346,7 @@ pub fn files(paths: &[PathBuf], options: &IcsOptions, cap: u64) -> CheckReport {
         let bytes = match read_input(path, cap) {
             Ok(bytes) => bytes,
             Err(e) => {
-                report.files.push(failed(
-                    &name,
-                    vec![Diagnostic::line(e.to_string(), e.to_string(), None, None)],
-                ));
+                report.files.push(unreadable(&name, &e));
                 continue;
             }
         };
@@ -353,10 +358,7 @@ pub fn files(paths: &[PathBuf], options: &IcsOptions, cap: u64) -> CheckReport {
         let text = match input_text(&name, bytes) {
             Ok(text) => text,
             Err(e) => {
-                report.files.push(failed(
-                    &name,
-                    vec![Diagnostic::line(e.to_string(), e.to_string(), None, None)],
-                ));
+                report.files.push(unreadable(&name, &e));
                 continue;
             }
         };
