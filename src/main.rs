@@ -10,27 +10,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use invitoken::engine::{self, check};
-use invitoken::{Engine, EngineError, ErrorKind, MinterConfig, Outcome, Request, ResolveError};
+use invitoken::{Engine, EngineError, MinterConfig, Outcome, Request, ResolveError};
 
-use cli::{Cli, CodeSignalArgs, Command, IcsArgs, LedgerArgs, MintArgs, exit};
+use cli::{
+    Cli, CodeSignalArgs, Command, Failure, IcsArgs, LedgerArgs, MintArgs, code, exit, usage,
+};
 
 /// How many characters of one message line `say` prints at most.
 const MAX_LINE: usize = 2000;
-
-/// A failure with its exit code and the last line `main` prints (details may be on stderr).
-struct Failure {
-    code: u8,
-    message: Option<String>,
-}
-
-impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: Some(message.into()),
-        }
-    }
-}
 
 /// What a run needs besides its command.
 struct Run {
@@ -115,20 +102,6 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Failure::new(exit::USAGE, format!("cannot write the output: {e}")))
-}
-
-/// A usage or configuration failure.
-fn usage(message: String) -> Failure {
-    Failure::new(exit::USAGE, message)
-}
-
-/// The exit code of a failed operation.
-fn code(e: &EngineError) -> u8 {
-    match e.kind() {
-        ErrorKind::Input | ErrorKind::NotFound => exit::INPUT,
-        ErrorKind::Config => exit::USAGE,
-        _ => exit::MINT,
-    }
 }
 
 /// The runtime minting runs on.

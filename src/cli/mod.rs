@@ -381,3 +381,32 @@ pub(crate) fn batch_job(
     job.remint_deleted = minting.remint_deleted;
     job
 }
+
+/// A failure with its exit code and the last line `main` prints (details may be on stderr).
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: Some(message.into()),
+        }
+    }
+}
+
+/// A usage or configuration failure.
+pub(crate) fn usage(message: String) -> Failure {
+    Failure::new(exit::USAGE, message)
+}
+
+/// The exit code of a failed operation.
+pub(crate) fn code(e: &invitoken::EngineError) -> u8 {
+    match e.kind() {
+        invitoken::ErrorKind::Input | invitoken::ErrorKind::NotFound => exit::INPUT,
+        invitoken::ErrorKind::Config => exit::USAGE,
+        _ => exit::MINT,
+    }
+}
