@@ -240,7 +240,7 @@ impl Engine {
             prepared.job.prepare(self.ledger.location())?
         };
         let files = discovery.inputs.len();
-        let minter = self.minter(tenant, job.remint_deleted)?;
+        let minter = self.minter(tenant, job.remint_deleted);
         let mut report = batch::run(
             discovery.inputs,
             &job.destination,
@@ -318,7 +318,7 @@ impl Engine {
         resolve: &super::ResolveOptions,
     ) -> Result<IcsRewrite, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let minter = self.minter(tenant, resolve.remint_deleted)?;
+        let minter = self.minter(tenant, resolve.remint_deleted);
         let file = batch::rewrite_one(bytes, options, &minter, resolve.concurrency)
             .await
             .map_err(|e| match e {

@@ -12,7 +12,6 @@ mod config;
 mod input;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ledger::{DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_TENANT};
@@ -262,7 +261,7 @@ impl EngineBuilder {
                 client,
                 cache: crate::mint::MintCache::new(CACHE_CAPACITY),
             };
-            if tenants.insert(id.clone(), Arc::new(tenant)).is_some() {
+            if tenants.insert(id.clone(), tenant).is_some() {
                 return Err(ConfigError::new(format!(
                     "tenant `{}` is configured twice",
                     crate::shown(&id)
@@ -286,7 +285,7 @@ pub struct Engine {
     ledger: Ledger,
     lease: Duration,
     settle_after: Duration,
-    tenants: HashMap<String, Arc<Tenant>>,
+    tenants: HashMap<String, Tenant>,
 }
 
 /// A tenant's minter for one operation, behind the ledger.
@@ -361,7 +360,7 @@ impl Engine {
         self.tenants.keys().map(String::as_str)
     }
 
-    fn tenant(&self, id: &str) -> Result<&Arc<Tenant>, EngineError> {
+    fn tenant(&self, id: &str) -> Result<&Tenant, EngineError> {
         self.tenants
             .get(id)
             .ok_or_else(|| EngineError::UnknownTenant {
@@ -372,9 +371,9 @@ impl Engine {
     /// The tenant's minter for one operation: a new run of its CodeSignal client (its deadline,
     /// and its refusal to send more after a final failure, are the operation's), behind the
     /// ledger.
-    fn vendors(&self, tenant: &Tenant, remint_deleted: bool) -> Result<Vendors, EngineError> {
+    fn vendors(&self, tenant: &Tenant, remint_deleted: bool) -> Vendors {
         let id = tenant.config.id.clone();
-        Ok(match (&tenant.config.minter, &tenant.client) {
+        match (&tenant.config.minter, &tenant.client) {
             (MinterConfig::CodeSignal(config), Some(client)) => {
                 let wait = config::ledger_wait(config);
                 Vendors::CodeSignal(Box::new(
@@ -396,19 +395,12 @@ impl Engine {
                 .with_lease(self.lease)
                 .remint_deleted(remint_deleted),
             ),
-        })
+        }
     }
 
     /// The tenant's minter for one operation behind its cache.
-    fn minter(
-        &self,
-        tenant: &Tenant,
-        remint_deleted: bool,
-    ) -> Result<Cached<Vendors>, EngineError> {
-        Ok(Cached::sharing(
-            self.vendors(tenant, remint_deleted)?,
-            &tenant.cache,
-        ))
+    fn minter(&self, tenant: &Tenant, remint_deleted: bool) -> Cached<Vendors> {
+        Cached::sharing(self.vendors(tenant, remint_deleted), &tenant.cache)
     }
 
     /// Lexes and plans `request` without minting: a dry run.
@@ -430,7 +422,7 @@ impl Engine {
         options: &ResolveOptions,
     ) -> Result<Resolution, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let minter = self.minter(tenant, options.remint_deleted)?;
+        let minter = self.minter(tenant, options.remint_deleted);
         Ok(
             crate::resolve_limited(request, &minter, &options.calendar, options.concurrency)
                 .await?,
@@ -460,7 +452,7 @@ impl Engine {
         event: Option<&str>,
     ) -> Result<Vec<Outcome>, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let vendors = self.vendors(tenant, false)?;
+        let vendors = self.vendors(tenant, false);
         // Before and after: a resolve racing the cancel must not keep a deleted link cached.
         tenant.cache.invalidate_interview(interview, event).await;
         let outcomes = vendors.cancel(interview, event).await?;
@@ -479,7 +471,7 @@ impl Engine {
     /// ends.
     pub async fn refresh(&self, tenant: &str) -> Result<Vec<Outcome>, EngineError> {
         let tenant = self.tenant(tenant)?;
-        let vendors = self.vendors(tenant, false)?;
+        let vendors = self.vendors(tenant, false);
         Ok(vendors.refresh().await?)
     }
 
