@@ -21,6 +21,8 @@ const PANEL: &str = include_str!("../fixtures/panel.json");
 const TOKEN_A: &str = "tok-acme-7f3a9c1e5b";
 const TOKEN_B: &str = "tok-bolt-2d8e6f4a0c";
 const TOKEN_CS: &str = "tok-cs-91b3e7d5f2";
+const WEBHOOK_SECRET: &str = "whsec-5e1f0a9b7c3d";
+const WEBHOOK_URL: &str = "https://invites.example.com/webhooks/codesignal/acme";
 
 /// Every secret of every test: none may appear in an answer or a log line.
 fn secrets() -> Vec<&'static str> {
@@ -29,6 +31,7 @@ fn secrets() -> Vec<&'static str> {
         TOKEN_B,
         TOKEN_CS,
         support::fake_codesignal::DEFAULT_API_KEY,
+        WEBHOOK_SECRET,
     ]
 }
 
@@ -830,4 +833,121 @@ fn bad_tenants_files_stop_start_up_with_line_and_column() {
         .expect_err("a key with a space is not a key");
     assert!(!e.to_string().contains("not a key"), "{e}");
     assert_eq!(e.at.map(|a| a.0), Some(5), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_need_the_tenants_signature() {
+    use invitoken::service::webhook::{SIGNATURE_HEADER, sign};
+    let acme = format!(
+        "[[tenant]]\nid = \"acme\"\ntoken_sha256 = [\"{}\"]\nminter = \"sandbox\"\n\
+         webhook_url = \"{WEBHOOK_URL}\"\nwebhook_secret_env = \"ACME_HOOK\"\n\
+         [[tenant]]\nid = \"bolt\"\ntoken_sha256 = [\"{}\"]\nminter = \"sandbox\"\n",
+        digest(TOKEN_A),
+        digest(TOKEN_B)
+    );
+    let server = start(
+        parse(&acme, &[("ACME_HOOK", WEBHOOK_SECRET)]).unwrap(),
+        ServeOptions::default(),
+    )
+    .await;
+    let at = 1_700_000_000_000u64;
+    let delivery = |event: &str, payload: Value| {
+        json!({"event": event, "triggeredOn": at, "payload": payload}).to_string()
+    };
+    let finished = delivery(
+        "liveInterviewFinished",
+        json!({"interviewId": "li-1", "candidateEmail": "ada@example.org"}),
+    );
+    let good = sign(WEBHOOK_SECRET, WEBHOOK_URL, "liveInterviewFinished", at);
+    let post = |path: &str, signature: Option<String>, body: String| {
+        let mut r = server.client.post(server.url(path)).body(body);
+        if let Some(sig) = signature {
+            r = r.header(SIGNATURE_HEADER, sig);
+        }
+        r
+    };
+    let ok = server
+        .send(post(
+            "/webhooks/codesignal/acme",
+            Some(good.clone()),
+            finished.clone(),
+        ))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.json()["event"], "liveInterviewFinished");
+    // A ping (empty payload), signed: 200.
+    let ping_sig = sign(WEBHOOK_SECRET, WEBHOOK_URL, "ping", at);
+    let ping = server
+        .send(post(
+            "/webhooks/codesignal/acme",
+            Some(ping_sig),
+            delivery("ping", json!({})),
+        ))
+        .await;
+    assert_eq!(ping.status, StatusCode::OK, "{}", ping.body);
+    assert_eq!(ping.json()["status"], "ping");
+    // Refused alike: missing, wrong, signed with another secret or for another URL or time,
+    // another tenant's path, a tenant without a webhook, a tenant that does not exist.
+    let other_secret = sign("not-the-secret", WEBHOOK_URL, "liveInterviewFinished", at);
+    let other_url = sign(
+        WEBHOOK_SECRET,
+        "https://evil.example/h",
+        "liveInterviewFinished",
+        at,
+    );
+    let other_time = sign(WEBHOOK_SECRET, WEBHOOK_URL, "liveInterviewFinished", at + 1);
+    let refused = [
+        post("/webhooks/codesignal/acme", None, finished.clone()),
+        post(
+            "/webhooks/codesignal/acme",
+            Some("00".repeat(32)),
+            finished.clone(),
+        ),
+        post(
+            "/webhooks/codesignal/acme",
+            Some("zz".into()),
+            finished.clone(),
+        ),
+        post(
+            "/webhooks/codesignal/acme",
+            Some(other_secret),
+            finished.clone(),
+        ),
+        post(
+            "/webhooks/codesignal/acme",
+            Some(other_url),
+            finished.clone(),
+        ),
+        post(
+            "/webhooks/codesignal/acme",
+            Some(other_time),
+            finished.clone(),
+        ),
+        post(
+            "/webhooks/codesignal/bolt",
+            Some(good.clone()),
+            finished.clone(),
+        ),
+        post(
+            "/webhooks/codesignal/nobody",
+            Some(good.clone()),
+            finished.clone(),
+        ),
+    ];
+    let mut bodies = Vec::new();
+    for r in refused {
+        let a = server.send(r).await;
+        a.problem(401);
+        bodies.push(a.body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    // The signature does not cover the payload: another session's id under a valid signature
+    // is accepted as a hint only, and changes nothing in the ledger.
+    let replay = delivery("liveInterviewFinished", json!({"interviewId": "li-other"}));
+    let a = server
+        .send(post("/webhooks/codesignal/acme", Some(good), replay))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.json()["status"], "ignored");
+    server.stop().await;
 }

@@ -52,6 +52,11 @@ impl State {
     fn engine(&self) -> &Engine {
         &self.0.engine
     }
+
+    /// The webhook of tenant `id`, if it has one.
+    pub(crate) fn webhook(&self, id: &str) -> Option<&super::config::WebhookConfig> {
+        self.0.config.tenant(id)?.webhook.as_ref()
+    }
 }
 
 type AppState = axum::extract::State<State>;

@@ -16,11 +16,13 @@
 //! | `GET /v1/interviews/{id}/links` | the ledger's records of an interview |
 //! | `DELETE /v1/interviews/{id}[/events/{event_id}]` | the CLI's `cancel` |
 //! | `POST /v1/refresh` | the CLI's `refresh` |
+//! | `POST /webhooks/codesignal/{tenant}` | CodeSignal's deliveries, by signature (no bearer token) |
 
 mod auth;
 mod config;
 mod handlers;
 mod problem;
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -127,6 +129,7 @@ impl Service {
         Router::new()
             .route("/healthz", get(handlers::healthz))
             .route("/readyz", get(handlers::readyz))
+            .route("/webhooks/codesignal/{tenant}", post(webhook::codesignal))
             .nest("/v1", v1)
             .fallback(handlers::no_route)
             .with_state(self.state.clone())
