@@ -951,3 +951,53 @@ async fn webhook_deliveries_need_the_tenants_signature() {
     assert_eq!(a.json()["status"], "ignored");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_pattern_on_their_own_listener() {
+    let metrics = invitoken::service::Metrics::install().unwrap();
+    let server = start_sandbox().await;
+    let r = server
+        .post("/v1/resolve", TOKEN_A, &panel("int-metrics-9"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    server
+        .get("/v1/interviews/int-metrics-9/links", TOKEN_A)
+        .await;
+    server
+        .get("/v1/interviews/int-metrics-9/links", "tok-nobody")
+        .await
+        .problem(401);
+    // Not on the API's listener.
+    server.get("/metrics", TOKEN_A).await.problem(404);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        metrics
+            .serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let text = reqwest::get(format!("http://{at}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    for line in [
+        r#"http_requests_total{method="POST",route="/v1/resolve",status="200"}"#,
+        r#"http_requests_total{method="GET",route="/v1/interviews/{id}/links",status="200"}"#,
+        r#"http_requests_total{method="GET",route="/v1/interviews/{id}/links",status="401"}"#,
+        r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
+        r#"http_request_duration_seconds_bucket{method="POST",route="/v1/resolve",le="0.1"}"#,
+    ] {
+        assert!(text.contains(line), "no {line} in\n{text}");
+    }
+    // Ids are never labels.
+    assert!(!text.contains("int-metrics-9"), "{text}");
+    assert_no_secret("the metrics", &text);
+    server.stop().await;
+}

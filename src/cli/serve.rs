@@ -15,6 +15,9 @@ pub(crate) struct ServeArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub(crate) listen: std::net::SocketAddr,
+    /// Serve Prometheus metrics at `/metrics` on this address (only there, never on --listen).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     /// The largest request body (`2MiB`, `512KiB`, or bytes); larger ones are answered 413.
     #[arg(long, default_value = "2MiB", value_name = "SIZE", value_parser = parse_size)]
     pub(crate) max_body: usize,
@@ -88,9 +91,34 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // One signal stops both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            invitoken::service::shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        if let Some(at) = args.metrics_listen {
+            let metrics = invitoken::service::Metrics::install()?;
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("cannot listen on {at} (--metrics-listen): {e}"))?;
+            tracing::info!(addr = %at, "metrics at /metrics");
+            let stopped = until_stopped();
+            tokio::spawn(async move {
+                if let Err(e) = metrics.serve(listener, stopped).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         tracing::info!(%addr, "invitoken serve: listening");
         service
-            .serve(listener, invitoken::service::shutdown_signal())
+            .serve(listener, until_stopped())
             .await
             .map_err(|e| format!("the server failed: {e}"))
     })

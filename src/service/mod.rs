@@ -21,6 +21,7 @@
 mod auth;
 mod config;
 mod handlers;
+mod metrics;
 mod problem;
 pub mod webhook;
 
@@ -41,6 +42,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::{ConfigError, Engine, EngineBuilder};
 
 pub use config::{ConfigFileError, ServiceConfig, ServiceTenant, WebhookConfig};
+pub use metrics::Metrics;
 pub use problem::{PROBLEM_JSON, Problem};
 
 /// The default limit of a request body: 2 MiB.
@@ -125,11 +127,13 @@ impl Service {
             .route_layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
                 handlers::authenticate,
-            ));
+            ))
+            .route_layer(axum::middleware::from_fn(metrics::note_route));
         Router::new()
             .route("/healthz", get(handlers::healthz))
             .route("/readyz", get(handlers::readyz))
             .route("/webhooks/codesignal/{tenant}", post(webhook::codesignal))
+            .route_layer(axum::middleware::from_fn(metrics::note_route))
             .nest("/v1", v1)
             .fallback(handlers::no_route)
             .with_state(self.state.clone())
@@ -151,6 +155,7 @@ impl Service {
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(SetRequestIdLayer::x_request_id(Ids::default()))
+            .layer(axum::middleware::from_fn(metrics::track))
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting and lets the

@@ -96,9 +96,11 @@ pub(crate) async fn codesignal(
     body: Bytes,
 ) -> Result<Json<Receipt>, Problem> {
     let Some(signature) = headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes()) else {
+        super::metrics::webhook("-", "refused");
         return Err(refused());
     };
     let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
+        super::metrics::webhook("-", "malformed");
         Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-delivery",
@@ -107,6 +109,7 @@ pub(crate) async fn codesignal(
         )
     })?;
     let Some(webhook) = state.webhook(&tenant) else {
+        super::metrics::webhook(&envelope.event, "refused");
         return Err(refused());
     };
     if !verify(
@@ -117,6 +120,7 @@ pub(crate) async fn codesignal(
         signature,
     ) {
         tracing::warn!(tenant = %crate::shown(&tenant), "webhook delivery refused: bad signature");
+        super::metrics::webhook(&envelope.event, "refused");
         return Err(refused());
     }
     let ping = envelope
@@ -124,6 +128,7 @@ pub(crate) async fn codesignal(
         .as_ref()
         .is_none_or(|p| p.is_null() || p.as_object().is_some_and(|o| o.is_empty()));
     let status = if ping { "ping" } else { "ignored" };
+    super::metrics::webhook(&envelope.event, status);
     tracing::info!(
         tenant = %crate::shown(&tenant),
         event = %crate::shown(&envelope.event),
