@@ -1001,3 +1001,69 @@ async fn metrics_count_requests_by_route_pattern_on_their_own_listener() {
     assert_no_secret("the metrics", &text);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let server = start_sandbox().await;
+    let doc = server
+        .call(reqwest::Method::GET, "/openapi.json", None, "")
+        .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    let served = [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("post", "/v1/check"),
+        ("post", "/v1/plan"),
+        ("post", "/v1/resolve"),
+        ("post", "/v1/ics"),
+        ("get", "/v1/interviews/{id}/links"),
+        ("delete", "/v1/interviews/{id}"),
+        ("delete", "/v1/interviews/{id}/events/{event_id}"),
+        ("post", "/v1/refresh"),
+        ("post", "/webhooks/codesignal/{tenant}"),
+    ];
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        served.len(),
+        "{}",
+        serde_json::to_string_pretty(paths).unwrap()
+    );
+    for (method, path) in served {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        // Each documented route is served: not a 404 or 405 from the router.
+        let url = path
+            .replace("{id}", "int-doc")
+            .replace("{event_id}", "evt-1")
+            .replace("{tenant}", "acme");
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let a = server.call(m, &url, None, "").await;
+        assert_ne!(
+            a.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            a.body
+        );
+        assert_ne!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        if path.starts_with("/v1/") {
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert_eq!(op["security"][0]["bearer"], json!([]), "{method} {path}");
+            assert!(op["responses"]["401"].is_object(), "{method} {path}");
+        }
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert!(
+                    response["content"]["application/problem+json"].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    server.stop().await;
+}

@@ -83,10 +83,13 @@ pub(crate) async fn authenticate(
     next.run(request).await
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "alive", body = String, content_type = "text/plain")))]
 pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "the ledger answers", body = String, content_type = "text/plain"),
+        (status = 503, description = "the ledger does not answer", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn readyz(axum::extract::State(state): AppState) -> Response {
     let probe = state.engine().ledger().list(Some("\u{0}readyz"));
     match tokio::time::timeout(READY_TIMEOUT, probe).await {
@@ -161,6 +164,13 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `POST /v1/check`: a request, a template or an `.ics` by its content type.
+#[utoipa::path(post, path = "/v1/check", tag = "v1", security(("bearer" = [])),
+    request_body(content = String, description = "a request (application/json), a template (text/plain, text/html) or an .ics (text/calendar)"),
+    responses((status = 200, description = "no problem: the tokens found", body = Object),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over --max-body", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "another media type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad request or template: findings with line, column, help, field", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn check(headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let checked = match content_type(&headers).as_deref() {
         None | Some("application/json") => check::request_json(BODY, text(&body)?),
@@ -184,6 +194,11 @@ pub(crate) async fn check(headers: HeaderMap, body: Bytes) -> Result<Response, P
     }
 }
 
+#[utoipa::path(post, path = "/v1/plan", tag = "v1", security(("bearer" = [])), request_body(content = Object, content_type = "application/json", description = "the CLI's request JSON (README: The request)"),
+    responses((status = 200, description = "the mints the request needs (the CLI's plan)", body = Object),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over --max-body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad request or template: findings with line, column, help, field", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn plan(
     axum::extract::State(state): AppState,
     body: Bytes,
@@ -195,6 +210,14 @@ pub(crate) async fn plan(
     }
 }
 
+#[utoipa::path(post, path = "/v1/resolve", tag = "v1", security(("bearer" = [])), params(("remint_deleted" = Option<bool>, Query, description = "mint new sessions for keys whose sessions were deleted (cancelled); without it such a request is 409")), request_body(content = Object, content_type = "application/json", description = "the CLI's request JSON (README: The request)"),
+    responses((status = 200, description = "the CLI's resolve output: links, invites and their .ics", body = Object),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "a session the request needs was deleted (cancelled); send ?remint_deleted=true to mint new ones", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over --max-body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad request or template: findings with line, column, help, field", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "CodeSignal refused (the tenant's settings must change)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "minting, CodeSignal or the ledger failed for now; retry (Retry-After)", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn resolve(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
@@ -216,6 +239,16 @@ pub(crate) async fn resolve(
     }
 }
 
+#[utoipa::path(post, path = "/v1/ics", tag = "v1", security(("bearer" = [])), params(("remint_deleted" = Option<bool>, Query, description = "mint new sessions for keys whose sessions were deleted (cancelled); without it such a request is 409")),
+    request_body(content = String, content_type = "text/calendar", description = "one .ics file"),
+    responses((status = 200, description = "the file with its tokens resolved, by batch's rules (lossless; cancelled events' tokens removed and their sessions deleted)", body = String, content_type = "text/calendar"),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "a session the file needs was deleted (cancelled)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over --max-body", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "not text/calendar", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the file cannot be rewritten: findings with line and column", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "CodeSignal refused (the tenant's settings must change)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "minting, CodeSignal or the ledger failed for now; retry (Retry-After)", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn ics(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
@@ -248,6 +281,10 @@ pub(crate) async fn ics(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/v1/interviews/{id}/links", tag = "v1", security(("bearer" = [])), params(("id" = String, Path, description = "the interview id")),
+    responses((status = 200, description = "the ledger's records of the interview (the CLI's links)", body = Vec<Object>),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "this tenant has no session of the interview", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn links(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
@@ -264,6 +301,12 @@ pub(crate) async fn links(
     Ok(Json(records))
 }
 
+#[utoipa::path(delete, path = "/v1/interviews/{id}", tag = "v1", security(("bearer" = [])), params(("id" = String, Path, description = "the interview id")),
+    responses((status = 200, description = "what was done with each session (the CLI's cancel)", body = Vec<Object>),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "this tenant has no session of the interview", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "some sessions could not be deleted: outcomes says which", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "minting, CodeSignal or the ledger failed for now; retry (Retry-After)", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn cancel_interview(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
@@ -272,6 +315,12 @@ pub(crate) async fn cancel_interview(
     outcomes(state.engine().cancel(&tenant, &id, None).await)
 }
 
+#[utoipa::path(delete, path = "/v1/interviews/{id}/events/{event_id}", tag = "v1", security(("bearer" = [])), params(("id" = String, Path, description = "the interview id"), ("event_id" = String, Path, description = "the event id")),
+    responses((status = 200, description = "what was done with each of the event's sessions", body = Vec<Object>),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "this tenant has no session of the interview", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "some sessions could not be deleted: outcomes says which", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "minting, CodeSignal or the ledger failed for now; retry (Retry-After)", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn cancel_event(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
@@ -280,6 +329,11 @@ pub(crate) async fn cancel_event(
     outcomes(state.engine().cancel(&tenant, &id, Some(&event)).await)
 }
 
+#[utoipa::path(post, path = "/v1/refresh", tag = "v1", security(("bearer" = [])),
+    responses((status = 200, description = "each upcoming session's outcome (the CLI's refresh)", body = Vec<Object>),
+        (status = 401, description = "no or an unknown bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "some sessions could not be extended: outcomes says which", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "minting, CodeSignal or the ledger failed for now; retry (Retry-After)", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn refresh(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,

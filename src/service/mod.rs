@@ -8,6 +8,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /healthz` | alive (no auth) |
+//! | `GET /openapi.json` | the OpenAPI document of all routes (no auth) |
 //! | `GET /readyz` | the ledger answers (no auth); 503 otherwise |
 //! | `POST /v1/check` | a request (JSON), a template (`text/plain`, `text/html`) or an `.ics` (`text/calendar`): 200 or 422 with findings |
 //! | `POST /v1/plan` | the mints a request needs |
@@ -22,6 +23,7 @@ mod auth;
 mod config;
 mod handlers;
 mod metrics;
+pub mod openapi;
 mod problem;
 pub mod webhook;
 
@@ -132,6 +134,7 @@ impl Service {
         Router::new()
             .route("/healthz", get(handlers::healthz))
             .route("/readyz", get(handlers::readyz))
+            .route("/openapi.json", get(openapi::serve))
             .route("/webhooks/codesignal/{tenant}", post(webhook::codesignal))
             .route_layer(axum::middleware::from_fn(metrics::note_route))
             .nest("/v1", v1)

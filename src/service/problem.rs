@@ -10,13 +10,15 @@ use crate::{Diagnostic, Outcome};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One error answer. Its `detail` says what to do; it never holds a key or a bearer token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct Problem {
     /// The kind of problem; its `type` URI is `urn:invitoken:problem:<kind>`.
     #[serde(rename = "type", serialize_with = "urn")]
+    #[schema(value_type = String, example = "urn:invitoken:problem:invalid-template")]
     pub kind: &'static str,
     /// A short summary of the kind.
+    #[schema(value_type = String)]
     pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
@@ -24,12 +26,15 @@ pub struct Problem {
     pub detail: String,
     /// For a bad request or template: every problem, with line, column, help and field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<super::openapi::Finding>>)]
     pub findings: Option<Vec<Diagnostic>>,
     /// For a cancel or refresh that failed for some sessions: what was done with each.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub outcomes: Option<Vec<Outcome>>,
     /// Seconds after which a retry may succeed (also sent as `Retry-After`).
     #[serde(skip)]
+    #[schema(ignore)]
     pub retry_after: Option<u32>,
 }
 

@@ -89,6 +89,12 @@ fn refused() -> Problem {
 
 /// `POST /webhooks/codesignal/{tenant}`: a wrong or missing signature, an unknown tenant or
 /// one without a webhook, are all the same 401 and change nothing.
+#[utoipa::path(post, path = "/webhooks/codesignal/{tenant}", tag = "webhooks",
+    params(("tenant" = String, Path, description = "the tenant id"), ("X-CodeSignal-Signature" = String, Header, description = "hex HMAC-SHA256 of webhook_url + event + triggeredOn")),
+    request_body(content = Object, description = "CodeSignal's envelope: event, triggeredOn, payload"),
+    responses((status = 200, description = "received", body = Object),
+        (status = 400, description = "not a webhook envelope", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "a missing or wrong signature (or no such webhook): nothing changed", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn codesignal(
     axum::extract::State(state): axum::extract::State<State>,
     Path(tenant): Path<String>,
