@@ -1067,3 +1067,46 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_requests_wait_for_its_concurrency_limit() {
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    fake.set_latency(Duration::from_millis(40));
+    let toml = format!(
+        "[[tenant]]\nid = \"cs\"\ntoken_sha256 = [\"{}\"]\nminter = \"codesignal\"\n\
+         codesignal_key_env = \"CS_KEY\"\ncodesignal_endpoint = \"{}\"\n",
+        digest(TOKEN_CS),
+        fake.endpoint(),
+    );
+    let mut s = settings();
+    // One call at a time within a request: more in flight can only come from several requests.
+    s.concurrency = 1;
+    let env = [("CS_KEY".to_owned(), fake.api_key().to_owned())];
+    let config = ServiceConfig::parse(
+        "tenants.toml",
+        &toml,
+        Path::new("."),
+        &move |v: &str| env.iter().find(|(k, _)| k == v).map(|(_, x)| x.clone()),
+        &s,
+    )
+    .unwrap();
+    let mut options = ServeOptions::default();
+    options.tenant_concurrency = 1;
+    let server = Arc::new(start(config, options).await);
+    let runs = (0..3).map(|i| {
+        let server = Arc::clone(&server);
+        tokio::spawn(async move {
+            // Different candidates: the ledger serialises one candidate's creates anyway.
+            let mut r: Value = serde_json::from_str(&panel(&format!("int-limit-{i}"))).unwrap();
+            r["interview"]["candidate"]["email"] = json!(format!("cand{i}@example.org"));
+            server.post("/v1/resolve", TOKEN_CS, &r.to_string()).await
+        })
+    });
+    for run in futures::future::join_all(runs).await {
+        let a = run.unwrap();
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    }
+    assert!(fake.creates() >= 3);
+    assert_eq!(fake.max_creates_in_flight(), 1);
+    Arc::into_inner(server).unwrap().stop().await;
+}

@@ -25,6 +25,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 150, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) request_timeout: u64,
+    /// Requests of one tenant served at once; more wait their turn.
+    #[arg(long, default_value_t = 32, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub(crate) tenant_concurrency: u64,
     /// After SIGTERM or Ctrl-C, how long requests in flight may still take, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub(crate) shutdown_grace: u64,
@@ -74,6 +78,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     options.max_body = args.max_body;
     options.request_timeout = Duration::from_secs(args.request_timeout);
     options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
+    options.tenant_concurrency = args.tenant_concurrency as usize;
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {

@@ -1,6 +1,7 @@
 //! The routes: each extracts its input, calls the engine and maps the result; what an error
 //! means for HTTP is decided once, in [`problem_of`].
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use super::auth::Tokens;
 use super::config::ServiceConfig;
@@ -37,15 +39,23 @@ struct Inner {
     engine: Arc<Engine>,
     config: ServiceConfig,
     tokens: Tokens,
+    /// Each tenant's permits for requests in progress.
+    permits: HashMap<String, Arc<Semaphore>>,
 }
 
 impl State {
-    pub(crate) fn new(engine: Arc<Engine>, config: ServiceConfig) -> State {
+    pub(crate) fn new(engine: Arc<Engine>, config: ServiceConfig, per_tenant: usize) -> State {
         let tokens = Tokens::new(&config);
+        let permits = config
+            .tenants
+            .iter()
+            .map(|t| (t.tenant.id.clone(), Arc::new(Semaphore::new(per_tenant))))
+            .collect();
         State(Arc::new(Inner {
             engine,
             config,
             tokens,
+            permits,
         }))
     }
 
@@ -79,6 +89,11 @@ pub(crate) async fn authenticate(
         return Problem::unauthorized().into_response();
     };
     tracing::Span::current().record("tenant", tenant.as_str());
+    // Held until the answer is made; the request timeout bounds the wait.
+    let _permit = match state.0.permits.get(&tenant) {
+        Some(permits) => Some(Arc::clone(permits).acquire_owned().await),
+        None => None,
+    };
     request.extensions_mut().insert(Tenant(tenant));
     next.run(request).await
 }

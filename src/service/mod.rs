@@ -61,6 +61,9 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// After a shutdown signal, how long requests in flight may still take.
     pub shutdown_grace: Duration,
+    /// Requests of one tenant served at once; more wait (within the request timeout), so one
+    /// tenant's burst cannot take every worker from the others.
+    pub tenant_concurrency: usize,
 }
 
 impl Default for ServeOptions {
@@ -69,6 +72,7 @@ impl Default for ServeOptions {
             max_body: DEFAULT_MAX_BODY,
             request_timeout: Duration::from_secs(150),
             shutdown_grace: Duration::from_secs(30),
+            tenant_concurrency: 32,
         }
     }
 }
@@ -107,7 +111,7 @@ impl Service {
             }
         }
         Ok(Service {
-            state: handlers::State::new(engine, config),
+            state: handlers::State::new(engine, config, options.tenant_concurrency.max(1)),
             options,
         })
     }
