@@ -1110,3 +1110,106 @@ async fn one_tenants_requests_wait_for_its_concurrency_limit() {
     assert_eq!(fake.max_creates_in_flight(), 1);
     Arc::into_inner(server).unwrap().stop().await;
 }
+
+/// `invitoken serve` as a process: SIGTERM while a resolve is in flight answers it and exits 0.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_command_drains_on_sigterm_and_exits_0() {
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    fake.set_latency(Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tenants.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tenant]]\nid = \"cs\"\ntoken_sha256 = [\"{}\"]\nminter = \"codesignal\"\n\
+             codesignal_key_env = \"CS_KEY\"\ncodesignal_endpoint = \"{}\"\n",
+            digest(TOKEN_CS),
+            fake.endpoint(),
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ledger = support::scratch::fresh_ledger();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("invitoken"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--ledger"])
+        .arg(&ledger)
+        .env("CS_KEY", fake.api_key())
+        .env("RUST_LOG", "debug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the service did not start");
+    let resolve = client
+        .post(format!("{base}/v1/resolve"))
+        .bearer_auth(TOKEN_CS)
+        .body(panel("int-sigterm"))
+        .send();
+    let in_flight = tokio::spawn(resolve);
+    while fake.received().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SAFETY: signalling the child we spawned, by its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let answer = in_flight.await.unwrap().unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = answer.text().await.unwrap();
+    assert_no_secret("an answer", &body);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(stderr.contains("path=/v1/resolve"), "{stderr}");
+    assert_no_secret("the service's log", &stderr);
+    assert_eq!(
+        fake.sessions().len(),
+        urls(&serde_json::from_str(&body).unwrap()).len()
+    );
+}
+
+#[test]
+fn the_serve_command_refuses_a_bad_tenants_file_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tenants.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tenant]]\nid = \"a\"\ntoken_sha256 = [\"{}\"]\nminter = \"codesignal\"\n\
+             codesignal_key_env = \"INVITOKEN_TEST_UNSET_KEY\"\n",
+            digest("t")
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin!("invitoken"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--ledger")
+        .arg(support::scratch::fresh_ledger())
+        .env_remove("INVITOKEN_TEST_UNSET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tenants.toml:5:22: "), "{stderr}");
+    assert!(stderr.contains("INVITOKEN_TEST_UNSET_KEY"), "{stderr}");
+}
