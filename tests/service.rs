@@ -1213,3 +1213,73 @@ fn the_serve_command_refuses_a_bad_tenants_file_with_its_line() {
     assert!(stderr.contains("tenants.toml:5:22: "), "{stderr}");
     assert!(stderr.contains("INVITOKEN_TEST_UNSET_KEY"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs INVITOKEN_POSTGRES_URL"]
+async fn two_replicas_on_one_postgres_ledger_make_one_session_per_key() {
+    let url = std::env::var("INVITOKEN_POSTGRES_URL").expect("INVITOKEN_POSTGRES_URL");
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    fake.set_latency(Duration::from_millis(30));
+    // Fresh ids: the database outlives this run.
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let toml = format!(
+        "[[tenant]]\nid = \"pg-{run}\"\ntoken_sha256 = [\"{}\"]\nminter = \"codesignal\"\n\
+         codesignal_key_env = \"CS_KEY\"\ncodesignal_endpoint = \"{}\"\n",
+        digest(TOKEN_CS),
+        fake.endpoint(),
+    );
+    capture_logs();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let config = parse(&toml, &[("CS_KEY", fake.api_key())]).unwrap();
+        // Each replica its own pool: as two processes.
+        let ledger = Ledger::open(&url).await.unwrap();
+        let engine = config.engine(Engine::builder(ledger)).unwrap();
+        let service = Service::new(Arc::new(engine), config, ServeOptions::default()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(service.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        replicas.push(Arc::new(Server {
+            addr,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }));
+    }
+    for r in &replicas {
+        let ready = r.call(reqwest::Method::GET, "/readyz", None, "").await;
+        assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    }
+    let body = panel(&format!("int-pg-{run}"));
+    let calls = (0..20).map(|i| {
+        let server = Arc::clone(&replicas[i % 2]);
+        let body = body.clone();
+        tokio::spawn(async move { server.post("/v1/resolve", TOKEN_CS, &body).await })
+    });
+    let mut seen = None;
+    for call in futures::future::join_all(calls).await {
+        let a = call.unwrap();
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let u = urls(&a.json());
+        assert_eq!(
+            seen.get_or_insert_with(|| u.clone()),
+            &u,
+            "replicas disagree"
+        );
+    }
+    assert_eq!(
+        fake.sessions().len(),
+        seen.unwrap().len(),
+        "one session per key"
+    );
+    for r in replicas {
+        Arc::into_inner(r).unwrap().stop().await;
+    }
+}
