@@ -1283,3 +1283,56 @@ async fn two_replicas_on_one_postgres_ledger_make_one_session_per_key() {
         Arc::into_inner(r).unwrap().stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_resolve_still_finishes_so_the_retry_reuses_its_sessions() {
+    let fake = FakeCodeSignal::start(FakeConfig::default()).await;
+    fake.set_latency(Duration::from_millis(150));
+    let toml = format!(
+        "[[tenant]]\nid = \"cs\"\ntoken_sha256 = [\"{}\"]\nminter = \"codesignal\"\n\
+         codesignal_key_env = \"CS_KEY\"\ncodesignal_endpoint = \"{}\"\n",
+        digest(TOKEN_CS),
+        fake.endpoint(),
+    );
+    let config = parse(&toml, &[("CS_KEY", fake.api_key())]).unwrap();
+    let mut options = ServeOptions::default();
+    options.request_timeout = Duration::from_millis(300);
+    let server = start(config, options).await;
+    let body = panel("int-timeout");
+    let planned = server.post("/v1/plan", TOKEN_CS, &body).await.json()["mints"]
+        .as_array()
+        .unwrap()
+        .len();
+    // One candidate's creates go one at a time: far longer than the timeout.
+    let p = server
+        .post("/v1/resolve", TOKEN_CS, &body)
+        .await
+        .problem(503);
+    assert_eq!(p["type"], "urn:invitoken:problem:timeout", "{p}");
+    // The resolve goes on after the answer, and records every session.
+    let mut minted = 0;
+    for _ in 0..200 {
+        let links = server
+            .get("/v1/interviews/int-timeout/links", TOKEN_CS)
+            .await;
+        if links.status == StatusCode::OK {
+            minted = links
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["state"] == "minted")
+                .count();
+            if minted == planned {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(minted, planned, "the timed-out resolve was cut short");
+    fake.set_latency(Duration::ZERO);
+    let again = server.post("/v1/resolve", TOKEN_CS, &body).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(fake.sessions().len(), planned, "a retry minted again");
+    server.stop().await;
+}

@@ -63,6 +63,10 @@ impl State {
         &self.0.engine
     }
 
+    fn shared_engine(&self) -> Arc<Engine> {
+        Arc::clone(&self.0.engine)
+    }
+
     /// The webhook of tenant `id`, if it has one.
     pub(crate) fn webhook(&self, id: &str) -> Option<&super::config::WebhookConfig> {
         self.0.config.tenant(id)?.webhook.as_ref()
@@ -252,7 +256,13 @@ pub(crate) async fn resolve(
     if !remint_deleted {
         refuse_deleted(&state, &tenant, &request).await?;
     }
-    match state.engine().resolve(&tenant, &request, &options).await {
+    let engine = state.shared_engine();
+    let (result, request) = detached(async move {
+        let result = engine.resolve(&tenant, &request, &options).await;
+        (result, request)
+    })
+    .await?;
+    match result {
         Ok(resolution) => Ok(Json(resolution).into_response()),
         Err(e) => Err(problem_of(e, Some(&request))),
     }
@@ -285,11 +295,14 @@ pub(crate) async fn ics(
         remint_deleted,
         ..ResolveOptions::default()
     };
-    let rewrite = state
-        .engine()
-        .rewrite_ics(&tenant, &body, &IcsOptions::default(), &options)
-        .await
-        .map_err(|e| problem_of(e, None))?;
+    let engine = state.shared_engine();
+    let rewrite = detached(async move {
+        engine
+            .rewrite_ics(&tenant, &body, &IcsOptions::default(), &options)
+            .await
+    })
+    .await?
+    .map_err(|e| problem_of(e, None))?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -331,7 +344,8 @@ pub(crate) async fn cancel_interview(
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Outcome>>, Problem> {
-    outcomes(state.engine().cancel(&tenant, &id, None).await)
+    let engine = state.shared_engine();
+    outcomes(detached(async move { engine.cancel(&tenant, &id, None).await }).await?)
 }
 
 #[utoipa::path(delete, path = "/v1/interviews/{id}/events/{event_id}", tag = "v1", security(("bearer" = [])), params(("id" = String, Path, description = "the interview id"), ("event_id" = String, Path, description = "the event id")),
@@ -345,7 +359,8 @@ pub(crate) async fn cancel_event(
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
     Path((id, event)): Path<(String, String)>,
 ) -> Result<Json<Vec<Outcome>>, Problem> {
-    outcomes(state.engine().cancel(&tenant, &id, Some(&event)).await)
+    let engine = state.shared_engine();
+    outcomes(detached(async move { engine.cancel(&tenant, &id, Some(&event)).await }).await?)
 }
 
 #[utoipa::path(post, path = "/v1/refresh", tag = "v1", security(("bearer" = [])),
@@ -357,7 +372,30 @@ pub(crate) async fn refresh(
     axum::extract::State(state): AppState,
     axum::Extension(Tenant(tenant)): axum::Extension<Tenant>,
 ) -> Result<Json<Vec<Outcome>>, Problem> {
-    outcomes(state.engine().refresh(&tenant).await)
+    let engine = state.shared_engine();
+    outcomes(detached(async move { engine.refresh(&tenant).await }).await?)
+}
+
+/// Runs `work` (an operation that mints or deletes) on a task of its own, so that neither the
+/// request timeout nor a client that hangs up cuts it short: a mint cut short leaves an intent
+/// that blocks its key until its lease runs out, so the client's retry would wait; finished, it
+/// is recorded, and the retry gets the same sessions at once.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, Problem> {
+    use tracing::Instrument;
+    tokio::spawn(work.instrument(tracing::Span::current()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "an operation failed unexpectedly");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the operation failed unexpectedly (a bug: please report it); what was minted is \
+                 recorded, so sending the request again is safe",
+            )
+        })
 }
 
 /// A cancel's or refresh's outcomes: 502 listing them all when any session failed.
