@@ -49,6 +49,7 @@ mod plan;
 mod render;
 mod request;
 mod resolve;
+pub mod service;
 mod util;
 
 pub use engine::{

@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             let job = cli::batch_job(inputs, out, in_place, report, properties, &minting, run.cap);
             batch(&run, job, &minting)
         }
+        Command::Serve(args) => cli::serve::run(args).map_err(usage),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub(crate) mod serve;
+
 /// The default deadline of a `resolve` run, in seconds.
 pub(crate) const DEFAULT_RESOLVE_DEADLINE: f64 = 120.0;
 
@@ -136,6 +138,9 @@ pub(crate) enum Command {
         #[command(flatten)]
         ledger: LedgerArgs,
     },
+    /// Run the HTTP service: the operations above for many tenants, each acting with its own
+    /// bearer token (see the README's "Service" section).
+    Serve(serve::ServeArgs),
 }
 
 /// How `resolve` and `batch` mint.

@@ -301,6 +301,17 @@ pub fn ics(name: &str, bytes: &[u8], options: &IcsOptions) -> CheckedFile {
     file
 }
 
+/// The diagnostic of a problem of the `.ics` file shown as `name`.
+pub fn file_error(name: &str, e: &crate::batch::FileError) -> Diagnostic {
+    let (at, message, help) = match e {
+        crate::batch::FileError::At(p) => {
+            (Some((p.line, p.col)), p.message.clone(), p.help.clone())
+        }
+        other => (None, other.to_string(), None),
+    };
+    Diagnostic::line(format!("{name}:{e}"), message, at, help)
+}
+
 /// Checks files: `.ics` files together, as one batch reads them (so check fails one exactly
 /// when batch would, at the same line and column); `.json` as requests; anything else as a
 /// template (HTML for `.html`/`.htm`), or as iCalendar when it is one. `-` reads standard input.
@@ -323,13 +334,7 @@ pub fn files(paths: &[PathBuf], options: &IcsOptions, cap: u64) -> CheckReport {
                     file.tokens = c.tokens;
                     file.notes = c.notes;
                     for e in c.errors {
-                        let (at, message, help) = match &e {
-                            crate::batch::FileError::At(p) => {
-                                (Some((p.line, p.col)), p.message.clone(), p.help.clone())
-                            }
-                            other => (None, other.to_string(), None),
-                        };
-                        file.problem(Diagnostic::line(format!("{name}:{e}"), message, at, help));
+                        file.problem(file_error(&name, &e));
                     }
                     report.files.push(file);
                 }
