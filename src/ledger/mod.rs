@@ -47,6 +47,13 @@
 //! * `minted` → `deleted`: the session was deleted at CodeSignal (cancel);
 //!   [`Ledger::mark_deleted`]. A claim then gets [`Claim::Deleted`]: minting anew
 //!   ([`Ledger::reopen`]) is the caller's explicit decision.
+//! * `minted` → `finished`: CodeSignal reported the interview over (its `liveInterviewFinished`
+//!   webhook, confirmed by re-reading the session; [`Ledger::mark_finished`]). The link is
+//!   spent: a claim answers [`Claim::Minted`] with it (nothing is minted or extended), `refresh`
+//!   skips it, and a cancel records it `deleted` without deleting it at the vendor, which keeps
+//!   the interview's results.
+//!
+//! Webhook deliveries are de-duplicated in a table of their own ([`Ledger::claim_delivery`]).
 //!
 //! # Racing workers
 //!
