@@ -55,15 +55,15 @@ mod util;
 pub use engine::{
     BatchJob, BatchReport, CheckReport, CheckedFile, CodeSignalSettings, ConfigError, Diagnostic,
     Engine, EngineBuilder, EngineError, ErrorKind, KeySource, MinterConfig, ResolveOptions,
-    TenantConfig,
+    TenantConfig, WebhookOutcome,
 };
 pub use ics::invite::{DEFAULT_ORGANIZER, file_names, html_to_text, write_ics_files};
 pub use ics::rewrite::{IcsOptions, is_icalendar};
 pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics, invite_uid};
 pub use ledger::{
-    Action, Claim, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_TENANT, DEFAULT_WAIT, Intent,
-    Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, MintTicket, Outcome, STALE_AFTER,
-    State, Vendor, shown_location, sqlite_files,
+    Action, Claim, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_TENANT, DEFAULT_WAIT, Delivery,
+    DeliveryClaim, Intent, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, MintTicket,
+    Outcome, STALE_AFTER, State, Vendor, shown_location, sqlite_files,
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,

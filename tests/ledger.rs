@@ -729,6 +729,105 @@ fn child_mints_panel() {
     });
 }
 
+async fn finished_sessions_and_webhook_deliveries(db: Db) {
+    use invitoken::{Delivery, DeliveryClaim};
+    let t = tenant("finished");
+    let k = key(&t, "int-over");
+    let ledger = db.open().await;
+    // Only a minted session can finish: not one never asked for, nor a pending one.
+    assert!(ledger.mark_finished(&k).await.is_err());
+    assert!(matches!(ledger.claim(&k).await.unwrap(), Claim::Mint(_)));
+    assert!(ledger.mark_finished(&k).await.is_err());
+    ledger.record_minted(&k, &minted("li-over")).await.unwrap();
+    let record = ledger.mark_finished(&k).await.unwrap();
+    assert_eq!(record.state, State::Finished);
+    // Again: a no-op that keeps when it finished.
+    let again = ledger.mark_finished(&k).await.unwrap();
+    assert_eq!(again.updated_at, record.updated_at);
+    // Read back by another handle: its URL is still what the invites hold, and nothing new
+    // is to be minted for it.
+    let other = db.open().await;
+    let Claim::Minted(read) = other.claim(&k).await.unwrap() else {
+        panic!("a finished session is reused, not minted again")
+    };
+    assert_eq!(read.state, State::Finished);
+    assert_eq!(read.minted().unwrap().url, minted("li-over").url);
+    let by_session = other
+        .by_session(Vendor::CodeSignal, "li-over")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_session.state, State::Finished);
+    // A cancel forgets it.
+    assert_eq!(other.mark_deleted(&k).await.unwrap().state, State::Deleted);
+    assert!(other.mark_finished(&k).await.is_err());
+
+    // Deliveries: keyed by (tenant, event, triggeredOn), remembering the session named first.
+    let first = Delivery {
+        tenant: &t,
+        event: "liveInterviewFinished",
+        triggered_on: 1_700_000_000_000,
+        session_id: "li-over",
+    };
+    assert_eq!(
+        ledger.claim_delivery(&first).await.unwrap(),
+        DeliveryClaim::Act
+    );
+    // Not settled yet (a crash, or a redelivery racing the first): acted on again.
+    assert_eq!(
+        other.claim_delivery(&first).await.unwrap(),
+        DeliveryClaim::Act
+    );
+    ledger.settle_delivery(&first, "finished").await.unwrap();
+    assert_eq!(
+        other.claim_delivery(&first).await.unwrap(),
+        DeliveryClaim::Done {
+            outcome: "finished".to_owned()
+        }
+    );
+    let replay = Delivery {
+        session_id: "li-someone-else",
+        ..first
+    };
+    assert_eq!(
+        other.claim_delivery(&replay).await.unwrap(),
+        DeliveryClaim::OtherSession {
+            first: "li-over".to_owned()
+        }
+    );
+    // The replay's settle touches nothing: the first's outcome stays.
+    other.settle_delivery(&replay, "failed").await.unwrap();
+    assert!(matches!(
+        ledger.claim_delivery(&first).await.unwrap(),
+        DeliveryClaim::Done { .. }
+    ));
+    // A delivery that failed is acted on when it comes again.
+    let later = Delivery {
+        triggered_on: first.triggered_on + 1,
+        ..first
+    };
+    assert_eq!(
+        ledger.claim_delivery(&later).await.unwrap(),
+        DeliveryClaim::Act
+    );
+    ledger.settle_delivery(&later, "failed").await.unwrap();
+    assert_eq!(
+        ledger.claim_delivery(&later).await.unwrap(),
+        DeliveryClaim::Act
+    );
+    // Another tenant's delivery of the same event and time is its own.
+    let t2 = tenant("finished-other");
+    let elsewhere = Delivery {
+        tenant: &t2,
+        session_id: "li-x",
+        ..first
+    };
+    assert_eq!(
+        ledger.claim_delivery(&elsewhere).await.unwrap(),
+        DeliveryClaim::Act
+    );
+}
+
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -762,6 +861,7 @@ on_both!(
     ledger_minter_failures,
     lifecycle_through_the_ledger_minter,
     processes_mint_once,
+    finished_sessions_and_webhook_deliveries,
 );
 
 #[tokio::test]
@@ -775,4 +875,150 @@ async fn bad_locations_are_refused() {
     let path = dir.path().join("a/b/ledger.db");
     Ledger::open(path.to_str().unwrap()).await.unwrap();
     assert!(path.exists());
+}
+
+/// A SQLite ledger made by the previous schema (before `finished` and webhook deliveries) is
+/// migrated on open, its records kept as they were, ids included.
+#[tokio::test]
+async fn an_older_sqlite_ledger_is_migrated_with_its_records() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    // The previous version's migrations, as its binary embedded them (same files, so the
+    // same checksums the new binary checks).
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let ours = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut copied = 0;
+    for entry in std::fs::read_dir(&ours).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.as_str() < "20261130000000" {
+            std::fs::copy(entry.path(), old.join(&name)).unwrap();
+            copied += 1;
+        }
+    }
+    assert_eq!(copied, 2, "the migrations before `finished`");
+    let location = format!("sqlite://{}", path.display());
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let now = Utc::now();
+        for (id, interview, state, session) in [
+            (7_i64, "int-old-1", "minted", Some("li-old-1")),
+            (9, "int-old-2", "deleted", Some("li-old-2")),
+            (12, "int-old-3", "failed", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO mint_records (id, tenant, vendor, product, scope, interview_id, \
+                 event_id, template_id, session_id, url, state, created_at, updated_at, \
+                 expires_at, serves_until, attempts, last_error, candidate_email) \
+                 VALUES ($1, 'old', 'codesignal', 'live', 'interview', $2, '', '', $3, $4, $5, \
+                 $6, $6, $7, $7, 1, NULL, 'ada@example.org')",
+            )
+            .bind(id)
+            .bind(interview)
+            .bind(session)
+            .bind(session.map(|s| format!("https://app.codesignal.com/live-interview/{s}")))
+            .bind(state)
+            .bind(now)
+            .bind(now + TimeDelta::days(2))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        // The old schema refuses the new state: the test really starts from the old one.
+        assert!(
+            sqlx::query("UPDATE mint_records SET state = 'finished' WHERE id = 7")
+                .execute(&pool)
+                .await
+                .is_err()
+        );
+        pool.close().await;
+    }
+    let before: Vec<String> = {
+        let pool = sqlx::SqlitePool::connect(&location).await.unwrap();
+        let rows = sqlx::query("SELECT * FROM mint_records ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        rows.iter()
+            .map(|r| format!("{:?}", row_values(r)))
+            .collect()
+    };
+    let ledger = Ledger::open(&location).await.unwrap();
+    let records = ledger.list(None).await.unwrap();
+    assert_eq!(records.len(), 3);
+    let states: Vec<State> = records.iter().map(|r| r.state).collect();
+    assert_eq!(states, [State::Minted, State::Deleted, State::Failed]);
+    // The new state and table work on the migrated file.
+    let old_key = records[0].key.clone();
+    let finished = ledger.mark_finished(&old_key).await.unwrap();
+    assert_eq!(finished.session_id.as_deref(), Some("li-old-1"));
+    let delivery = invitoken::Delivery {
+        tenant: "old",
+        event: "liveInterviewFinished",
+        triggered_on: 1,
+        session_id: "li-old-1",
+    };
+    assert_eq!(
+        ledger.claim_delivery(&delivery).await.unwrap(),
+        invitoken::DeliveryClaim::Act
+    );
+    ledger.close().await;
+    // Every column of every row as it was (ids included), but the state just changed.
+    let pool = sqlx::SqlitePool::connect(&location).await.unwrap();
+    let rows = sqlx::query("SELECT * FROM mint_records ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>("id")).collect();
+    assert_eq!(ids, [7, 9, 12]);
+    let after: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{:?}", row_values(r)))
+        .collect();
+    assert_eq!(after[1..], before[1..]);
+    assert_ne!(after[0], before[0], "the finished state was written");
+    // A state nobody knows is still refused by the rebuilt table.
+    assert!(
+        sqlx::query("UPDATE mint_records SET state = 'bogus' WHERE id = 9")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    pool.close().await;
+    // Opening again finds a ledger of this version and changes nothing.
+    let again = Ledger::open(&location).await.unwrap();
+    assert_eq!(again.list(None).await.unwrap().len(), 3);
+    again.close().await;
+}
+
+/// Every column of a SQLite row as text (NULL as `None`), in table order.
+fn row_values(row: &sqlx::sqlite::SqliteRow) -> Vec<(String, Option<String>)> {
+    use sqlx::{Column, Row, ValueRef};
+    row.columns()
+        .iter()
+        .map(|c| {
+            let raw = row.try_get_raw(c.ordinal()).unwrap();
+            let value = if raw.is_null() {
+                None
+            } else {
+                Some(
+                    row.try_get::<String, _>(c.ordinal())
+                        .unwrap_or_else(|_| row.get::<i64, _>(c.ordinal()).to_string()),
+                )
+            };
+            (c.name().to_owned(), value)
+        })
+        .collect()
 }

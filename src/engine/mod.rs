@@ -97,6 +97,14 @@ pub enum EngineError {
         /// The problems.
         problems: Vec<crate::batch::FileError>,
     },
+    /// Reading a session at CodeSignal failed (to confirm what a webhook said).
+    #[error("reading session {} at CodeSignal failed: {source}", crate::shown(.session))]
+    Vendor {
+        /// The session's id.
+        session: String,
+        /// Why.
+        source: crate::ClientError,
+    },
     /// `cancel` found no session to cancel.
     #[error(
         "the mint ledger ({ledger}) holds no session of interview `{}`{} for this vendor; nothing \
@@ -179,6 +187,38 @@ impl EngineError {
 impl From<batch::BatchFailure> for EngineError {
     fn from(e: batch::BatchFailure) -> EngineError {
         EngineError::Batch(Box::new(e))
+    }
+}
+
+/// What [`Engine::session_finished`] did with a session a webhook said is finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WebhookOutcome {
+    /// CodeSignal confirmed it `over`: recorded `finished`.
+    Finished,
+    /// It was recorded `finished` before: nothing to do.
+    AlreadyFinished,
+    /// CodeSignal does not report it `over` (or knows no such session): nothing changed.
+    NotOver,
+    /// The ledger holds it, but not as a minted session (deleted, pending, failed): nothing
+    /// changed.
+    NotMinted,
+    /// Not a CodeSignal session of this tenant's ledger (or the tenant mints with the
+    /// sandbox): nothing changed, and CodeSignal was not asked.
+    Unknown,
+}
+
+impl WebhookOutcome {
+    /// Its name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Finished => "finished",
+            WebhookOutcome::AlreadyFinished => "already_finished",
+            WebhookOutcome::NotOver => "not_over",
+            WebhookOutcome::NotMinted => "not_minted",
+            WebhookOutcome::Unknown => "unknown",
+        }
     }
 }
 
@@ -475,6 +515,50 @@ impl Engine {
         Ok(vendors.refresh().await?)
     }
 
+    /// Acts on CodeSignal's word that session `session_id` is finished (its
+    /// `liveInterviewFinished` webhook, whose payload is not signed): only a session the
+    /// ledger holds as `tenant`'s minted CodeSignal session, and that CodeSignal, asked with
+    /// the tenant's key, reports `over`, is recorded `finished`. Everything else changes
+    /// nothing. The ledger is read first, so an unknown id costs no API call.
+    pub async fn session_finished(
+        &self,
+        tenant: &str,
+        session_id: &str,
+    ) -> Result<WebhookOutcome, EngineError> {
+        let tenant = self.tenant(tenant)?;
+        let Some(client) = &tenant.client else {
+            return Ok(WebhookOutcome::Unknown);
+        };
+        let Some(record) = self
+            .ledger
+            .by_session(Vendor::CodeSignal, session_id)
+            .await?
+            .filter(|r| r.key.tenant == tenant.config.id)
+        else {
+            return Ok(WebhookOutcome::Unknown);
+        };
+        match record.state {
+            crate::State::Finished => return Ok(WebhookOutcome::AlreadyFinished),
+            crate::State::Minted => {}
+            _ => return Ok(WebhookOutcome::NotMinted),
+        }
+        let status = client
+            .next_run()
+            .session_status(session_id)
+            .await
+            .map_err(|source| EngineError::Vendor {
+                session: session_id.to_owned(),
+                source,
+            })?;
+        if status.as_deref() != Some("over") {
+            return Ok(WebhookOutcome::NotOver);
+        }
+        // A race with a cancel (now `deleted`) fails the transition: reported as a ledger
+        // error, and CodeSignal's redelivery finds it no longer minted.
+        self.ledger.mark_finished(&record.key).await?;
+        Ok(WebhookOutcome::Finished)
+    }
+
     /// Cancels the session of `key` if the ledger knows one (`None`: it has no record).
     async fn cancel_key(
         &self,
@@ -534,6 +618,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         (Action::UpToDate, "up to date"),
         (Action::Unresolved, "unresolved"),
         (Action::Failed, "failed"),
+        (Action::Finished, "over (kept at the vendor)"),
     ]
     .into_iter()
     .filter(|(a, _)| count(*a) > 0)

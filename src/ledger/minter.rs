@@ -354,7 +354,9 @@ impl<M: Sessions> LedgerMinter<M> {
             .map_or(mint.serves_until, |s| s.max(mint.serves_until));
         let later = record.serves_until != Some(serves_until);
         let short = minted.expires_at.is_none_or(|e| e < serves_until);
-        if !(later || short) {
+        // A finished session's link is spent: it is what the invites hold, and extending a
+        // session that is over would ask the vendor for nothing useful.
+        if !(later || short) || record.state == State::Finished {
             return Ok(self.inner.presented(minted));
         }
         if let Some(updated) = self.extend_record(&record, serves_until).await? {
@@ -573,6 +575,12 @@ impl<M: Sessions> LedgerMinter<M> {
     pub async fn cancel_record(&self, record: MintRecord) -> Outcome {
         let (action, error) = match record.state {
             State::Deleted => (Action::AlreadyDeleted, None),
+            // Deleting an interview that is over at CodeSignal would delete its results (its
+            // recording, code and feedback): the ledger only forgets its spent link.
+            State::Finished => match self.ledger.mark_deleted(&record.key).await {
+                Ok(_) => (Action::Finished, None),
+                Err(e) => (Action::Failed, Some(e.to_string())),
+            },
             State::Pending => (
                 Action::Unresolved,
                 Some(format!(
@@ -664,6 +672,9 @@ pub enum Action {
     UpToDate,
     /// The vendor or the ledger failed; `error` says why.
     Failed,
+    /// It was over (`finished`) at the vendor: nothing was deleted there, where its results
+    /// stay; recorded deleted, so no resolve hands out its spent link again.
+    Finished,
 }
 
 /// One session's outcome in `cancel` or `refresh`.
@@ -896,7 +907,7 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                 .map_err(|e| ledger_failed(&key, e))?,
         };
         if let Some(record) = &record
-            && record.state == State::Minted
+            && matches!(record.state, State::Minted | State::Finished)
         {
             return self.reuse(&key, record.clone(), mint).await;
         }

@@ -47,6 +47,13 @@
 //! * `minted` → `deleted`: the session was deleted at CodeSignal (cancel);
 //!   [`Ledger::mark_deleted`]. A claim then gets [`Claim::Deleted`]: minting anew
 //!   ([`Ledger::reopen`]) is the caller's explicit decision.
+//! * `minted` → `finished`: CodeSignal reported the interview over (its `liveInterviewFinished`
+//!   webhook, confirmed by re-reading the session; [`Ledger::mark_finished`]). The link is
+//!   spent: a claim answers [`Claim::Minted`] with it (nothing is minted or extended), `refresh`
+//!   skips it, and a cancel records it `deleted` without deleting it at the vendor, which keeps
+//!   the interview's results.
+//!
+//! Webhook deliveries are de-duplicated in a table of their own ([`Ledger::claim_delivery`]).
 //!
 //! # Racing workers
 //!
@@ -110,6 +117,40 @@ const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a SQLite connection waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A webhook delivery as the ledger de-duplicates it: what CodeSignal's signature covers
+/// (the event and its time, per tenant's hook) and the session its unsigned payload names
+/// (`""` for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    /// The tenant whose hook received it.
+    pub tenant: &'a str,
+    /// Its `event`.
+    pub event: &'a str,
+    /// Its `triggeredOn` (milliseconds).
+    pub triggered_on: i64,
+    /// The live interview its payload names, `""` for none.
+    pub session_id: &'a str,
+}
+
+/// What the ledger knew of a webhook delivery: see [`Ledger::claim_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryClaim {
+    /// A first delivery (or a redelivery of one not settled, or settled `failed`): act on it.
+    Act,
+    /// A redelivery of one acted on, with what that came to.
+    Done {
+        /// The recorded outcome.
+        outcome: String,
+    },
+    /// The same signed (event, triggeredOn) naming another session than the first delivery
+    /// did: a replayed signature, to be ignored.
+    OtherSession {
+        /// The session the first delivery named.
+        first: String,
+    },
+}
 
 /// Which minter made (or will make) a session: the same mint key may exist for both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -206,6 +247,11 @@ pub enum State {
     Deleted,
     /// The last attempt created nothing; a later claim may mint.
     Failed,
+    /// The session is over at the vendor (CodeSignal's `liveInterviewFinished` webhook,
+    /// confirmed over the API): its link is spent. A resolve still gets its URL (what the
+    /// invites already hold; nothing is minted or extended), `refresh` skips it, and a cancel
+    /// records it deleted without deleting it at the vendor, where its results stay.
+    Finished,
 }
 
 impl State {
@@ -216,6 +262,7 @@ impl State {
             State::Minted => "minted",
             State::Deleted => "deleted",
             State::Failed => "failed",
+            State::Finished => "finished",
         }
     }
 
@@ -225,6 +272,7 @@ impl State {
             "minted" => Some(State::Minted),
             "deleted" => Some(State::Deleted),
             "failed" => Some(State::Failed),
+            "finished" => Some(State::Finished),
             _ => None,
         }
     }
@@ -288,10 +336,10 @@ impl MintRecord {
             }
     }
 
-    /// What was minted, for a `minted` row.
+    /// What was minted, for a `minted` (or `finished`) row.
     pub fn minted(&self) -> Option<Minted> {
         match (self.state, &self.url) {
-            (State::Minted, Some(url)) => Some(Minted {
+            (State::Minted | State::Finished, Some(url)) => Some(Minted {
                 url: url.clone(),
                 short_url: self.short_url.clone(),
                 expires_at: self.expires_at,
@@ -593,7 +641,7 @@ macro_rules! claim_in {
             .map_err(db("read a mint record"))?;
         let record = record_from_row(&row)?;
         let claim = match record.state {
-            State::Minted => Claim::Minted(record),
+            State::Minted | State::Finished => Claim::Minted(record),
             State::Pending => Claim::Pending(record),
             State::Deleted => Claim::Deleted(record),
             State::Failed => {
@@ -841,7 +889,7 @@ impl Ledger {
         // reads again before it writes.
         if let Some(record) = self.get(key).await? {
             match record.state {
-                State::Minted => return Ok(Claim::Minted(record)),
+                State::Minted | State::Finished => return Ok(Claim::Minted(record)),
                 State::Pending => return Ok(Claim::Pending(record)),
                 State::Deleted => return Ok(Claim::Deleted(record)),
                 State::Failed => {}
@@ -989,10 +1037,93 @@ impl Ledger {
             key,
             "mark as deleted",
             "state = 'deleted', updated_at = $9",
-            "state IN ('minted', 'deleted', 'failed')",
+            "state IN ('minted', 'deleted', 'failed', 'finished')",
             None,
         )
         .await
+    }
+
+    /// Records that the `minted` session of `key` is over at the vendor: `finished`, its link
+    /// spent. Marking a finished one again is a no-op.
+    pub async fn mark_finished(&self, key: &LedgerKey) -> Result<MintRecord, LedgerError> {
+        self.transition(
+            key,
+            "mark as finished",
+            "updated_at = CASE WHEN state = 'finished' THEN updated_at ELSE $9 END, \
+             state = 'finished'",
+            "state IN ('minted', 'finished')",
+            None,
+        )
+        .await
+    }
+
+    /// Claims a webhook delivery for acting on it, durably: the first delivery of
+    /// (tenant, event, triggeredOn) is recorded with the session it names and answered
+    /// [`DeliveryClaim::Act`]; a redelivery is answered what the first one came to (or `Act`
+    /// again while that is unsettled, or `failed`: acting is idempotent), and a delivery
+    /// naming another session under the same signature [`DeliveryClaim::OtherSession`].
+    pub async fn claim_delivery(
+        &self,
+        delivery: &Delivery<'_>,
+    ) -> Result<DeliveryClaim, LedgerError> {
+        let now = Utc::now();
+        let inserted = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO webhook_deliveries (tenant, event, triggered_on, session_id, outcome, \
+             received_at, updated_at) VALUES ($1, $2, $3, $4, 'received', $5, $5) \
+             ON CONFLICT (tenant, event, triggered_on) DO NOTHING"
+        )
+        .bind(delivery.tenant)
+        .bind(delivery.event)
+        .bind(delivery.triggered_on)
+        .bind(delivery.session_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(db("record a webhook delivery"))?
+        .rows_affected());
+        if inserted == 1 {
+            return Ok(DeliveryClaim::Act);
+        }
+        let (first, outcome): (String, String) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT session_id, outcome FROM webhook_deliveries \
+             WHERE tenant = $1 AND event = $2 AND triggered_on = $3"
+        )
+        .bind(delivery.tenant)
+        .bind(delivery.event)
+        .bind(delivery.triggered_on)
+        .fetch_one(pool)
+        .await
+        .map_err(db("read a webhook delivery"))?);
+        Ok(if first != delivery.session_id {
+            DeliveryClaim::OtherSession { first }
+        } else if outcome == "received" || outcome == "failed" {
+            DeliveryClaim::Act
+        } else {
+            DeliveryClaim::Done { outcome }
+        })
+    }
+
+    /// Records what was done with a delivery claimed by [`Ledger::claim_delivery`].
+    pub async fn settle_delivery(
+        &self,
+        delivery: &Delivery<'_>,
+        outcome: &str,
+    ) -> Result<(), LedgerError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE webhook_deliveries SET outcome = $5, updated_at = $6 \
+             WHERE tenant = $1 AND event = $2 AND triggered_on = $3 AND session_id = $4"
+        )
+        .bind(delivery.tenant)
+        .bind(delivery.event)
+        .bind(delivery.triggered_on)
+        .bind(delivery.session_id)
+        .bind(outcome)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map_err(db("settle a webhook delivery"))?
+        .rows_affected());
+        Ok(())
     }
 
     /// Gives up the `pending` intent `ticket` took, whose create's outcome is unknown: its
@@ -1446,7 +1577,7 @@ enum Found {
 }
 
 /// The tables a ledger has (its migrations and sqlx's record of them).
-const LEDGER_TABLES: [&str; 2] = ["mint_records", "_sqlx_migrations"];
+const LEDGER_TABLES: [&str; 3] = ["mint_records", "webhook_deliveries", "_sqlx_migrations"];
 
 /// Reads `path` without writing anything to it (a read-only connection that sets no journal
 /// mode) and says whether it is empty, a ledger, or someone else's.

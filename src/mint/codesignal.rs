@@ -108,6 +108,10 @@ const EDIT: &str = "mutation EditLiveInterview($id: ID!, $fields: LiveInterviewI
   editLiveInterview(id: $id, interviewFields: $fields) { id status }
 }";
 
+const READ: &str = "query LiveInterview($id: ID!) {
+  liveInterview(liveInterviewId: $id) { id status }
+}";
+
 const DELETE: &str = "mutation DeleteLiveInterview($id: ID!) {
   deleteLiveInterview(id: $id)
 }";
@@ -717,6 +721,18 @@ struct EditData {
 #[derive(Deserialize)]
 struct Edited {
     id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadData {
+    live_interview: Option<ReadSession>,
+}
+
+#[derive(Deserialize)]
+struct ReadSession {
+    id: String,
+    status: String,
 }
 
 #[derive(Deserialize)]
@@ -1562,6 +1578,28 @@ impl CodeSignalMinter {
                     shown(id)
                 )],
             }),
+        }
+    }
+
+    /// The status of session `id` as CodeSignal reports it now (`liveInterview(liveInterviewId:)`;
+    /// a `LiveInterviewStatus`: `pending`, `active`, `over`, `deleted`, `archived`), `None` when
+    /// CodeSignal knows no such session. A query, retried like the look-up. What a webhook's
+    /// unsigned payload claims about a session is checked with this before acting on it.
+    pub async fn session_status(&self, id: &str) -> Result<Option<String>, ClientError> {
+        check_id(id)?;
+        let what = format!("the read of session {}", shown(id));
+        let read: ReadData = self.idempotent(READ, json!({ "id": id }), &what).await?;
+        match read.live_interview {
+            None => Ok(None),
+            // An answer about another session says nothing about this one.
+            Some(other) if other.id != id => Err(ClientError::GraphQl {
+                messages: vec![format!(
+                    "liveInterview of session {} answered for session {}",
+                    shown(id),
+                    shown(&other.id)
+                )],
+            }),
+            Some(session) => Ok(Some(session.status)),
         }
     }
 

@@ -58,7 +58,7 @@ impl State {
         }))
     }
 
-    fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.0.engine
     }
 

@@ -339,6 +339,19 @@ impl FakeCodeSignal {
         self.shared.state().creates
     }
 
+    /// Sets the `LiveInterviewStatus` of session `id` (as when the interview ends: "over");
+    /// `false` when the fake has no such session.
+    pub fn set_status(&self, id: &str, status: &str) -> bool {
+        let mut state = self.shared.state();
+        match state.sessions.iter_mut().find(|s| s.id == id) {
+            Some(s) => {
+                s.status = status.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds a session that existed before (not counted in [`FakeCodeSignal::creates`]).
     pub fn seed_session(&self, s: Session) {
         self.shared.state().sessions.push(s);
