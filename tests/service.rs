@@ -1220,7 +1220,9 @@ async fn two_replicas_on_one_postgres_ledger_make_one_session_per_key() {
     let url = std::env::var("INVITOKEN_POSTGRES_URL").expect("INVITOKEN_POSTGRES_URL");
     let fake = FakeCodeSignal::start(FakeConfig::default()).await;
     fake.set_latency(Duration::from_millis(30));
-    // Fresh ids: the database outlives this run.
+    // Fresh session ids and tenant: the database outlives this run, and other tests' records
+    // (sessions `li-1`...) stay in it.
+    fake.set_next_id(chrono::Utc::now().timestamp_micros().unsigned_abs());
     let run = format!(
         "{}-{}",
         std::process::id(),

@@ -290,6 +290,12 @@ impl FakeCodeSignal {
         })
     }
 
+    /// Numbers the next sessions from `n` (`li-<n>`...): a test on a ledger that outlives it (a
+    /// shared PostgreSQL database) takes ids no earlier run recorded, as real sessions would.
+    pub fn set_next_id(&self, n: u64) {
+        self.shared.state.lock().unwrap().next_id = n;
+    }
+
     /// `http://127.0.0.1:PORT/graphql`.
     pub fn endpoint(&self) -> String {
         format!("http://{}/graphql", self.addr)
