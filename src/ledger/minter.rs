@@ -106,13 +106,46 @@ pub struct LedgerMinter<M> {
 /// What [`Minter::prepare`] learnt of the plans being minted. Both bounded in time: a plan
 /// whose mint stopped early (fail closed) leaves keys never started, which a process that runs
 /// for weeks must not keep.
-#[derive(Debug)]
-struct Ahead {
+#[derive(Debug, Default)]
+struct Ahead(Mutex<AheadMaps>);
+
+/// [`Ahead`]'s maps, each entry with when it was put there. Plain maps under one lock, swept by
+/// age on every `prepare`: a warm re-run reads ahead tens of thousands of keys, and a cache
+/// with its own housekeeping (moka) doubled its time; entries of a plan whose mints never
+/// started (an early failure) still go after [`PLANNED_FOR`] and [`READ_AHEAD_FOR`].
+#[derive(Debug, Default)]
+struct AheadMaps {
     /// Keys of a plan whose mint has not started yet.
-    planned: moka::sync::Cache<LedgerKey, ()>,
+    planned: HashMap<LedgerKey, Instant>,
     /// Minted records read ahead, taken by the first mint of each key; only worth their read
     /// for a while.
-    records: moka::sync::Cache<LedgerKey, MintRecord>,
+    records: HashMap<LedgerKey, (Instant, MintRecord)>,
+}
+
+impl Ahead {
+    fn maps(&self) -> std::sync::MutexGuard<'_, AheadMaps> {
+        // A panic while holding it leaves plain maps, still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_planned(&self, key: &LedgerKey) -> bool {
+        self.maps().planned.contains_key(key)
+    }
+
+    /// The key's mint starts: no longer planned; its record read ahead, if any.
+    fn start(&self, key: &LedgerKey) -> Option<MintRecord> {
+        let mut maps = self.maps();
+        maps.planned.remove(key);
+        maps.records.remove(key).map(|(_, r)| r)
+    }
+
+    /// Drops what is older than it is worth keeping.
+    fn sweep(maps: &mut AheadMaps, now: Instant) {
+        maps.planned
+            .retain(|_, at| now.duration_since(*at) < PLANNED_FOR);
+        maps.records
+            .retain(|_, (at, _)| now.duration_since(*at) < READ_AHEAD_FOR);
+    }
 }
 
 /// What reconciling a stale intent decided.
@@ -140,14 +173,7 @@ impl<M: Sessions> LedgerMinter<M> {
             settle_after: DEFAULT_SETTLE_AFTER,
             email_locks: EmailLocks::default(),
             in_process: Arc::default(),
-            ahead: Arc::new(Ahead {
-                planned: moka::sync::Cache::builder()
-                    .time_to_live(PLANNED_FOR)
-                    .build(),
-                records: moka::sync::Cache::builder()
-                    .time_to_live(READ_AHEAD_FOR)
-                    .build(),
-            }),
+            ahead: Arc::default(),
         }
     }
 
@@ -805,7 +831,7 @@ impl<M> LedgerMinter<M> {
     }
 
     fn is_planned(&self, key: &LedgerKey) -> bool {
-        self.ahead.planned.contains_key(key)
+        self.ahead.is_planned(key)
     }
 
     fn is_in_process(&self, key: &LedgerKey) -> bool {
@@ -895,9 +921,8 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
         let _minting = InProcess::enter(&self.in_process, &key);
-        self.ahead.planned.invalidate(&key);
         // The warm path: read ahead by `prepare`, or one read; no lock.
-        let ahead = self.ahead.records.remove(&key);
+        let ahead = self.ahead.start(&key);
         let record = match ahead {
             Some(record) => Some(record),
             None => self
@@ -1031,19 +1056,62 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             .map(|m| m.key.interview_id.as_str())
             .collect();
         let ids: Vec<&str> = ids.into_iter().collect();
-        if self.lost == LostSessions::ByCandidate {
-            for m in &plan.mints {
-                self.ahead.planned.insert(self.key(m), ());
+        {
+            let mut maps = self.ahead.maps();
+            let now = Instant::now();
+            Ahead::sweep(&mut maps, now);
+            if self.lost == LostSessions::ByCandidate {
+                for m in &plan.mints {
+                    maps.planned.insert(self.key(m), now);
+                }
             }
         }
         let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
             return;
         };
         let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+        let now = Instant::now();
+        let mut maps = self.ahead.maps();
         for record in records {
             if planned.contains(&record.key.mint) {
-                self.ahead.records.insert(record.key.clone(), record);
+                maps.records.insert(record.key.clone(), (now, record));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Product, Scope};
+
+    fn key(interview: &str) -> LedgerKey {
+        LedgerKey::new(
+            Vendor::Sandbox,
+            MintKey {
+                scope: Scope::Interview,
+                interview_id: interview.into(),
+                event_id: None,
+                product: Product::Live,
+                template_id: None,
+            },
+        )
+    }
+
+    #[test]
+    fn read_ahead_of_mints_that_never_started_is_dropped_by_age() {
+        let ahead = Ahead::default();
+        let now = Instant::now();
+        {
+            let mut maps = ahead.maps();
+            let old = now.checked_sub(PLANNED_FOR.max(READ_AHEAD_FOR)).unwrap();
+            maps.planned.insert(key("old"), old);
+            maps.planned.insert(key("new"), now);
+            Ahead::sweep(&mut maps, now + Duration::from_secs(1));
+            assert_eq!(maps.planned.len(), 1);
+        }
+        assert!(ahead.is_planned(&key("new")) && !ahead.is_planned(&key("old")));
+        assert_eq!(ahead.start(&key("new")), None);
+        assert!(!ahead.is_planned(&key("new")));
     }
 }
