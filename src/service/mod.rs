@@ -187,8 +187,8 @@ impl Service {
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting and lets the
     /// requests in flight finish for at most [`ServeOptions::shutdown_grace`]. Meanwhile the
-    /// refresher (if any) runs in the background; on shutdown it hands its turn back between
-    /// two tenants, within the same grace.
+    /// refresher (if any) runs in the background; on shutdown it finishes the tenant it is
+    /// refreshing (within the same grace) and takes no other turn.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -213,8 +213,8 @@ impl Service {
             && tokio::time::timeout(grace, refresher).await.is_err()
         {
             tracing::warn!(
-                "the refresher was still running after the shutdown grace; its turn is \
-                     left to run out"
+                "the refresher was still running after the shutdown grace; its turn is left \
+                 to run out"
             );
         }
         served
