@@ -63,7 +63,7 @@ pub use ics::{CalendarOptions, IcsError, Organizer, invite_ics, invite_uid};
 pub use ledger::{
     Action, Claim, DEFAULT_LEASE, DEFAULT_SETTLE_AFTER, DEFAULT_TENANT, DEFAULT_WAIT, Delivery,
     DeliveryClaim, Intent, Ledger, LedgerError, LedgerKey, LedgerMinter, MintRecord, MintTicket,
-    Outcome, STALE_AFTER, State, Vendor, shown_location, sqlite_files,
+    Outcome, STALE_AFTER, State, Turn, TurnClaim, TurnRecord, Vendor, shown_location, sqlite_files,
 };
 pub use mint::{
     ApiKey, Cached, ClientError, CodeSignalConfig, CodeSignalMinter, DEFAULT_ENDPOINT, KeyError,

@@ -1217,7 +1217,27 @@ fn the_serve_command_refuses_a_bad_tenants_file_with_its_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs INVITOKEN_POSTGRES_URL"]
 async fn two_replicas_on_one_postgres_ledger_make_one_session_per_key() {
-    let url = std::env::var("INVITOKEN_POSTGRES_URL").expect("INVITOKEN_POSTGRES_URL");
+    let server_url = std::env::var("INVITOKEN_POSTGRES_URL").expect("INVITOKEN_POSTGRES_URL");
+    // A database of its own: the fake numbers its sessions from `li-1` in every run, and the
+    // ledger refuses a session id it records for another key (tests/ledger.rs leaves such
+    // records in the shared database).
+    let url = {
+        use sqlx::Connection as _;
+        let name = format!(
+            "invitoken_service_{}_{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        );
+        let mut conn = sqlx::PgConnection::connect(&server_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(&server_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        url.to_string()
+    };
     let fake = FakeCodeSignal::start(FakeConfig::default()).await;
     fake.set_latency(Duration::from_millis(30));
     // Fresh session ids and tenant: the database outlives this run, and other tests' records
@@ -1283,6 +1303,14 @@ async fn two_replicas_on_one_postgres_ledger_make_one_session_per_key() {
     );
     for r in replicas {
         Arc::into_inner(r).unwrap().stop().await;
+    }
+    {
+        use sqlx::Connection as _;
+        let name = url.rsplit('/').next().unwrap();
+        let mut conn = sqlx::PgConnection::connect(&server_url).await.unwrap();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
     }
 }
 

@@ -32,6 +32,10 @@ pub(crate) struct ServeArgs {
     /// After SIGTERM or Ctrl-C, how long requests in flight may still take, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub(crate) shutdown_grace: u64,
+    /// Every this many seconds, extend every tenant's upcoming links as `refresh` does, one
+    /// replica at a time (a turn taken in the ledger); 0: never.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub(crate) refresh_every: u64,
     /// The deadline of one operation's calls to CodeSignal, in seconds.
     #[arg(long, default_value_t = super::DEFAULT_RESOLVE_DEADLINE, value_name = "SECONDS")]
     pub(crate) deadline: f64,
@@ -79,6 +83,11 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     options.request_timeout = Duration::from_secs(args.request_timeout);
     options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     options.tenant_concurrency = args.tenant_concurrency as usize;
+    options.refresh_every =
+        Some(Duration::from_secs(args.refresh_every)).filter(|every| !every.is_zero());
+    // A replica that dies mid-refresh leaves the turn to another after the same lease as its
+    // mint intents.
+    options.refresh_lease = Duration::from_secs(args.ledger.ledger_lease.max(1));
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {

@@ -319,6 +319,7 @@ impl<M: Sessions> LedgerMinter<M> {
                     .record_minted_as(ticket, &minted)
                     .await
                     .map_err(|e| ledger_failed_with(key, VendorEffect::Made, e))?;
+                self.count("minted");
                 Ok(self.inner.presented(minted))
             }
             Err(e) if e.effect() == VendorEffect::Nothing => {
@@ -383,11 +384,13 @@ impl<M: Sessions> LedgerMinter<M> {
         // A finished session's link is spent: it is what the invites hold, and extending a
         // session that is over would ask the vendor for nothing useful.
         if !(later || short) || record.state == State::Finished {
+            self.count("reused");
             return Ok(self.inner.presented(minted));
         }
         if let Some(updated) = self.extend_record(&record, serves_until).await? {
             minted.expires_at = updated.expires_at;
         }
+        self.count("reused");
         Ok(self.inner.presented(minted))
     }
 
@@ -678,6 +681,135 @@ impl<M: Sessions> LedgerMinter<M> {
         }
         Ok(outcomes)
     }
+
+    /// [`Minter::mint`], uncounted when it fails (the caller counts failures once).
+    async fn mint_once(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let key = self.key(mint);
+        let _minting = InProcess::enter(&self.in_process, &key);
+        // The warm path: read ahead by `prepare`, or one read; no lock.
+        let ahead = self.ahead.start(&key);
+        let record = match ahead {
+            Some(record) => Some(record),
+            None => self
+                .ledger
+                .get(&key)
+                .await
+                .map_err(|e| ledger_failed(&key, e))?,
+        };
+        if let Some(record) = &record
+            && matches!(record.state, State::Minted | State::Finished)
+        {
+            return self.reuse(&key, record.clone(), mint).await;
+        }
+        let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
+        let by_email = self.lost == LostSessions::ByCandidate;
+        // Lower case, as the look-up and the locks compare emails.
+        let email = mint.candidate_email.to_ascii_lowercase();
+        let intent = Intent {
+            serves_until: Some(mint.serves_until),
+            lease: Some(self.lease_delta()),
+            candidate_email: &email,
+        };
+        let started = Instant::now();
+        // Jittered: two workers that yielded to each other must not claim again in step.
+        let mut poll = Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(1),
+            Jitter::UpToDouble,
+        );
+        loop {
+            let one_intent_per_candidate = if by_email {
+                Some(self.email_locks.lock(&email).await)
+            } else {
+                None
+            };
+            // Checked under the candidate's lock: while another intent of the candidate is
+            // unresolved, no create starts (a look-up could not tell the two apart). An intent
+            // with its own unresolved record goes on to settle it.
+            if by_email && !own_pending {
+                let others = self
+                    .ledger
+                    .pending_for(&self.tenant, self.vendor, &email)
+                    .await
+                    .map_err(|e| ledger_failed(&key, e))?
+                    .into_iter()
+                    .filter(|r| r.key != key)
+                    .collect::<Vec<_>>();
+                if !others.is_empty() {
+                    let waited = started.elapsed();
+                    let worth_waiting = others.iter().all(|r| {
+                        self.is_in_process(&r.key)
+                            // Planned in this run, its mint about to start: a moment's grace.
+                            || (waited < PLANNED_GRACE && self.is_planned(&r.key))
+                            // Another worker's create in flight: it resolves or goes stale.
+                            || !r.is_stale()
+                    });
+                    if !worth_waiting || waited >= self.wait {
+                        return Err(candidate_blocked(&key, &others, self));
+                    }
+                    drop(one_intent_per_candidate);
+                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
+                    continue;
+                }
+            }
+            let claim = self
+                .ledger
+                .claim_with(&key, &intent)
+                .await
+                .map_err(|e| ledger_failed(&key, e))?;
+            let ticket = match claim {
+                Claim::Minted(record) => return self.reuse(&key, record, mint).await,
+                Claim::Mint(ticket) => ticket,
+                Claim::Deleted(_) if self.remint_deleted => self
+                    .ledger
+                    .reopen(&key, &intent)
+                    .await
+                    .map_err(|e| ledger_failed(&key, e))?,
+                Claim::Deleted(record) => {
+                    return Err(MintError::Deleted {
+                        key: Box::new(key.mint.clone()),
+                        session_id: record.session_id,
+                        deleted_at: record.updated_at,
+                    });
+                }
+                Claim::Pending(record) => {
+                    let settle_at = self.settles_at(&record);
+                    let remaining = self.wait.saturating_sub(started.elapsed());
+                    if record.is_stale()
+                        && (settle_at - Utc::now())
+                            > TimeDelta::from_std(remaining).unwrap_or(TimeDelta::MAX)
+                    {
+                        // Not to be settled within the time this mint may wait.
+                        return Err(not_yet(&key, &record, settle_at));
+                    }
+                    if record.is_stale() && settle_at <= Utc::now() {
+                        match self.reconcile(&record, mint).await? {
+                            Reconciled::Adopted(minted) => return Ok(minted),
+                            Reconciled::Mint(ticket) => {
+                                return self.mint_leased(&ticket, mint).await;
+                            }
+                            Reconciled::Later => {}
+                        }
+                    }
+                    let waited = started.elapsed();
+                    if waited >= self.wait {
+                        return Err(unresolved(&key, &record, waited));
+                    }
+                    drop(one_intent_per_candidate);
+                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
+                    continue;
+                }
+            };
+            // Across processes the candidate's lock is not shared: of two intents of one
+            // candidate claimed at once, the later yields (records that it created nothing)
+            // and waits, so two creates of one candidate are never unresolved together.
+            if by_email && self.yields(&ticket, &email).await? {
+                drop(one_intent_per_candidate);
+                continue;
+            }
+            return self.mint_leased(&ticket, mint).await;
+        }
+    }
 }
 
 /// What a lifecycle command did with one session.
@@ -809,6 +941,14 @@ impl Drop for InProcess<'_> {
 }
 
 impl<M> LedgerMinter<M> {
+    /// Counts one mint by outcome (`invitoken_mints_total{vendor, outcome}`): `reused` (the
+    /// ledger had it, or a dead run's create was settled and adopted), `minted` (created now),
+    /// `failed`.
+    fn count(&self, outcome: &'static str) {
+        metrics::counter!("invitoken_mints_total", "vendor" => self.vendor.as_str(), "outcome" => outcome)
+            .increment(1);
+    }
+
     fn settle_delta(&self) -> TimeDelta {
         TimeDelta::from_std(self.settle_after).unwrap_or(TimeDelta::minutes(5))
     }
@@ -919,131 +1059,11 @@ fn unresolved(key: &LedgerKey, record: &MintRecord, waited: Duration) -> MintErr
 
 impl<M: Sessions> Minter for LedgerMinter<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
-        let key = self.key(mint);
-        let _minting = InProcess::enter(&self.in_process, &key);
-        // The warm path: read ahead by `prepare`, or one read; no lock.
-        let ahead = self.ahead.start(&key);
-        let record = match ahead {
-            Some(record) => Some(record),
-            None => self
-                .ledger
-                .get(&key)
-                .await
-                .map_err(|e| ledger_failed(&key, e))?,
-        };
-        if let Some(record) = &record
-            && matches!(record.state, State::Minted | State::Finished)
-        {
-            return self.reuse(&key, record.clone(), mint).await;
+        let result = self.mint_once(mint).await;
+        if result.is_err() {
+            self.count("failed");
         }
-        let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
-        let by_email = self.lost == LostSessions::ByCandidate;
-        // Lower case, as the look-up and the locks compare emails.
-        let email = mint.candidate_email.to_ascii_lowercase();
-        let intent = Intent {
-            serves_until: Some(mint.serves_until),
-            lease: Some(self.lease_delta()),
-            candidate_email: &email,
-        };
-        let started = Instant::now();
-        // Jittered: two workers that yielded to each other must not claim again in step.
-        let mut poll = Backoff::new(
-            Duration::from_millis(50),
-            Duration::from_secs(1),
-            Jitter::UpToDouble,
-        );
-        loop {
-            let one_intent_per_candidate = if by_email {
-                Some(self.email_locks.lock(&email).await)
-            } else {
-                None
-            };
-            // Checked under the candidate's lock: while another intent of the candidate is
-            // unresolved, no create starts (a look-up could not tell the two apart). An intent
-            // with its own unresolved record goes on to settle it.
-            if by_email && !own_pending {
-                let others = self
-                    .ledger
-                    .pending_for(&self.tenant, self.vendor, &email)
-                    .await
-                    .map_err(|e| ledger_failed(&key, e))?
-                    .into_iter()
-                    .filter(|r| r.key != key)
-                    .collect::<Vec<_>>();
-                if !others.is_empty() {
-                    let waited = started.elapsed();
-                    let worth_waiting = others.iter().all(|r| {
-                        self.is_in_process(&r.key)
-                            // Planned in this run, its mint about to start: a moment's grace.
-                            || (waited < PLANNED_GRACE && self.is_planned(&r.key))
-                            // Another worker's create in flight: it resolves or goes stale.
-                            || !r.is_stale()
-                    });
-                    if !worth_waiting || waited >= self.wait {
-                        return Err(candidate_blocked(&key, &others, self));
-                    }
-                    drop(one_intent_per_candidate);
-                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
-                    continue;
-                }
-            }
-            let claim = self
-                .ledger
-                .claim_with(&key, &intent)
-                .await
-                .map_err(|e| ledger_failed(&key, e))?;
-            let ticket = match claim {
-                Claim::Minted(record) => return self.reuse(&key, record, mint).await,
-                Claim::Mint(ticket) => ticket,
-                Claim::Deleted(_) if self.remint_deleted => self
-                    .ledger
-                    .reopen(&key, &intent)
-                    .await
-                    .map_err(|e| ledger_failed(&key, e))?,
-                Claim::Deleted(record) => {
-                    return Err(MintError::Deleted {
-                        key: Box::new(key.mint.clone()),
-                        session_id: record.session_id,
-                        deleted_at: record.updated_at,
-                    });
-                }
-                Claim::Pending(record) => {
-                    let settle_at = self.settles_at(&record);
-                    let remaining = self.wait.saturating_sub(started.elapsed());
-                    if record.is_stale()
-                        && (settle_at - Utc::now())
-                            > TimeDelta::from_std(remaining).unwrap_or(TimeDelta::MAX)
-                    {
-                        // Not to be settled within the time this mint may wait.
-                        return Err(not_yet(&key, &record, settle_at));
-                    }
-                    if record.is_stale() && settle_at <= Utc::now() {
-                        match self.reconcile(&record, mint).await? {
-                            Reconciled::Adopted(minted) => return Ok(minted),
-                            Reconciled::Mint(ticket) => {
-                                return self.mint_leased(&ticket, mint).await;
-                            }
-                            Reconciled::Later => {}
-                        }
-                    }
-                    let waited = started.elapsed();
-                    if waited >= self.wait {
-                        return Err(unresolved(&key, &record, waited));
-                    }
-                    drop(one_intent_per_candidate);
-                    tokio::time::sleep(poll.next_pause().min(self.wait - waited)).await;
-                    continue;
-                }
-            };
-            // Across processes the candidate's lock is not shared: of two intents of one
-            // candidate claimed at once, the later yields (records that it created nothing)
-            // and waits, so two creates of one candidate are never unresolved together.
-            if by_email && self.yields(&ticket, &email).await? {
-                drop(one_intent_per_candidate);
-                continue;
-            }
-            return self.mint_leased(&ticket, mint).await;
-        }
+        result
     }
 
     /// Reads the plan's minted records in bulk. A record read here is what a per-key read would

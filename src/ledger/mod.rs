@@ -106,6 +106,7 @@ pub use minter::{
 };
 
 pub use crate::mint::DEFAULT_TENANT;
+pub use turns::{Turn, TurnClaim, TurnRecord};
 
 /// How old a `pending` intent must be before it counts as left by a crash rather than still in
 /// flight: longer than the CodeSignal client can spend on one mint (6 attempts within 120 s,
@@ -457,10 +458,19 @@ pub enum LedgerError {
     },
 }
 
+/// Counts one ledger operation (`invitoken_ledger_operations_total{operation}`).
+fn count(operation: &'static str) {
+    metrics::counter!("invitoken_ledger_operations_total", "operation" => operation).increment(1);
+}
+
 fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
-    move |e| LedgerError::Database {
-        op,
-        source: Arc::new(e),
+    move |e| {
+        // `op` is one of the ledger's own phrases, never input: a bounded label.
+        metrics::counter!("invitoken_ledger_errors_total", "operation" => op).increment(1);
+        LedgerError::Database {
+            op,
+            source: Arc::new(e),
+        }
     }
 }
 
@@ -812,7 +822,7 @@ impl Ledger {
             .map_err(|e| open(e.into()))?;
         // Look before migrating: never add to or alter tables our migrations did not make.
         // Other tables may share the database (PostgreSQL databases often serve several
-        // applications); the ledger's two tables are `mint_records` and `_sqlx_migrations`.
+        // applications); the ledger's tables are in `LEDGER_TABLES`.
         let migrator = sqlx::migrate!("migrations/postgres");
         let found = inspect_postgres(&pool, &migrator)
             .await
@@ -884,6 +894,7 @@ impl Ledger {
         key: &LedgerKey,
         intent: &Intent<'_>,
     ) -> Result<Claim, LedgerError> {
+        count("claim");
         // Fast path without a lock: a record that needs no write (the warm re-resolve) is
         // answered from one read. Only "no record" and `failed` take the lock below, which
         // reads again before it writes.
@@ -930,6 +941,7 @@ impl Ledger {
         ticket: &MintTicket,
         minted: &Minted,
     ) -> Result<MintRecord, LedgerError> {
+        count("record_minted");
         self.record_minted_if(&ticket.key, Some(ticket.attempt), minted)
             .await
     }
@@ -1006,6 +1018,7 @@ impl Ledger {
         ticket: &MintTicket,
         error: &str,
     ) -> Result<MintRecord, LedgerError> {
+        count("record_failed");
         self.transition(
             &ticket.key,
             "record a failed attempt for",
@@ -1019,6 +1032,7 @@ impl Ledger {
     /// Records that a `failed` key (no session was ever made) was cancelled; refused if it
     /// changed since it was read (a session may exist now).
     pub async fn cancel_failed(&self, key: &LedgerKey) -> Result<MintRecord, LedgerError> {
+        count("cancel_failed");
         self.transition(
             key,
             "mark as cancelled",
@@ -1033,6 +1047,7 @@ impl Ledger {
     /// its interview was cancelled before any session existed). Deleting a deleted one is a
     /// no-op. A `pending` key cannot be deleted: its session may exist and be unknown.
     pub async fn mark_deleted(&self, key: &LedgerKey) -> Result<MintRecord, LedgerError> {
+        count("mark_deleted");
         self.transition(
             key,
             "mark as deleted",
@@ -1135,6 +1150,7 @@ impl Ledger {
         ticket: &MintTicket,
         error: &str,
     ) -> Result<MintRecord, LedgerError> {
+        count("release_unknown");
         self.transition(
             &ticket.key,
             "give up the intent of",
@@ -1153,6 +1169,7 @@ impl Ledger {
         attempt: i64,
         until: DateTime<Utc>,
     ) -> Result<bool, LedgerError> {
+        count("renew");
         let done = on_pool!(self, pool => bind_key!(
             sqlx::query(concat!(
                 "UPDATE mint_records SET lease_until = $8 WHERE ",
@@ -1177,6 +1194,7 @@ impl Ledger {
         seen: &MintRecord,
         lease: TimeDelta,
     ) -> Result<Option<MintTicket>, LedgerError> {
+        count("take_over");
         let now = Utc::now();
         let done = on_pool!(self, pool => bind_key!(
             sqlx::query(concat!(
@@ -1210,6 +1228,7 @@ impl Ledger {
         key: &LedgerKey,
         intent: &Intent<'_>,
     ) -> Result<MintTicket, LedgerError> {
+        count("reopen");
         let now = Utc::now();
         let record = self
             .transition_with(
@@ -1238,6 +1257,7 @@ impl Ledger {
         expires_at: Option<DateTime<Utc>>,
         serves_until: DateTime<Utc>,
     ) -> Result<MintRecord, LedgerError> {
+        count("update_expiry");
         let now = Utc::now();
         self.transition_with(
             key,
@@ -1263,6 +1283,7 @@ impl Ledger {
         vendor: Vendor,
         candidate_email: &str,
     ) -> Result<Vec<MintRecord>, LedgerError> {
+        count("pending_for");
         on_pool!(self, pool => sqlx::query(concat!(
             "SELECT ", columns!(), " FROM mint_records \
              WHERE vendor = $1 AND candidate_email = $2 AND state = 'pending' AND tenant = $3"
@@ -1286,6 +1307,7 @@ impl Ledger {
         vendor: Vendor,
         interviews: &[&str],
     ) -> Result<Vec<MintRecord>, LedgerError> {
+        count("minted_of");
         const CHUNK: usize = 500;
         let mut records = Vec::new();
         for ids in interviews.chunks(CHUNK) {
@@ -1319,6 +1341,7 @@ impl Ledger {
         vendor: Vendor,
         session_id: &str,
     ) -> Result<Option<MintRecord>, LedgerError> {
+        count("by_session");
         on_pool!(self, pool => sqlx::query(concat!(
             "SELECT ", columns!(), " FROM mint_records WHERE vendor = $1 AND session_id = $2"
         ))
@@ -1387,6 +1410,7 @@ impl Ledger {
 
     /// The record of `key`, if any.
     pub async fn get(&self, key: &LedgerKey) -> Result<Option<MintRecord>, LedgerError> {
+        count("get");
         on_pool!(self, pool => bind_key!(
             sqlx::query(concat!("SELECT ", columns!(), " FROM mint_records WHERE ", key_is!())),
             key
@@ -1423,6 +1447,7 @@ impl Ledger {
         vendor: Option<Vendor>,
         interview: Option<&str>,
     ) -> Result<Vec<MintRecord>, LedgerError> {
+        count("list_for");
         self.select(&Filter {
             tenant,
             vendor,
@@ -1577,7 +1602,12 @@ enum Found {
 }
 
 /// The tables a ledger has (its migrations and sqlx's record of them).
-const LEDGER_TABLES: [&str; 3] = ["mint_records", "webhook_deliveries", "_sqlx_migrations"];
+const LEDGER_TABLES: [&str; 4] = [
+    "mint_records",
+    "webhook_deliveries",
+    "service_turns",
+    "_sqlx_migrations",
+];
 
 /// Reads `path` without writing anything to it (a read-only connection that sets no journal
 /// mode) and says whether it is empty, a ledger, or someone else's.
@@ -1732,6 +1762,9 @@ fn is_not_a_database(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+// After the macros it uses.
+mod turns;
 
 /// `attempt` until SQLite stops saying the database is busy, for [`BUSY_TIMEOUT`] at most.
 /// Processes opening one new file at once contend for it (switching to WAL takes an exclusive

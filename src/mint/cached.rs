@@ -128,16 +128,23 @@ impl<M: Minter> Cached<M> {
 
 impl<M: Minter> Minter for Cached<M> {
     async fn mint(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let mut called = false;
         let (serves_until, minted) = self
             .cache
             .0
             .try_get_with(mint.key.clone(), async {
+                called = true;
                 let minted = self.inner.mint(mint).await?;
                 Ok::<_, MintError>((mint.serves_until, minted))
             })
             .await
             .map_err(|e| (*e).clone())?;
         if serves_until == mint.serves_until {
+            if !called {
+                // Answered from memory (or by sharing another caller's call to `inner`): the
+                // ledger minter did not count it.
+                metrics::counter!("invitoken_mints_total", "outcome" => "cached").increment(1);
+            }
             return Ok(minted);
         }
         // Rescheduled: the inner minter extends the link (the ledger records the new end).

@@ -949,7 +949,9 @@ impl CodeSignalMinter {
         Ok(())
     }
 
-    /// One HTTP request, classified. `what` names it for errors ("the create for ...").
+    /// One HTTP request, classified and counted (`invitoken_codesignal_calls_total{operation,
+    /// outcome}`; a request refused before it was sent counts as `not_sent`). `what` names it
+    /// for errors ("the create for ...").
     async fn post<T: DeserializeOwned>(
         &self,
         query: &str,
@@ -957,12 +959,46 @@ impl CodeSignalMinter {
         create: bool,
         what: &str,
     ) -> Result<T, Failure> {
+        let mut sent = false;
+        let result = self
+            .post_once(query, variables, create, what, &mut sent)
+            .await;
+        // The queries differ in their first words: these comparisons end there but for one.
+        let operation = match query {
+            q if q == CREATE => "create",
+            q if q == FIND => "find",
+            q if q == EDIT => "edit",
+            q if q == DELETE => "delete",
+            _ => "other",
+        };
+        let outcome = match &result {
+            _ if !sent => "not_sent",
+            Ok(_) => "ok",
+            Err(Failure::Retryable { .. }) => "retryable",
+            Err(Failure::Unknown { .. }) => "unknown",
+            Err(Failure::Fatal(_)) => "fatal",
+        };
+        metrics::counter!("invitoken_codesignal_calls_total", "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    /// [`post`](Self::post) without counting.
+    async fn post_once<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: Value,
+        create: bool,
+        what: &str,
+        sent: &mut bool,
+    ) -> Result<T, Failure> {
         self.may_send(what)?;
         if let Some(pace) = &self.pace {
             pace.wait().await;
         }
         let _permit = self.in_flight.acquire().await.expect("never closed");
         self.may_send(what)?;
+        *sent = true;
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = json!({ "query": query, "variables": variables });

@@ -4,6 +4,16 @@
 //!   route}` (a histogram): every answer of the API listener; `route` is the route's pattern
 //!   (`/v1/interviews/{id}/links`), never a raw path, so ids do not become labels.
 //! - `invitoken_webhook_deliveries_total{event, outcome}`: CodeSignal's deliveries.
+//! - `invitoken_mints_total{vendor, outcome}`: each session a resolve needed, by what the ledger
+//!   minter did: `reused` (the ledger had it), `minted` (created now), `failed`; and
+//!   `invitoken_mints_total{outcome="cached"}`: answered from the process's cache.
+//! - `invitoken_codesignal_calls_total{operation, outcome}`: each HTTP request to CodeSignal
+//!   (`create`, `find`, `edit`, `delete`) by `ok`, `retryable`, `unknown` (it may have been
+//!   executed), `fatal`, or `not_sent` (halted, or past the operation's deadline).
+//! - `invitoken_ledger_operations_total{operation}` and `invitoken_ledger_errors_total{operation}`:
+//!   the ledger's reads and writes, and those the database failed.
+//! - `invitoken_refresh_runs_total{outcome}`: the background refresher's looks at a tenant's
+//!   turn: `ran`, `failed`, `skipped` (another replica's turn, or not due).
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

@@ -25,6 +25,7 @@ mod handlers;
 mod metrics;
 pub mod openapi;
 mod problem;
+mod refresher;
 pub mod webhook;
 
 use std::future::Future;
@@ -46,6 +47,7 @@ use crate::{ConfigError, Engine, EngineBuilder};
 pub use config::{ConfigFileError, ServiceConfig, ServiceTenant, WebhookConfig};
 pub use metrics::Metrics;
 pub use problem::{PROBLEM_JSON, Problem};
+pub use refresher::{DEFAULT_REFRESH_EVERY, DEFAULT_REFRESH_LEASE, REFRESH_JOB, Refresher, Tick};
 
 /// The default limit of a request body: 2 MiB.
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
@@ -64,6 +66,12 @@ pub struct ServeOptions {
     /// Requests of one tenant served at once; more wait (within the request timeout), so one
     /// tenant's burst cannot take every worker from the others.
     pub tenant_concurrency: usize,
+    /// How often the background [`Refresher`] extends every tenant's upcoming links (one
+    /// replica at a time); `None`: never (the default of the library; the CLI's is an hour).
+    pub refresh_every: Option<Duration>,
+    /// The lease of the refresher's turn in the ledger: a replica that dies mid-run leaves the
+    /// turn to another after this long.
+    pub refresh_lease: Duration,
 }
 
 impl Default for ServeOptions {
@@ -73,6 +81,8 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(150),
             shutdown_grace: Duration::from_secs(30),
             tenant_concurrency: 32,
+            refresh_every: None,
+            refresh_lease: DEFAULT_REFRESH_LEASE,
         }
     }
 }
@@ -93,6 +103,7 @@ impl ServiceConfig {
 pub struct Service {
     state: handlers::State,
     options: ServeOptions,
+    refresher: Option<Refresher>,
 }
 
 impl Service {
@@ -111,6 +122,10 @@ impl Service {
             }
         }
         Ok(Service {
+            refresher: options
+                .refresh_every
+                .filter(|every| !every.is_zero())
+                .map(|every| Refresher::new(engine.clone(), every, options.refresh_lease)),
             state: handlers::State::new(engine, config, options.tenant_concurrency.max(1)),
             options,
         })
@@ -165,21 +180,53 @@ impl Service {
             .layer(axum::middleware::from_fn(metrics::track))
     }
 
+    /// This replica's refresher, when [`ServeOptions::refresh_every`] asks for one.
+    pub fn refresher(&self) -> Option<&Refresher> {
+        self.refresher.as_ref()
+    }
+
     /// Serves on `listener` until `shutdown` completes, then stops accepting and lets the
-    /// requests in flight finish for at most [`ServeOptions::shutdown_grace`].
+    /// requests in flight finish for at most [`ServeOptions::shutdown_grace`]. Meanwhile the
+    /// refresher (if any) runs in the background; on shutdown it finishes the tenant it is
+    /// refreshing (within the same grace) and takes no other turn.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = self.options.shutdown_grace;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = Arc::new(stop);
+        let refresher = self.refresher.clone().map(|r| tokio::spawn(r.run(stopped)));
         let (fired, signalled) = tokio::sync::oneshot::channel::<()>();
+        let stop_refresher = stop.clone();
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; finishing requests in flight");
+            let _ = stop_refresher.send(true);
             let _ = fired.send(());
         });
-        let mut server = std::pin::pin!(server.into_future());
+        let served = Self::drain(server.into_future(), signalled, grace).await;
+        // Also when the server failed without a shutdown signal.
+        let _ = stop.send(true);
+        if let Some(refresher) = refresher
+            && tokio::time::timeout(grace, refresher).await.is_err()
+        {
+            tracing::warn!(
+                "the refresher was still running after the shutdown grace; its turn is left \
+                 to run out"
+            );
+        }
+        served
+    }
+
+    /// Runs `server` until it ends, or for at most `grace` after `signalled`.
+    async fn drain(
+        server: impl Future<Output = std::io::Result<()>>,
+        signalled: tokio::sync::oneshot::Receiver<()>,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let mut server = std::pin::pin!(server);
         tokio::select! {
             done = &mut server => return done,
             _ = signalled => {}
