@@ -11,65 +11,24 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::fake_codesignal::{FakeCodeSignal, FakeConfig};
+use support::serve::{
+    ServeProcess, drop_database, fresh_database, one_session_per_key, panel, postgres, urls,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const BIN: &str = env!("CARGO_BIN_EXE_invitoken");
-const PANEL: &str = include_str!("../fixtures/panel.json");
 const TOKEN: &str = "tok-dbdown-5c7e9a1f3d";
 /// The service's request timeout, in seconds: short, so a resolve waiting on the absent
 /// database is answered 503 well within the test.
 const REQUEST_TIMEOUT_SECS: &str = "4";
-
-fn postgres() -> String {
-    match std::env::var("INVITOKEN_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "INVITOKEN_POSTGRES_URL is not set: this test needs a PostgreSQL server; run it as \
-             INVITOKEN_POSTGRES_URL=postgres://... cargo test -- --ignored"
-        ),
-    }
-}
-
-/// A database of its own on the server (the fake's session ids must not meet another test's
-/// records).
-async fn fresh_database(server: &str) -> (url::Url, String) {
-    use sqlx::Connection as _;
-    let name = format!(
-        "invitoken_dbdown_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let mut conn = sqlx::PgConnection::connect(server).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(server).unwrap();
-    url.set_path(&format!("/{name}"));
-    (url, name)
-}
-
-async fn drop_database(server: &str, name: &str) {
-    use sqlx::Connection as _;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(server).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-        let _ = conn.close().await;
-    }
-}
 
 /// A TCP proxy on 127.0.0.1 to `upstream` with a switch: down, it closes every connection it
 /// carries and every one it accepts; up, it forwards again.
@@ -120,87 +79,6 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// One `invitoken serve` process.
-struct Replica {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Replica {
-    fn start(config: &std::path::Path, ledger: &str, key: &str) -> Replica {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--ledger", ledger])
-            .args(["--request-timeout", REQUEST_TIMEOUT_SECS])
-            .args(["--refresh-every", "0", "--shutdown-grace", "10"])
-            .env("DD_CS_KEY", key)
-            .env("RUST_LOG", "info")
-            .env_remove("INVITOKEN_LEDGER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening")
-                    && let Some(at) = line.split("addr=").nth(1)
-                {
-                    let _ = tx.send(at.split_whitespace().next().unwrap_or("").to_owned());
-                }
-                let mut log = keep.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(at) => at.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the service did not start:\n{}", log.lock().unwrap());
-            }
-        };
-        Replica { child, addr, log }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The panel fixture as interview `id` with a candidate of its own, starting tomorrow at a
-/// fixed hour (the same body whenever it is sent).
-fn panel(id: &str, n: usize) -> String {
-    let mut r: Value = serde_json::from_str(PANEL).unwrap();
-    r["interview"]["id"] = json!(id);
-    r["interview"]["candidate"]["email"] = json!(format!("cand-{n}@example.org"));
-    let base = (chrono::Utc::now() + chrono::TimeDelta::days(1))
-        .date_naive()
-        .and_hms_opt(9, 0, 0)
-        .unwrap()
-        .and_utc();
-    for (i, e) in r["interview"]["events"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .enumerate()
-    {
-        let start = base + chrono::TimeDelta::hours(2 * i as i64);
-        e["start"] = json!(start.to_rfc3339());
-        e["end"] = json!((start + chrono::TimeDelta::hours(1)).to_rfc3339());
-    }
-    r.to_string()
 }
 
 /// An answer: status, content type and body (status 0: no answer at all).
@@ -256,59 +134,11 @@ async fn readyz(client: &reqwest::Client, addr: SocketAddr) -> u16 {
         .unwrap_or(0)
 }
 
-/// The links of a resolution: key (event/product) → URL.
-fn urls(resolution: &Value) -> BTreeMap<String, String> {
-    let links = resolution["links"].as_array().expect("links");
-    assert!(!links.is_empty(), "{resolution}");
-    links
-        .iter()
-        .map(|l| {
-            (
-                format!(
-                    "{}/{}",
-                    l["event_id"].as_str().unwrap_or("-"),
-                    l["product"].as_str().unwrap()
-                ),
-                l["url"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The fake's live sessions, as URLs.
-fn live_sessions(fake: &FakeCodeSignal) -> Vec<support::fake_codesignal::Session> {
-    fake.sessions()
-        .into_iter()
-        .filter(|s| s.status != "deleted")
-        .collect()
-}
-
-/// The fake's live sessions are exactly the links handed out: one per key, no orphan.
-fn one_session_per_key(fake: &FakeCodeSignal, seen: &BTreeMap<usize, BTreeMap<String, String>>) {
-    let handed: BTreeSet<&String> = seen.values().flat_map(|m| m.values()).collect();
-    let keys: usize = seen.values().map(|m| m.len()).sum();
-    assert_eq!(handed.len(), keys, "two keys were given one URL");
-    let sessions = live_sessions(fake);
-    for s in &sessions {
-        assert!(
-            handed.contains(&s.url) || handed.contains(&s.shortened_url),
-            "session {} ({}) was never handed out: an orphan",
-            s.id,
-            s.url
-        );
-    }
-    assert_eq!(
-        sessions.len(),
-        keys,
-        "sessions at CodeSignal vs keys handed out (an extra one is an orphan or a double mint)"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs INVITOKEN_POSTGRES_URL"]
 async fn database_gone_under_load_answers_503_mints_nothing_unrecorded_and_recovers() {
     let server = postgres();
-    let (mut ledger, database) = fresh_database(&server).await;
+    let (mut ledger, database) = fresh_database(&server, "dbdown").await;
     let upstream = tokio::net::lookup_host((
         ledger.host_str().unwrap().to_owned(),
         ledger.port().unwrap_or(5432),
@@ -335,7 +165,12 @@ async fn database_gone_under_load_answers_503_mints_nothing_unrecorded_and_recov
     )
     .unwrap();
     drop(f);
-    let service = Replica::start(&config, ledger.as_str(), fake.api_key());
+    let service = ServeProcess::start(
+        &config,
+        ledger.as_str(),
+        &["--request-timeout", REQUEST_TIMEOUT_SECS],
+        &[("DD_CS_KEY", fake.api_key())],
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -9,153 +9,23 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::fake_codesignal::{FakeCodeSignal, FakeConfig};
+use support::serve::{
+    ServeProcess, drop_database, fresh_database, one_session_per_key, panel, postgres, urls,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_invitoken");
-const PANEL: &str = include_str!("../fixtures/panel.json");
 const TOKEN: &str = "tok-replicas-8e2f4a6c1b";
 /// The lease of intents (and of the refresher's turns) and the settle window, in seconds:
 /// short, so a dead replica's intents are settled within the test.
 const LEASE_SECS: &str = "2";
 const SETTLE_SECS: &str = "1";
-
-fn postgres() -> String {
-    match std::env::var("INVITOKEN_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "INVITOKEN_POSTGRES_URL is not set: the replica tests need a PostgreSQL server; run \
-             them as INVITOKEN_POSTGRES_URL=postgres://... cargo test -- --ignored"
-        ),
-    }
-}
-
-/// A database of its own on the server (the fake numbers its sessions from 1 in every run, so
-/// a ledger shared with other tests would hold the same session ids for other keys).
-async fn fresh_database(server: &str) -> (String, String) {
-    use sqlx::Connection as _;
-    let name = format!(
-        "invitoken_replicas_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let mut conn = sqlx::PgConnection::connect(server).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(server).unwrap();
-    url.set_path(&format!("/{name}"));
-    (url.to_string(), name)
-}
-
-async fn drop_database(server: &str, name: &str) {
-    use sqlx::Connection as _;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(server).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-        let _ = conn.close().await;
-    }
-}
-
-/// The panel fixture as interview `id` with a candidate of its own, starting tomorrow at a
-/// fixed hour (the same body whenever it is sent).
-fn panel(id: &str, n: usize) -> String {
-    let mut r: Value = serde_json::from_str(PANEL).unwrap();
-    r["interview"]["id"] = json!(id);
-    r["interview"]["candidate"]["email"] = json!(format!("cand-{n}@example.org"));
-    let base = (chrono::Utc::now() + chrono::TimeDelta::days(1))
-        .date_naive()
-        .and_hms_opt(9, 0, 0)
-        .unwrap()
-        .and_utc();
-    for (i, e) in r["interview"]["events"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .enumerate()
-    {
-        let start = base + chrono::TimeDelta::hours(2 * i as i64);
-        e["start"] = json!(start.to_rfc3339());
-        e["end"] = json!((start + chrono::TimeDelta::hours(1)).to_rfc3339());
-    }
-    r.to_string()
-}
-
-/// One `invitoken serve` process.
-struct Replica {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Replica {
-    fn start(config: &std::path::Path, ledger: &str, key: &str) -> Replica {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--ledger", ledger])
-            .args(["--ledger-lease", LEASE_SECS, "--settle-after", SETTLE_SECS])
-            .args(["--refresh-every", "0", "--shutdown-grace", "10"])
-            .env("RP_CS_KEY", key)
-            .env("RUST_LOG", "info")
-            .env_remove("INVITOKEN_LEDGER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening")
-                    && let Some(at) = line.split("addr=").nth(1)
-                {
-                    let _ = tx.send(at.split_whitespace().next().unwrap_or("").to_owned());
-                }
-                let mut log = keep.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(at) => at.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "the replica did not start:\n{}",
-                    log.lock().unwrap().as_str()
-                );
-            }
-        };
-        Replica { child, addr, log }
-    }
-
-    fn sigterm(&self) {
-        // SAFETY: a plain kill(2) of our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0);
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const REPLICA_ARGS: &[&str] = &["--ledger-lease", LEASE_SECS, "--settle-after", SETTLE_SECS];
 
 /// Sends interview `n`'s resolve to `addr`: its status and body (status 0: no answer, e.g. the
 /// replica was killed).
@@ -177,25 +47,6 @@ async fn resolve(client: &reqwest::Client, addr: SocketAddr, n: usize, run: &str
     }
 }
 
-/// The links of a resolution: key (event/product) → URL.
-fn urls(resolution: &Value) -> BTreeMap<String, String> {
-    resolution["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                format!(
-                    "{}/{}",
-                    l["event_id"].as_str().unwrap_or("-"),
-                    l["product"].as_str().unwrap()
-                ),
-                l["url"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// Every answer agrees per interview; returns interview → its links.
 fn agree(seen: &mut BTreeMap<usize, BTreeMap<String, String>>, n: usize, body: &Value) {
     let u = urls(body);
@@ -204,36 +55,12 @@ fn agree(seen: &mut BTreeMap<usize, BTreeMap<String, String>>, n: usize, body: &
     assert_eq!(first, &u, "two answers for interview {n} disagree");
 }
 
-/// The fake's sessions (not deleted) are exactly the links handed out: one per key, no orphan.
-fn one_session_per_key(fake: &FakeCodeSignal, seen: &BTreeMap<usize, BTreeMap<String, String>>) {
-    let handed: BTreeSet<&String> = seen.values().flat_map(|m| m.values()).collect();
-    let keys: usize = seen.values().map(|m| m.len()).sum();
-    assert_eq!(handed.len(), keys, "two keys were given one URL");
-    let sessions: Vec<_> = fake
-        .sessions()
-        .into_iter()
-        .filter(|s| s.status != "deleted")
-        .collect();
-    assert_eq!(
-        sessions.len(),
-        keys,
-        "sessions at CodeSignal vs keys handed out (an extra one is an orphan or a double mint)"
-    );
-    for s in &sessions {
-        assert!(
-            handed.contains(&s.url) || handed.contains(&s.shortened_url),
-            "session {} ({}) was never handed out: an orphan",
-            s.id,
-            s.url
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs INVITOKEN_POSTGRES_URL"]
 async fn two_serve_processes_on_postgres_make_one_session_per_key_even_after_a_sigkill() {
     let server = postgres();
-    let (ledger, database) = fresh_database(&server).await;
+    let (ledger, database) = fresh_database(&server, "replicas").await;
+    let ledger = ledger.to_string();
     let fake = FakeCodeSignal::start(FakeConfig::default()).await;
     fake.set_latency(Duration::from_millis(20));
     let dir = tempfile::tempdir().unwrap();
@@ -250,8 +77,8 @@ async fn two_serve_processes_on_postgres_make_one_session_per_key_even_after_a_s
     drop(f);
     let key = fake.api_key().to_owned();
     let mut replicas = [
-        Replica::start(&config, &ledger, &key),
-        Replica::start(&config, &ledger, &key),
+        ServeProcess::start(&config, &ledger, REPLICA_ARGS, &[("RP_CS_KEY", &key)]),
+        ServeProcess::start(&config, &ledger, REPLICA_ARGS, &[("RP_CS_KEY", &key)]),
     ];
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -324,7 +151,7 @@ async fn two_serve_processes_on_postgres_make_one_session_per_key_even_after_a_s
             agree(&mut seen, n, &body);
         }
     }
-    replicas[0] = Replica::start(&config, &ledger, &key);
+    replicas[0] = ServeProcess::start(&config, &ledger, REPLICA_ARGS, &[("RP_CS_KEY", &key)]);
     fake.set_latency(Duration::from_millis(20));
 
     // 3. Send everything again, to both, until every interview is answered 200 (the dead

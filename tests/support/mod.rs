@@ -3,3 +3,4 @@
 
 pub mod fake_codesignal;
 pub mod scratch;
+pub mod serve;
