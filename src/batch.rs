@@ -1069,7 +1069,33 @@ async fn off_runtime<T: Send + 'static>(
     }
 }
 
+thread_local! {
+    /// The output buffer of [`write_one`] on this thread, kept from file to file.
+    static OUTPUT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest output buffer a thread keeps for its next file: a batch of huge files must not
+/// leave that much memory behind on every thread of rayon's pool.
+const KEEP_BUFFER: usize = 32 << 20;
+
 fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destination) -> FileReport {
+    // Each worker thread keeps its output buffer from file to file: paging in a fresh one for
+    // every file cost a 5.6 MB calendar a sixth of its rewrite.
+    let mut buffer = OUTPUT.take();
+    let report = write_with(l, urls, destination, &mut buffer);
+    if buffer.capacity() <= KEEP_BUFFER {
+        OUTPUT.set(buffer);
+    }
+    report
+}
+
+/// [`write_one`], with `buffer` for the rewritten bytes.
+fn write_with(
+    l: &Loaded,
+    urls: &HashMap<&MintKey, &str>,
+    destination: &Destination,
+    buffer: &mut Vec<u8>,
+) -> FileReport {
     let mut report = FileReport {
         path: l.input.path.clone(),
         output: None,
@@ -1092,15 +1118,18 @@ fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destinati
     let bytes = if s.is_unchanged() {
         None
     } else {
-        Some(
-            s.write(&l.bytes, |i| match urls.get(&s.occurrences[i].key) {
+        s.write_into(
+            &l.bytes,
+            |i| match urls.get(&s.occurrences[i].key) {
                 Some(url) => Value::Url(url),
                 None => {
                     removed += 1;
                     Value::Removed
                 }
-            }),
-        )
+            },
+            buffer,
+        );
+        Some(&*buffer)
     };
     if removed > 0 {
         report.notes.push(format!(
