@@ -275,6 +275,17 @@ pub fn unfold(content: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// [`unfold`] of `content`, a part of `line`'s content: a line that is not folded has nothing
+/// to join, and needs no search for a line feed.
+#[inline]
+pub fn unfold_line<'a>(line: &RawLine, content: &'a [u8]) -> Cow<'a, [u8]> {
+    if line.folded {
+        unfold(content)
+    } else {
+        Cow::Borrowed(content)
+    }
+}
+
 /// Writes `line` (one unfolded logical line, no line ending) folded so that no physical line
 /// exceeds [`MAX_LINE`] octets, each continuation starting with one SPACE, then `eol`.
 ///

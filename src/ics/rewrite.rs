@@ -199,7 +199,7 @@ impl Vevent {
         // session could disagree on the event, the interview, the candidate or a cancellation.
         let mut deciding: Vec<(Prop, usize)> = Vec::new();
         for raw in line::lines(text) {
-            let unfolded = line::unfold(raw.content(text));
+            let unfolded = line::unfold_line(&raw, raw.content(text));
             let Some(parts) = Parts::split(&unfolded) else {
                 // The scan's quick look let it through (a `:` inside an unclosed quote): a line
                 // of an event whose links it may decide must read exactly.
@@ -479,7 +479,7 @@ pub fn scan(file: &[u8], options: &IcsOptions) -> Result<Scanned, Vec<Problem>> 
         } else {
             Prop::of(&content[..name_end], options)
         };
-        let unfolded = line::unfold(content);
+        let unfolded = line::unfold_line(&raw, content);
         let Some(parts) = Parts::split(&unfolded) else {
             problems.push(Problem::on_line(
                 raw.line_no,
