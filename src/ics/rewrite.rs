@@ -1410,7 +1410,10 @@ impl Scanned {
         out: &mut Vec<u8>,
     ) {
         out.clear();
-        out.reserve(file.len() + self.edits.len() * 64);
+        // Room for every link (a URL is longer than its token) and the folds of the lines they
+        // lengthen, so the buffer is not copied to a larger one halfway (pages never written
+        // cost nothing).
+        out.reserve(file.len() + self.occurrences.len() * 256);
         let mut line = String::new();
         // An alarm left blank is dropped whole, which an edit late in it may decide: alarms'
         // lines are written first, aside (alarms with tokens are few), the others in place.
@@ -2018,6 +2021,37 @@ mod tests {
                 is_begin_or_end(name),
                 matches!(Prop::of(name, &IcsOptions::default()), Prop::Begin | Prop::End)
             );
+        }
+    }
+
+    #[test]
+    fn write_into_a_reused_buffer_writes_what_write_does() {
+        let alarm = "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:$Event.CodeSignal.Live.Link\r\nEND:VALARM\r\n";
+        let files = [
+            event(&format!(
+                "STATUS:CANCELLED\r\nLOCATION:$Event.CodeSignal.Live.Link\r\n{alarm}"
+            )),
+            event(&format!(
+                "DESCRIPTION:Join $Event.CodeSignal.Live.Link\r\n{alarm}"
+            )),
+            "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".into(),
+        ];
+        // Left over from a longer file: none of it may show.
+        let mut out = vec![b'#'; 4096];
+        for file in &files {
+            let scanned = scan(file.as_bytes(), &IcsOptions::default()).unwrap();
+            for removed in [false, true] {
+                let value = |_| {
+                    if removed {
+                        Value::Removed
+                    } else {
+                        Value::Url(URL)
+                    }
+                };
+                scanned.write_into(file.as_bytes(), value, &mut out);
+                assert_eq!(out, scanned.write(file.as_bytes(), value), "{file}");
+                assert!(!out.contains(&b'#'));
+            }
         }
     }
 
