@@ -1075,8 +1075,9 @@ thread_local! {
 }
 
 /// The largest output buffer a thread keeps for its next file: a batch of huge files must not
-/// leave that much memory behind on every thread of rayon's pool.
-const KEEP_BUFFER: usize = 32 << 20;
+/// leave that much memory behind on every thread of rayon's pool (a process serving requests
+/// runs batches too). A 10,000-event calendar's output is 6 MB.
+const KEEP_BUFFER: usize = 8 << 20;
 
 fn write_one(l: &Loaded, urls: &HashMap<&MintKey, &str>, destination: &Destination) -> FileReport {
     // Each worker thread keeps its output buffer from file to file: paging in a fresh one for
