@@ -40,6 +40,10 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+/// The `invitoken` command line: its arguments, exit codes and output, over [`Engine`]. Its
+/// entry point is [`cli::main`]; the rest is the program's, not an API.
+#[doc(hidden)]
+pub mod cli;
 pub mod engine;
 mod ics;
 mod ledger;

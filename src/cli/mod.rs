@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod run;
 pub(crate) mod serve;
+
+pub use run::main;
 
 /// The default deadline of a `resolve` run, in seconds.
 pub(crate) const DEFAULT_RESOLVE_DEADLINE: f64 = 120.0;
@@ -29,12 +32,12 @@ pub(crate) struct Cli {
     /// The largest file read (templates, requests, .ics files), in bytes: 1 to 4294967296
     /// (4 GiB). Larger files are refused unread. Default 64 MiB.
     #[arg(long, global = true, value_name = "BYTES",
-          default_value_t = invitoken::DEFAULT_MAX_FILE_SIZE,
+          default_value_t = crate::DEFAULT_MAX_FILE_SIZE,
           value_parser = clap::value_parser!(u64).range(1..=4 * 1024 * 1024 * 1024))]
     pub(crate) max_file_size: u64,
     /// The tenant whose sessions are minted, listed, cancelled or refreshed: the mint ledger
     /// keeps each tenant's sessions apart.
-    #[arg(long, global = true, env = "INVITOKEN_TENANT", default_value = invitoken::DEFAULT_TENANT, value_name = "ID")]
+    #[arg(long, global = true, env = "INVITOKEN_TENANT", default_value = crate::DEFAULT_TENANT, value_name = "ID")]
     pub(crate) tenant: String,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -203,8 +206,8 @@ pub(crate) struct IcsPropertyArgs {
 }
 
 impl IcsPropertyArgs {
-    pub(crate) fn options(self) -> invitoken::IcsOptions {
-        invitoken::IcsOptions {
+    pub(crate) fn options(self) -> crate::IcsOptions {
+        crate::IcsOptions {
             interview_property: self.interview_property,
             template_property: self.template_property,
             candidate_property: self.candidate_property,
@@ -220,8 +223,8 @@ pub(crate) struct IcsArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) ics_dir: Option<PathBuf>,
     /// The invites' ORGANIZER, a calendar address.
-    #[arg(long, default_value = invitoken::DEFAULT_ORGANIZER, value_name = "URI")]
-    pub(crate) organizer: invitoken::Organizer,
+    #[arg(long, default_value = crate::DEFAULT_ORGANIZER, value_name = "URI")]
+    pub(crate) organizer: crate::Organizer,
     /// The invites' SEQUENCE: 0 for a first send; raise it to update invites already sent.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub(crate) sequence: u32,
@@ -234,7 +237,7 @@ pub(crate) struct CodeSignalArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) api_key_file: Option<PathBuf>,
     /// CodeSignal's GraphQL endpoint.
-    #[arg(long, env = "CODESIGNAL_ENDPOINT", hide_env_values = true, default_value = invitoken::DEFAULT_ENDPOINT, value_name = "URL")]
+    #[arg(long, env = "CODESIGNAL_ENDPOINT", hide_env_values = true, default_value = crate::DEFAULT_ENDPOINT, value_name = "URL")]
     pub(crate) codesignal_endpoint: String,
     /// Time limit of one request to CodeSignal, in seconds.
     #[arg(
@@ -251,7 +254,7 @@ pub(crate) struct CodeSignalArgs {
     #[arg(long, default_value_t = 120, value_name = "MINUTES")]
     pub(crate) grace_minutes: u32,
     /// Requests to CodeSignal in flight at once.
-    #[arg(long, default_value_t = invitoken::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, default_value_t = crate::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub(crate) concurrency: u64,
     /// Requests started per second at most (0: no limit).
     #[arg(long, default_value_t = 25.0, value_name = "PER_SECOND")]
@@ -265,24 +268,24 @@ pub(crate) struct CodeSignalArgs {
 
 impl CodeSignalArgs {
     /// Where the API key is read from: `--api-key-file`, else `CODESIGNAL_API_KEY`.
-    pub(crate) fn key_source(&self) -> invitoken::KeySource {
+    pub(crate) fn key_source(&self) -> crate::KeySource {
         match &self.api_key_file {
-            Some(path) => invitoken::KeySource::File(path.clone()),
-            None => invitoken::KeySource::Env("CODESIGNAL_API_KEY".into()),
+            Some(path) => crate::KeySource::File(path.clone()),
+            None => crate::KeySource::Env("CODESIGNAL_API_KEY".into()),
         }
     }
 
     /// The client's settings, with the run's deadline: `--deadline`, else `default`.
-    pub(crate) fn settings(&self, default_deadline: Option<f64>) -> invitoken::CodeSignalSettings {
-        let mut s = invitoken::CodeSignalSettings::default();
-        s.endpoint = self.codesignal_endpoint.clone();
-        s.timeout_secs = self.codesignal_timeout;
-        s.short_urls = self.short_urls;
-        s.grace_minutes = self.grace_minutes;
-        s.concurrency = self.concurrency as usize;
-        s.rate_limit = self.rate_limit;
-        s.deadline_secs = self.deadline.or(default_deadline);
-        s
+    pub(crate) fn settings(&self, default_deadline: Option<f64>) -> crate::CodeSignalSettings {
+        crate::CodeSignalSettings {
+            endpoint: self.codesignal_endpoint.clone(),
+            timeout_secs: self.codesignal_timeout,
+            short_urls: self.short_urls,
+            grace_minutes: self.grace_minutes,
+            concurrency: self.concurrency as usize,
+            rate_limit: self.rate_limit,
+            deadline_secs: self.deadline.or(default_deadline),
+        }
     }
 }
 
@@ -293,16 +296,16 @@ impl CodeSignalArgs {
         &self,
         sandbox: bool,
         deadline: Option<f64>,
-    ) -> Result<invitoken::MinterConfig, String> {
+    ) -> Result<crate::MinterConfig, String> {
         if sandbox {
-            return Ok(invitoken::MinterConfig::Sandbox);
+            return Ok(crate::MinterConfig::Sandbox);
         }
         match self
             .settings(deadline)
             .config(&self.key_source())
             .map_err(|e| e.to_string())?
         {
-            Some(config) => Ok(invitoken::MinterConfig::CodeSignal(Box::new(config))),
+            Some(config) => Ok(crate::MinterConfig::CodeSignal(Box::new(config))),
             None => Err(
                 "no CodeSignal configuration: set CODESIGNAL_API_KEY (or pass \
                          --api-key-file) to an API key with the LiveInterview permission, or \
@@ -319,18 +322,18 @@ impl LedgerArgs {
     pub(crate) async fn open(
         &self,
         existing: bool,
-    ) -> Result<Result<invitoken::Ledger, String>, String> {
+    ) -> Result<Result<crate::Ledger, String>, String> {
         let location = self.location()?;
         let opened = if existing {
-            invitoken::Ledger::open_existing(&location).await
+            crate::Ledger::open_existing(&location).await
         } else {
-            invitoken::Ledger::open(&location).await.map(Some)
+            crate::Ledger::open(&location).await.map(Some)
         }
         .map_err(|e| format!("the mint ledger: {e}"))?;
         Ok(opened.ok_or_else(|| {
             format!(
                 "there is no mint ledger at {} (nothing was minted with it yet)",
-                invitoken::shown_location(&location)
+                crate::shown_location(&location)
             )
         }))
     }
@@ -339,7 +342,7 @@ impl LedgerArgs {
     pub(crate) fn location(&self) -> Result<String, String> {
         match &self.ledger {
             Some(location) => Ok(location.clone()),
-            None => invitoken::Ledger::default_path()
+            None => crate::Ledger::default_path()
                 .map(|p| p.display().to_string())
                 .ok_or_else(|| {
                     "no place for the mint ledger: neither XDG_DATA_HOME nor HOME is set; pass \
@@ -373,12 +376,12 @@ pub(crate) fn batch_job(
     properties: IcsPropertyArgs,
     minting: &MintArgs,
     max_file_size: u64,
-) -> invitoken::BatchJob {
+) -> crate::BatchJob {
     let destination = match out {
-        Some(dir) if !in_place => invitoken::batch::Destination::Dir(dir),
-        _ => invitoken::batch::Destination::InPlace,
+        Some(dir) if !in_place => crate::batch::Destination::Dir(dir),
+        _ => crate::batch::Destination::InPlace,
     };
-    let mut job = invitoken::BatchJob::new(inputs, destination);
+    let mut job = crate::BatchJob::new(inputs, destination);
     job.options = properties.options();
     job.report = report;
     job.max_file_size = max_file_size;
@@ -408,10 +411,10 @@ pub(crate) fn usage(message: String) -> Failure {
 }
 
 /// The exit code of a failed operation.
-pub(crate) fn code(e: &invitoken::EngineError) -> u8 {
+pub(crate) fn code(e: &crate::EngineError) -> u8 {
     match e.kind() {
-        invitoken::ErrorKind::Input | invitoken::ErrorKind::NotFound => exit::INPUT,
-        invitoken::ErrorKind::Config => exit::USAGE,
+        crate::ErrorKind::Input | crate::ErrorKind::NotFound => exit::INPUT,
+        crate::ErrorKind::Config => exit::USAGE,
         _ => exit::MINT,
     }
 }

@@ -74,32 +74,35 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut settings = invitoken::CodeSignalSettings::default();
-    settings.deadline_secs = Some(args.deadline);
-    let config = invitoken::service::ServiceConfig::load(&args.config, &settings)
-        .map_err(|e| e.to_string())?;
-    let mut options = invitoken::service::ServeOptions::default();
-    options.max_body = args.max_body;
-    options.request_timeout = Duration::from_secs(args.request_timeout);
-    options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
-    options.tenant_concurrency = args.tenant_concurrency as usize;
-    options.refresh_every =
-        Some(Duration::from_secs(args.refresh_every)).filter(|every| !every.is_zero());
-    // A replica that dies mid-refresh leaves the turn to another after the same lease as its
-    // mint intents.
-    options.refresh_lease = Duration::from_secs(args.ledger.ledger_lease.max(1));
+    let settings = crate::CodeSignalSettings {
+        deadline_secs: Some(args.deadline),
+        ..Default::default()
+    };
+    let config =
+        crate::service::ServiceConfig::load(&args.config, &settings).map_err(|e| e.to_string())?;
+    let options = crate::service::ServeOptions {
+        max_body: args.max_body,
+        request_timeout: Duration::from_secs(args.request_timeout),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        tenant_concurrency: args.tenant_concurrency as usize,
+        refresh_every: Some(Duration::from_secs(args.refresh_every))
+            .filter(|every| !every.is_zero()),
+        // A replica that dies mid-refresh leaves the turn to another after the same lease as
+        // its mint intents.
+        refresh_lease: Duration::from_secs(args.ledger.ledger_lease.max(1)),
+    };
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {
         let ledger = args.ledger.open(false).await??;
         let engine = config
             .engine(
-                invitoken::Engine::builder(ledger)
+                crate::Engine::builder(ledger)
                     .lease(Duration::from_secs(args.ledger.ledger_lease))
                     .settle_after(Duration::from_secs(args.ledger.settle_after)),
             )
             .map_err(|e| e.to_string())?;
-        let service = invitoken::service::Service::new(Arc::new(engine), config, options)
+        let service = crate::service::Service::new(Arc::new(engine), config, options)
             .map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -108,7 +111,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
         // One signal stops both listeners.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            invitoken::service::shutdown_signal().await;
+            crate::service::shutdown_signal().await;
             let _ = stop.send(true);
         });
         let until_stopped = move || {
@@ -118,7 +121,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
             }
         };
         if let Some(at) = args.metrics_listen {
-            let metrics = invitoken::service::Metrics::install()?;
+            let metrics = crate::service::Metrics::install()?;
             let listener = tokio::net::TcpListener::bind(at)
                 .await
                 .map_err(|e| format!("cannot listen on {at} (--metrics-listen): {e}"))?;

@@ -82,6 +82,7 @@
 //! [`Cached`](crate::Cached) in front of it is the in-process read-through cache (the CodeSignal
 //! client behind it keeps none: [`CodeSignalConfig::behind_ledger`](crate::CodeSignalConfig::behind_ledger)).
 
+mod migrations;
 mod minter;
 
 use std::path::{Path, PathBuf};
@@ -788,7 +789,7 @@ impl Ledger {
         // both create the table: migrate inside one write transaction (the migrator's own
         // transactions nest as savepoints), so the second waits and then finds it applied.
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::migrate!("migrations/sqlite").run(&mut *tx).await?;
+        migrations::SQLITE.migrator().run(&mut *tx).await?;
         tx.commit().await?;
         Ok(pool)
     }
@@ -823,7 +824,7 @@ impl Ledger {
         // Look before migrating: never add to or alter tables our migrations did not make.
         // Other tables may share the database (PostgreSQL databases often serve several
         // applications); the ledger's tables are in `LEDGER_TABLES`.
-        let migrator = sqlx::migrate!("migrations/postgres");
+        let migrator = migrations::POSTGRES.migrator();
         let found = inspect_postgres(&pool, &migrator)
             .await
             .map_err(|e| open(e.into()))?;
@@ -1674,7 +1675,7 @@ async fn inspect_sqlite(path: &Path) -> Result<Found, sqlx::Error> {
     Ok(judge(
         has("mint_records"),
         &applied,
-        &sqlx::migrate!("migrations/sqlite"),
+        &migrations::SQLITE.migrator(),
     ))
 }
 
@@ -1873,7 +1874,7 @@ mod tests {
 
     #[test]
     fn a_database_is_a_ledger_only_with_our_migrations() {
-        let ours = sqlx::migrate!("migrations/sqlite");
+        let ours = migrations::SQLITE.migrator();
         let applied: Vec<(i64, Vec<u8>)> = ours
             .iter()
             .map(|m| (m.version, m.checksum.to_vec()))

@@ -827,6 +827,10 @@ impl CodeSignalMinter {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, config.api_key.header());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // reqwest is built without a crypto provider of its own (see Cargo.toml): ring, which
+        // sqlx's TLS uses too, becomes the process default unless the application installed one
+        // before (then `install_default` fails and leaves theirs in place, which is what we want).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut http = reqwest::Client::builder();
         if config.endpoint.scheme() == "http" {
             // Plain http is only allowed to loopback: a proxy from the environment
