@@ -151,17 +151,24 @@ impl Stops {
 
     /// The first stop at or after `pos` in `src` (the same `src` as every call since
     /// [`restart`](Stops::restart), with `pos` never going back).
+    ///
+    /// The stop given is taken off the mask, so the next one is known without `pos`: a stop
+    /// below `pos` (inside the token just read) is rare and dropped by a test the CPU predicts,
+    /// rather than by a shift that would make each token wait for the last one's end.
     #[inline(always)]
     fn next(&mut self, src: &[u8], mut pos: usize) -> Option<usize> {
         loop {
-            if pos < self.end {
-                let mask = self.mask & (u64::MAX << (pos - self.block));
-                if mask != 0 {
-                    self.mask = mask;
-                    return Some(self.block + mask.trailing_zeros() as usize);
+            while self.mask != 0 {
+                let at = self.block + self.mask.trailing_zeros() as usize;
+                if at >= pos {
+                    self.mask &= self.mask - 1;
+                    return Some(at);
                 }
+                // Stops the lexer went past (the rest of a character, a look-alike): all at once.
+                let past = pos - self.block;
+                self.mask &= if past < 64 { u64::MAX << past } else { 0 };
             }
-            // No stop in this block from `pos` on: the next block, or a search.
+            // No stop left in this block: the next block from `pos` on, or a search.
             pos = pos.max(self.end);
             let from = pos;
             let Some(mask) = self.block_mask(src, from) else {
