@@ -97,19 +97,23 @@ fn pieces_estimate(len: usize) -> usize {
 /// [`NON_ASCII_STOPS`] of them the scan switches to memchr's three-byte search for `$` and the
 /// leads, which costs about twice a plain memchr but never stops in vain.
 ///
-/// The lexer asks for the next stop at or after a place ([`Stops::next`]); stops are read 64
-/// bytes at a time into a bit mask, and the next block is read whatever the lexer found in this
-/// one, so finding a stop does not wait for the lexer to know where the last token ended (in
-/// dense text, nearly every 64 bytes hold a token). A block without a stop hands over to
-/// [`Stops::find`], which skips text fastest.
+/// The lexer asks for the next stop at or after a place ([`Stops::next`]). Where stops come
+/// near one another (token-dense text, price lists), they are read 64 bytes at a time into a
+/// bit mask, and the next block is read whatever the lexer found in this one, so finding a stop
+/// does not wait for the lexer to know where the last token ended. A block without a stop hands
+/// back to [`Stops::find`], which skips sparse text fastest.
 struct Stops {
     mode: Mode,
     non_ascii: usize,
-    /// Stops in `src[block..end]` (bit `i`: byte `block + i`), those before the last place
-    /// asked for cleared.
+    /// Stops in `src[block..end]` (bit `i`: byte `block + i`) not given yet.
     mask: u64,
     block: usize,
     end: usize,
+    /// Whether stops are near one another, so that blocks are read one after another rather
+    /// than searched for.
+    dense: bool,
+    /// Whether the last stop searched for was near the place asked from.
+    near: bool,
 }
 
 enum Mode {
@@ -133,6 +137,8 @@ impl Stops {
                 mask: 0,
                 block: 0,
                 end: 0,
+                dense: false,
+                near: false,
             };
         }
         Stops {
@@ -141,12 +147,14 @@ impl Stops {
             mask: 0,
             block: 0,
             end: 0,
+            dense: false,
+            near: false,
         }
     }
 
     /// Forgets the blocks read: the next source is another (or the same, moved).
     fn restart(&mut self) {
-        (self.mask, self.block, self.end) = (0, 0, 0);
+        (self.mask, self.block, self.end, self.dense, self.near) = (0, 0, 0, false, false);
     }
 
     /// The first stop at or after `pos` in `src` (the same `src` as every call since
@@ -168,8 +176,24 @@ impl Stops {
                 let past = pos - self.block;
                 self.mask &= if past < 64 { u64::MAX << past } else { 0 };
             }
-            // No stop left in this block: the next block from `pos` on, or a search.
             pos = pos.max(self.end);
+            if !self.dense {
+                // Stops far apart (most text): one search each, as fast as text is skipped; a
+                // near one says the text got dense.
+                let at = pos + self.find(&src[pos..])?;
+                let near = at - pos < 64;
+                // Two near ones in a row: a token and its neighbour in an HTML link are one.
+                if near
+                    && self.near
+                    && let Some(mask) = self.block_mask(src, at)
+                {
+                    self.dense = true;
+                    (self.mask, self.block, self.end) = (mask & (mask - 1), at, at + 64);
+                }
+                self.near = near;
+                return Some(at);
+            }
+            // Dense text: the next block from `pos` on, until one holds no stop.
             let from = pos;
             let Some(mask) = self.block_mask(src, from) else {
                 // Near the end, or without AVX2: a plain search, no block.
@@ -177,9 +201,7 @@ impl Stops {
                 return self.find(&src[from..]).map(|i| from + i);
             };
             (self.mask, self.block, self.end) = (mask, from, from + 64);
-            if mask == 0 {
-                pos = self.end + self.find(&src[self.end..])?;
-            }
+            self.dense = mask != 0;
         }
     }
 
