@@ -6,6 +6,7 @@ mod support;
 
 mod regression {
     mod batch_tokens;
+    mod check_stream;
     mod files;
     mod html;
     mod request;

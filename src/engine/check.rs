@@ -1,13 +1,15 @@
 //! `check`: every problem of templates, requests and `.ics` files, where it is and how to fix
 //! it, without minting anything.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::input::{input_name, input_text, read_input};
+use super::input::{InputError, input_name, input_text, read_failed, read_input};
 use crate::ics::rewrite::IcsOptions;
+use crate::parse::stream::{PlacedFinding, StreamError, TextStream};
 use crate::{Context, Field, Finding, Located, Plan, Request, RequestError, Template, TemplateSet};
 
 /// One problem, with where it is and how to fix it.
@@ -41,6 +43,12 @@ enum Shown {
         source: Arc<str>,
         finding: Finding,
     },
+    /// With its source line and a caret: a finding of a streamed template, kept with the part
+    /// of its line the report shows.
+    Window {
+        origin: String,
+        placed: Box<PlacedFinding>,
+    },
     /// One line, as it is.
     Line(String),
 }
@@ -59,6 +67,22 @@ impl Diagnostic {
                 origin: origin.to_owned(),
                 source: Arc::clone(source),
                 finding: finding.clone(),
+            },
+        }
+    }
+
+    /// A finding of a streamed template shown as `origin`.
+    fn placed(origin: &str, placed: PlacedFinding) -> Self {
+        let (line, column) = placed.line_col;
+        Diagnostic {
+            message: placed.finding.message(),
+            line: Some(line),
+            column: Some(column),
+            help: placed.finding.help(),
+            field: None,
+            shown: Shown::Window {
+                origin: origin.to_owned(),
+                placed: Box::new(placed),
             },
         }
     }
@@ -90,13 +114,20 @@ impl Diagnostic {
                 source,
                 finding,
             } => crate::render_findings(origin, source, std::slice::from_ref(finding), color),
+            Shown::Window { origin, placed } => crate::parse::render_finding_at(
+                origin,
+                &placed.window,
+                &placed.finding,
+                placed.line_col,
+                color,
+            ),
             Shown::Line(text) => text.clone(),
         }
     }
 
     /// Whether [`render`](Diagnostic::render) gives a snippet rather than one line.
     pub fn is_snippet(&self) -> bool {
-        matches!(self.shown, Shown::Snippet { .. })
+        matches!(self.shown, Shown::Snippet { .. } | Shown::Window { .. })
     }
 }
 
@@ -279,6 +310,176 @@ pub fn template(name: &str, text: &str, html: bool) -> CheckedFile {
     file
 }
 
+/// Bytes `check` reads of a plain-text template at a time: it is lexed as it is read, so memory
+/// does not grow with it.
+pub const CHUNK: usize = 1 << 20;
+
+/// Checks one plain-text template read from `reader` `chunk` bytes at a time, as [`template`]
+/// checks its whole text (same tokens, problems and reports), holding a chunk and an
+/// unfinished token at a time. At most 10,000 problems are kept with their reports; the
+/// rest are counted in a note. Fails past `cap` bytes (`too_large` says so), and on a token
+/// shape of more than a MiB (never a token; the whole read would hold it).
+pub fn text_stream(
+    name: &str,
+    reader: &mut impl Read,
+    cap: u64,
+    chunk: usize,
+    failed: impl Fn(Option<std::io::Error>) -> InputError,
+) -> CheckedFile {
+    text_stream_from(name, TextStream::new(chunk), reader, cap, failed)
+}
+
+fn text_stream_from(
+    name: &str,
+    mut stream: TextStream,
+    reader: &mut impl Read,
+    cap: u64,
+    failed: impl Fn(Option<std::io::Error>) -> InputError,
+) -> CheckedFile {
+    loop {
+        let more = match stream.read(reader) {
+            Ok(more) => more,
+            Err(e) => return unreadable(name, &failed(Some(e))),
+        };
+        if stream.given() as u64 > cap {
+            return unreadable(name, &failed(None));
+        }
+        if !more {
+            break;
+        }
+    }
+    let streamed = stream.finish();
+    match streamed.failed {
+        Some(StreamError::NotUtf8 { line_col, byte }) => {
+            let e = InputError::NotUtf8 {
+                name: name.to_owned(),
+                line: line_col.0,
+                column: line_col.1,
+                byte,
+            };
+            return unreadable(name, &e);
+        }
+        Some(StreamError::TooLong {
+            line_col: (line, column),
+            byte,
+            limit,
+        }) => {
+            let message = format!(
+                "a `$` and identifier characters go on for more than {limit} bytes (from byte \
+                 {byte}); no token is that long: is this a template?"
+            );
+            return self::failed(
+                name,
+                vec![Diagnostic::line(
+                    format!("{name}:{line}:{column}: {message}"),
+                    message,
+                    Some((line, column)),
+                    None,
+                )],
+            );
+        }
+        _ => {}
+    }
+    let mut file = CheckedFile::new(name);
+    if streamed.findings.is_empty() && streamed.more == 0 {
+        file.tokens = streamed.tokens;
+        return file;
+    }
+    for placed in streamed.findings {
+        file.problem(Diagnostic::placed(name, placed));
+    }
+    if streamed.more > 0 {
+        file.count += streamed.more;
+        file.notes.push(format!(
+            "{} more problem(s) not shown: only the first {} are kept",
+            streamed.more,
+            file.problems.len()
+        ));
+    }
+    file
+}
+
+/// Checks the input `path` (`-`: standard input), not a request nor HTML, read `chunk` bytes at
+/// a time: as iCalendar when it is one (read whole, as `batch` reads it), else as a plain-text
+/// template, streamed ([`text_stream`]).
+pub fn stream_input(path: &Path, options: &IcsOptions, cap: u64, chunk: usize) -> CheckedFile {
+    let name = input_name(path);
+    let failed = |e| read_failed(path, cap, e);
+    if path == Path::new("-") {
+        return sniffed(
+            &name,
+            &mut std::io::stdin().lock(),
+            options,
+            cap,
+            chunk,
+            failed,
+        );
+    }
+    match crate::util::fs::open_regular(path, cap) {
+        Ok((mut file, _)) => sniffed(&name, &mut file, options, cap, chunk, failed),
+        Err(e) => unreadable(
+            &name,
+            &InputError::Unreadable {
+                name: name.clone(),
+                message: e.to_string(),
+            },
+        ),
+    }
+}
+
+/// Reads the start of `reader` to see whether it is iCalendar (see
+/// [`crate::ics::rewrite::is_icalendar`]), then checks it as that or as a streamed template.
+fn sniffed(
+    name: &str,
+    reader: &mut impl Read,
+    options: &IcsOptions,
+    cap: u64,
+    chunk: usize,
+    failed: impl Fn(Option<std::io::Error>) -> InputError,
+) -> CheckedFile {
+    let mut head = Vec::new();
+    loop {
+        let n = match reader.by_ref().take(chunk as u64).read_to_end(&mut head) {
+            Ok(n) => n,
+            Err(e) => return unreadable(name, &failed(Some(e))),
+        };
+        if head.len() as u64 > cap {
+            return unreadable(name, &failed(None));
+        }
+        if n < chunk || sniff_decided(&head) {
+            break;
+        }
+    }
+    if crate::ics::rewrite::is_icalendar(&head) {
+        let left = cap - head.len() as u64;
+        return match crate::read_capped(reader, left) {
+            Ok(Some(rest)) => {
+                head.extend_from_slice(&rest);
+                ics(name, &head, options)
+            }
+            Ok(None) => unreadable(name, &failed(None)),
+            Err(e) => unreadable(name, &failed(Some(e))),
+        };
+    }
+    let mut stream = TextStream::new(chunk);
+    stream.push(&head);
+    drop(head);
+    text_stream_from(name, stream, reader, cap, failed)
+}
+
+/// Whether `head`, the start of an input, shows whether it is iCalendar: past a byte-order mark
+/// and blanks, 15 bytes for `BEGIN:VCALENDAR`.
+fn sniff_decided(head: &[u8]) -> bool {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    if head.len() < BOM.len() && BOM.starts_with(head) {
+        return false;
+    }
+    let file = head.strip_prefix(BOM).unwrap_or(head);
+    file.iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|start| file.len() >= start + 15)
+}
+
 /// Checks one iCalendar stream as `batch` reads a file on its own.
 pub fn ics(name: &str, bytes: &[u8], options: &IcsOptions) -> CheckedFile {
     let mut file = CheckedFile::new(name);
@@ -347,6 +548,16 @@ pub fn files(paths: &[PathBuf], options: &IcsOptions, cap: u64) -> CheckReport {
         }
     }
     for path in rest {
+        let (json, html) = (
+            has_ext(path, "json"),
+            has_ext(path, "html") || has_ext(path, "htm"),
+        );
+        // A request and an HTML body are read whole (capped): JSON and the HTML tokenizer need
+        // all of it. Anything else may be a plain-text template, which is streamed.
+        if !json && !html {
+            report.files.push(stream_input(path, options, cap, CHUNK));
+            continue;
+        }
         let name = input_name(path);
         let bytes = match read_input(path, cap) {
             Ok(bytes) => bytes,

@@ -49,12 +49,7 @@ pub fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
         };
         crate::read_capped(std::io::stdin().lock(), cap)
             .map_err(|e| unreadable(format!("cannot read <stdin>: {e}")))?
-            .ok_or_else(|| {
-                unreadable(format!(
-                    "<stdin> is larger than the limit of {cap} bytes; nothing of it was used \
-                     (raise the limit with --max-file-size)"
-                ))
-            })
+            .ok_or_else(|| stdin_too_large(cap))
     } else {
         crate::read_regular(path, cap)
             .map(|r| r.bytes)
@@ -62,6 +57,46 @@ pub fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
                 name: input_name(path),
                 message: e.to_string(),
             })
+    }
+}
+
+/// Standard input gave more than `cap` bytes.
+pub(crate) fn stdin_too_large(cap: u64) -> InputError {
+    InputError::Unreadable {
+        name: "<stdin>".into(),
+        message: format!(
+            "<stdin> is larger than the limit of {cap} bytes; nothing of it was used \
+             (raise the limit with --max-file-size)"
+        ),
+    }
+}
+
+/// Why the input `path` (`-`: standard input) could not be read on: `None` when it gave more than
+/// `cap` bytes, else the error reading it. Says what [`read_input`] says.
+pub(crate) fn read_failed(path: &Path, cap: u64, e: Option<std::io::Error>) -> InputError {
+    if path == Path::new("-") {
+        return match e {
+            None => stdin_too_large(cap),
+            Some(e) => InputError::Unreadable {
+                name: "<stdin>".into(),
+                message: format!("cannot read <stdin>: {e}"),
+            },
+        };
+    }
+    let path = path.to_path_buf();
+    let e = match e {
+        None => crate::ReadError::TooLarge {
+            path: path.clone(),
+            cap,
+        },
+        Some(source) => crate::ReadError::Io {
+            path: path.clone(),
+            source,
+        },
+    };
+    InputError::Unreadable {
+        name: input_name(&path),
+        message: e.to_string(),
     }
 }
 

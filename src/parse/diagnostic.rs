@@ -23,47 +23,128 @@ const MAX_MARKED: usize = 100;
 /// pointer into a request) as a compiler-style report, one after another. `color` adds ANSI
 /// styles. `origin` is shown as given: the caller makes it safe (see [`crate::shown`]).
 pub fn render_findings(origin: &str, source: &str, findings: &[Finding], color: bool) -> String {
-    let renderer = if color {
-        Renderer::styled()
-    } else {
-        Renderer::plain()
-    }
-    .decor_style(DecorStyle::Ascii);
+    let renderer = renderer(color);
     let origin = crate::shown_with(origin, usize::MAX);
     let mut out = String::new();
     let mut cursor = Cursor::default();
     for finding in findings {
         let (line_no, col) = cursor.line_col(source, finding.span.start);
-        let excerpt = Excerpt::around(source, finding.span.clone());
-        let message = escaped(&finding.message()).into_owned();
-        let help = finding.help().map(|h| escaped(&h).into_owned());
-        let mut group = Level::ERROR.primary_title(message.as_str()).element(
-            Snippet::source(excerpt.text.as_str())
-                .line_start(line_no)
-                .path(origin.as_ref())
-                .annotation(
-                    AnnotationKind::Primary
-                        .span(excerpt.marked.clone())
-                        .label(finding.label()),
-                ),
-        );
-        if let Some(help) = &help {
-            group = group.element(Level::HELP.message(help.as_str()));
-        }
-        let mut text = renderer.render(&[group]);
-        // annotate-snippets counts the column in the excerpt; a cut or an escape before the
-        // finding moves it, so the real one is put back.
-        let shown_col = excerpt.text[..excerpt.marked.start].chars().count() + 1;
-        if shown_col != col {
-            let wrong = format!("{origin}:{line_no}:{shown_col}");
-            if let Some(at) = text.find(&wrong) {
-                text.replace_range(at..at + wrong.len(), &format!("{origin}:{line_no}:{col}"));
-            }
-        }
-        out.push_str(&text);
-        out.push_str("\n\n");
+        render_one(&renderer, &origin, source, finding, line_no, col, &mut out);
     }
     out
+}
+
+/// [`render_findings`] of one finding whose line and column are known, in `source`: a
+/// [`window`] of the template around it (the finding's span counted in it).
+pub(crate) fn render_finding_at(
+    origin: &str,
+    source: &str,
+    finding: &Finding,
+    (line_no, col): (usize, usize),
+    color: bool,
+) -> String {
+    let origin = crate::shown_with(origin, usize::MAX);
+    let mut out = String::new();
+    render_one(
+        &renderer(color),
+        &origin,
+        source,
+        finding,
+        line_no,
+        col,
+        &mut out,
+    );
+    out
+}
+
+fn renderer(color: bool) -> Renderer {
+    if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    }
+    .decor_style(DecorStyle::Ascii)
+}
+
+fn render_one(
+    renderer: &Renderer,
+    origin: &str,
+    source: &str,
+    finding: &Finding,
+    line_no: usize,
+    col: usize,
+    out: &mut String,
+) {
+    let excerpt = Excerpt::around(source, finding.span.clone());
+    let message = escaped(&finding.message()).into_owned();
+    let help = finding.help().map(|h| escaped(&h).into_owned());
+    let mut group = Level::ERROR.primary_title(message.as_str()).element(
+        Snippet::source(excerpt.text.as_str())
+            .line_start(line_no)
+            .path(origin)
+            .annotation(
+                AnnotationKind::Primary
+                    .span(excerpt.marked.clone())
+                    .label(finding.label()),
+            ),
+    );
+    if let Some(help) = &help {
+        group = group.element(Level::HELP.message(help.as_str()));
+    }
+    let mut text = renderer.render(&[group]);
+    // annotate-snippets counts the column in the excerpt; a cut or an escape before the
+    // finding moves it, so the real one is put back.
+    let shown_col = excerpt.text[..excerpt.marked.start].chars().count() + 1;
+    if shown_col != col {
+        let wrong = format!("{origin}:{line_no}:{shown_col}");
+        if let Some(at) = text.find(&wrong) {
+            text.replace_range(at..at + wrong.len(), &format!("{origin}:{line_no}:{col}"));
+        }
+    }
+    out.push_str(&text);
+    out.push_str("\n\n");
+}
+
+/// Bytes before a finding that [`Excerpt::around`] may read: `4 * CONTEXT` characters' worth
+/// at most, and a character more where it rounds down to a character's start.
+pub(super) const WINDOW_BEFORE: usize = 4 * CONTEXT + 4;
+/// Bytes after a finding's start that [`Excerpt::around`] may read, likewise.
+const WINDOW_AFTER: usize = 4 * (MAX_MARKED + CONTEXT + 1);
+
+/// Where the part of a source that showing a finding at `start` reads begins: at the line
+/// break before the finding's line (its line starts at `line_start`, if that is known: it may
+/// lie before the bytes kept) or [`WINDOW_BEFORE`] bytes back, whichever is later. `src` holds
+/// whole characters and at least `WINDOW_BEFORE` bytes before `start` unless it begins the
+/// source. Rendering the finding in the window from there to [`window_end`] gives the report
+/// rendering it in the whole source gives; a test checks that.
+pub(super) fn window_start(src: &[u8], start: usize, line_start: Option<usize>) -> usize {
+    let back = floor_byte_boundary(src, start.saturating_sub(WINDOW_BEFORE));
+    line_start.map_or(back, |l| back.max(l.saturating_sub(1)))
+}
+
+/// Where that part ends: after the line break ending the finding's line, or a character past
+/// [`WINDOW_AFTER`] bytes from `start`, or at the end of the source (`last`: nothing follows
+/// `src`). `None` while the bytes after `src` are needed to say.
+pub(super) fn window_end(src: &[u8], start: usize, last: bool) -> Option<usize> {
+    let reach = start + WINDOW_AFTER;
+    if let Some(i) = memchr::memchr(b'\n', &src[start..reach.min(src.len())]) {
+        return Some(start + i + 1);
+    }
+    if src.len() >= reach + 4 {
+        let mut end = reach + 1;
+        while src.get(end).is_some_and(|&b| (b as i8) < -0x40) {
+            end += 1;
+        }
+        return Some(end);
+    }
+    last.then_some(src.len())
+}
+
+fn floor_byte_boundary(src: &[u8], mut at: usize) -> usize {
+    while src.get(at).is_some_and(|&b| (b as i8) < -0x40) {
+        at -= 1;
+    }
+    at
 }
 
 /// `text` with every control character escaped, whatever its length.

@@ -16,6 +16,8 @@ use nom::{
     sequence::preceded,
 };
 
+use std::ops::Range;
+
 use super::{Finding, FindingKind, Piece, Token, Unknown, lookalike};
 
 fn is_ident_continue(b: u8) -> bool {
@@ -65,7 +67,7 @@ fn shape_at(src: &[u8], at: usize) -> Option<(usize, Option<Token>)> {
         return None;
     }
     if let Some(token) = Token::prefix_of(rest) {
-        let len = token.name().len();
+        let len = token.name_len();
         if !continues(&rest[len..]) {
             return Some((len, Some(token)));
         }
@@ -94,9 +96,24 @@ fn pieces_estimate(len: usize) -> usize {
 /// with much non-ASCII (Cyrillic, CJK) would stop at every character that way, so after
 /// [`NON_ASCII_STOPS`] of them the scan switches to memchr's three-byte search for `$` and the
 /// leads, which costs about twice a plain memchr but never stops in vain.
+///
+/// The lexer asks for the next stop at or after a place ([`Stops::next`]). Where stops come
+/// near one another (token-dense text, price lists), they are read 64 bytes at a time into a
+/// bit mask, and the next block is read whatever the lexer found in this one, so finding a stop
+/// does not wait for the lexer to know where the last token ended. A block without a stop hands
+/// back to [`Stops::find`], which skips sparse text fastest.
 struct Stops {
     mode: Mode,
     non_ascii: usize,
+    /// Stops in `src[block..end]` (bit `i`: byte `block + i`) not given yet.
+    mask: u64,
+    block: usize,
+    end: usize,
+    /// Whether stops are near one another, so that blocks are read one after another rather
+    /// than searched for.
+    dense: bool,
+    /// Whether the last stop searched for was near the place asked from.
+    near: bool,
 }
 
 enum Mode {
@@ -117,11 +134,91 @@ impl Stops {
             return Stops {
                 mode: Mode::DollarOrNonAscii,
                 non_ascii: 0,
+                mask: 0,
+                block: 0,
+                end: 0,
+                dense: false,
+                near: false,
             };
         }
         Stops {
             mode: Mode::Any,
             non_ascii: 0,
+            mask: 0,
+            block: 0,
+            end: 0,
+            dense: false,
+            near: false,
+        }
+    }
+
+    /// Forgets the blocks read: the next source is another (or the same, moved).
+    fn restart(&mut self) {
+        (self.mask, self.block, self.end, self.dense, self.near) = (0, 0, 0, false, false);
+    }
+
+    /// The first stop at or after `pos` in `src` (the same `src` as every call since
+    /// [`restart`](Stops::restart), with `pos` never going back).
+    ///
+    /// The stop given is taken off the mask, so the next one is known without `pos`: a stop
+    /// below `pos` (inside the token just read) is rare and dropped by a test the CPU predicts,
+    /// rather than by a shift that would make each token wait for the last one's end.
+    #[inline(always)]
+    fn next(&mut self, src: &[u8], mut pos: usize) -> Option<usize> {
+        loop {
+            while self.mask != 0 {
+                let at = self.block + self.mask.trailing_zeros() as usize;
+                if at >= pos {
+                    self.mask &= self.mask - 1;
+                    return Some(at);
+                }
+                // Stops the lexer went past (the rest of a character, a look-alike): all at once.
+                let past = pos - self.block;
+                self.mask &= if past < 64 { u64::MAX << past } else { 0 };
+            }
+            pos = pos.max(self.end);
+            if !self.dense {
+                // Stops far apart (most text): one search each, as fast as text is skipped; a
+                // near one says the text got dense.
+                let at = pos + self.find(&src[pos..])?;
+                let near = at - pos < 64;
+                // Two near ones in a row: a token and its neighbour in an HTML link are one.
+                if near
+                    && self.near
+                    && let Some(mask) = self.block_mask(src, at)
+                {
+                    self.dense = true;
+                    (self.mask, self.block, self.end) = (mask & (mask - 1), at, at + 64);
+                }
+                self.near = near;
+                return Some(at);
+            }
+            // Dense text: the next block from `pos` on, until one holds no stop.
+            let from = pos;
+            let Some(mask) = self.block_mask(src, from) else {
+                // Near the end, or without AVX2: a plain search, no block.
+                (self.mask, self.block, self.end) = (0, from, from);
+                return self.find(&src[from..]).map(|i| from + i);
+            };
+            (self.mask, self.block, self.end) = (mask, from, from + 64);
+            self.dense = mask != 0;
+        }
+    }
+
+    /// The stops of `src[at..at + 64]` as a bit mask, when the CPU can say at once.
+    #[inline(always)]
+    fn block_mask(&self, src: &[u8], at: usize) -> Option<u64> {
+        if at + 64 > src.len() {
+            return None;
+        }
+        match &self.mode {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: these modes are chosen only when the CPU has AVX2; `at + 64 <= src.len()`.
+            Mode::DollarOrNonAscii => Some(unsafe { avx2::block_mask(src, at, false) }),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Mode::Avx2Three(_) => Some(unsafe { avx2::block_mask(src, at, true) }),
+            Mode::Any => None,
         }
     }
 
@@ -160,6 +257,41 @@ mod avx2 {
         __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
         _mm256_set1_epi8,
     };
+
+    /// The stops of `src[at..at + 64]`, bit `i` for byte `at + i`: `$` and non-ASCII bytes, or
+    /// (`three`) `$` and the lead bytes of characters standing for one.
+    ///
+    /// # Safety
+    ///
+    /// `at + 64 <= src.len()`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn block_mask(src: &[u8], at: usize, three: bool) -> u64 {
+        debug_assert!(at + 64 <= src.len());
+        // SAFETY: the caller has `at + 64 <= src.len()`; loadu needs no alignment.
+        let (lo, hi) = unsafe {
+            let p = src.as_ptr().add(at);
+            (
+                _mm256_loadu_si256(p.cast::<__m256i>()),
+                _mm256_loadu_si256(p.add(32).cast::<__m256i>()),
+            )
+        };
+        let dollar = _mm256_set1_epi8(b'$' as i8);
+        let [a, b] = super::lookalike::DOLLAR_LEADS;
+        let (a, b) = (_mm256_set1_epi8(a as i8), _mm256_set1_epi8(b as i8));
+        let stop = |v: __m256i| {
+            if three {
+                _mm256_or_si256(
+                    _mm256_cmpeq_epi8(v, dollar),
+                    _mm256_or_si256(_mm256_cmpeq_epi8(v, a), _mm256_cmpeq_epi8(v, b)),
+                )
+            } else {
+                _mm256_or_si256(_mm256_cmpeq_epi8(v, dollar), v)
+            }
+        };
+        let lo = _mm256_movemask_epi8(stop(lo)) as u32 as u64;
+        let hi = _mm256_movemask_epi8(stop(hi)) as u32 as u64;
+        lo | hi << 32
+    }
 
     /// The first `$` or non-ASCII byte of `haystack`: a byte's high bit is what movemask reads,
     /// so or-ing the bytes into the `$` comparison finds both at the cost of finding one.
@@ -291,22 +423,48 @@ fn char_at(src: &[u8], at: usize) -> Option<char> {
     text.chars().next()
 }
 
+/// Where the lexer puts what it finds, in source order.
+pub(super) trait Sink {
+    /// Text from the last piece up to a token, a finding or the end.
+    fn text(&mut self, range: Range<usize>);
+    /// A known token.
+    fn token(&mut self, token: Token, span: Range<usize>);
+    /// Something wrong.
+    fn finding(&mut self, finding: Finding);
+}
+
+/// What [`lex`] gives: the pieces and findings of a whole template.
+struct Lexed {
+    pieces: Vec<Piece>,
+    findings: Vec<Finding>,
+}
+
+impl Sink for Lexed {
+    #[inline(always)]
+    fn text(&mut self, range: Range<usize>) {
+        self.pieces.push(Piece::Text(range));
+    }
+
+    #[inline(always)]
+    fn token(&mut self, token: Token, span: Range<usize>) {
+        self.pieces.push(Piece::Token { token, span });
+    }
+
+    fn finding(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+}
+
 /// The look-alike token starting at `at`, if one does ([`lookalike::at`]): records it as a
 /// finding, with the text before it as a piece, and gives where it ends. Inlined so that the
-/// lexer's vectors need not escape through a call on its cold paths.
+/// sink need not escape through a call on its cold paths.
 #[inline(always)]
-fn look_alike(
-    pieces: &mut Vec<Piece>,
-    findings: &mut Vec<Finding>,
-    src: &[u8],
-    text_start: usize,
-    at: usize,
-) -> Option<usize> {
+fn look_alike<S: Sink>(sink: &mut S, src: &[u8], text_start: usize, at: usize) -> Option<usize> {
     let (end, token) = lookalike::at(src, at)?;
     if text_start < at {
-        pieces.push(Piece::Text(text_start..at));
+        sink.text(text_start..at);
     }
-    findings.push(Finding {
+    sink.finding(Finding {
         span: at..end,
         kind: FindingKind::UnknownToken {
             shape: String::from_utf8_lossy(&src[at..end]).into_owned(),
@@ -319,13 +477,83 @@ fn look_alike(
 /// Lexes `src` into pieces and findings. Both are in source order; pieces cover the source
 /// except the first `$` of each `$$` escape.
 pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
-    let mut pieces = Vec::with_capacity(pieces_estimate(src.len()));
-    let mut findings = Vec::new();
-    let mut text_start = 0;
-    let mut pos = 0;
+    let mut lexed = Lexed {
+        pieces: Vec::with_capacity(pieces_estimate(src.len())),
+        findings: Vec::new(),
+    };
     let mut stops = Stops::new();
-    while let Some(found) = stops.find(&src[pos..]) {
-        let at = pos + found;
+    let (_, text_start) = run(src, 0, usize::MAX, &mut stops, &mut lexed);
+    if text_start < src.len() {
+        lexed.pieces.push(Piece::Text(text_start..src.len()));
+    }
+    (lexed.pieces, lexed.findings)
+}
+
+/// Bytes past a place where a token or look-alike may start that the lexer may read to decide
+/// what is there ([`lookalike::WINDOW`] and a little), besides the run of identifier characters
+/// and dots after it.
+pub(super) const LOOK_AHEAD: usize = lookalike::WINDOW + 8;
+
+/// The state of a lexer that is given its source piece by piece ([`super::stream`]).
+pub(super) struct Resumable {
+    stops: Stops,
+}
+
+impl Resumable {
+    pub(super) fn new() -> Resumable {
+        Resumable {
+            stops: Stops::new(),
+        }
+    }
+
+    /// Lexes `src` (a piece of a longer source, whole characters) from `from`, up to the first
+    /// place whose outcome could change with the bytes after `src`, or to its end when `last`
+    /// (nothing follows it). Gives where to go on from: the next piece starts there.
+    ///
+    /// What the lexer decides at a `$` (or a character standing for one) depends on at most
+    /// [`LOOK_AHEAD`] bytes after it, and on where the run of identifier characters and dots
+    /// after it (or after `$$`) ends; so every such place is decided when it lies before
+    /// `src.len() - LOOK_AHEAD` and before the run of those characters that `src` ends in.
+    pub(super) fn lex<S: Sink>(
+        &mut self,
+        src: &[u8],
+        from: usize,
+        last: bool,
+        sink: &mut S,
+    ) -> usize {
+        let limit = if last {
+            usize::MAX
+        } else {
+            let run = src
+                .iter()
+                .rposition(|&b| !(is_ident_continue(b) || b == b'.'))
+                .map_or(0, |i| i + 1);
+            src.len()
+                .saturating_sub(LOOK_AHEAD)
+                .min(run.saturating_sub(2))
+        };
+        self.stops.restart();
+        run(src, from, limit, &mut self.stops, sink).0
+    }
+}
+
+/// Lexes `src` from `from` into `sink`, stopping at the first place a token or a look-alike may
+/// start at or past `limit`. Gives that place (or `src.len()`) and where the text not yet given
+/// to the sink starts.
+#[inline(always)]
+fn run<S: Sink>(
+    src: &[u8],
+    from: usize,
+    limit: usize,
+    stops: &mut Stops,
+    sink: &mut S,
+) -> (usize, usize) {
+    let mut text_start = from;
+    let mut pos = from;
+    while let Some(at) = stops.next(src, pos) {
+        if at >= limit {
+            return (at, text_start);
+        }
         // Most `$` start nothing (`$100`, `US$ 5`, `$$$.`): one test, with no branch inside,
         // turns them away. A shape needs a letter after the `$`, or after `$$`.
         let next = src.get(at + 1).copied().unwrap_or(0);
@@ -337,7 +565,7 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
                 // A non-ASCII character: text, unless it stands for a `$` and starts a look-alike.
                 if lookalike::DOLLAR_LEADS.contains(&src[at])
                     && char_at(src, at).is_some_and(lookalike::is_dollar)
-                    && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+                    && let Some(end) = look_alike(sink, src, text_start, at)
                 {
                     text_start = end;
                     pos = end;
@@ -354,7 +582,7 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             // A `$` turned away may still start what only looks like a shape: `$Іnterview…`,
             // `${Event…}`.
             if (!next.is_ascii() || next == b'{')
-                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+                && let Some(end) = look_alike(sink, src, text_start, at)
             {
                 text_start = end;
                 pos = end;
@@ -371,29 +599,18 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             // other than `.`.)
             let next = src.get(end).copied().unwrap_or(0);
             if (!next.is_ascii() || (next == b'.' && non_ascii_follows(src, end)))
-                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+                && let Some(end) = look_alike(sink, src, text_start, at)
             {
                 text_start = end;
                 pos = end;
                 continue;
             }
             if text_start < at {
-                pieces.push(Piece::Text(text_start..at));
+                sink.text(text_start..at);
             }
             match token {
-                Some(token) => pieces.push(Piece::Token {
-                    token,
-                    span: at..end,
-                }),
-                None => {
-                    // The shape is ASCII by construction.
-                    let shape = String::from_utf8_lossy(&src[at..end]).into_owned();
-                    let why = Unknown::classify(&shape);
-                    findings.push(Finding {
-                        span: at..end,
-                        kind: FindingKind::UnknownToken { shape, why },
-                    });
-                }
+                Some(token) => sink.token(token, at..end),
+                None => unknown_shape(sink, src, at..end),
             }
             text_start = end;
             pos = end;
@@ -401,7 +618,7 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             if let Some((len, _)) = shape_at(src, at + 1) {
                 // `$$shape`: drop this `$`, keep the shape as text, and do not look inside it.
                 if text_start < at {
-                    pieces.push(Piece::Text(text_start..at));
+                    sink.text(text_start..at);
                 }
                 text_start = at + 1;
                 pos = at + 1 + len;
@@ -412,7 +629,7 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             // `$Interview` and no shape: a look-alike if non-ASCII goes on from the identifiers
             // (`$Interview\u{200B}.CodeSignal.Live.Link`).
             if non_ascii_follows(src, at + 1)
-                && let Some(end) = look_alike(&mut pieces, &mut findings, src, text_start, at)
+                && let Some(end) = look_alike(sink, src, text_start, at)
             {
                 text_start = end;
                 pos = end;
@@ -421,10 +638,19 @@ pub(super) fn lex(src: &[u8]) -> (Vec<Piece>, Vec<Finding>) {
             pos = at + 1;
         }
     }
-    if text_start < src.len() {
-        pieces.push(Piece::Text(text_start..src.len()));
-    }
-    (pieces, findings)
+    (src.len(), text_start)
+}
+
+/// A shape that is no known token: a finding, classified. Out of line, off the path of tokens.
+#[inline(never)]
+fn unknown_shape<S: Sink>(sink: &mut S, src: &[u8], span: Range<usize>) {
+    // The shape is ASCII by construction.
+    let shape = String::from_utf8_lossy(&src[span.clone()]).into_owned();
+    let why = Unknown::classify(&shape);
+    sink.finding(Finding {
+        span,
+        kind: FindingKind::UnknownToken { shape, why },
+    });
 }
 
 #[cfg(test)]
@@ -512,6 +738,76 @@ mod tests {
             // SAFETY: AVX2 was detected above.
             let got = unsafe { avx2::dollar_or_non_ascii(&bytes) };
             assert_eq!(got, expected, "{bytes:?}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_block_masks_agree_with_a_plain_loop() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: no AVX2 on this CPU");
+            return;
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let [a, b] = lookalike::DOLLAR_LEADS;
+        for _ in 0..5_000 {
+            let bytes: Vec<u8> = (0..64 + next() % 64)
+                .map(|_| match next() % 8 {
+                    0 => b'$',
+                    1 => 0x80 | (next() as u8),
+                    2 => [a, b][(next() % 2) as usize],
+                    _ => next() as u8 & 0x7f,
+                })
+                .collect();
+            let at = (next() % (bytes.len() as u64 - 63)) as usize;
+            for three in [false, true] {
+                let expected = (0..64)
+                    .filter(|&i| {
+                        let c = bytes[at + i];
+                        c == b'$' || if three { c == a || c == b } else { c >= 0x80 }
+                    })
+                    .fold(0u64, |m, i| m | 1 << i);
+                // SAFETY: AVX2 was detected above; `at + 64 <= bytes.len()`.
+                let got = unsafe { avx2::block_mask(&bytes, at, three) };
+                assert_eq!(got, expected, "{bytes:?} at {at}, three {three}");
+            }
+        }
+    }
+
+    #[test]
+    fn stops_by_blocks_are_the_stops_of_a_plain_search() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2_000 {
+            let len = (state % 400) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    match state % 50 {
+                        0 => b'$',
+                        1 => 0xC3,
+                        _ => b'a',
+                    }
+                })
+                .collect();
+            // Steps of 1 to 40 bytes past each stop, as the lexer moves past tokens.
+            let (mut blocks, plain) = (Stops::new(), Stops::new());
+            let (mut pos, mut step) = (0, 1);
+            loop {
+                let got = blocks.next(&bytes, pos);
+                let expected = plain.find(&bytes[pos..]).map(|i| pos + i);
+                assert_eq!(got, expected, "{bytes:?} from {pos}");
+                let Some(at) = got else { break };
+                step = step % 40 + 7;
+                pos = (at + 1 + step % 5).min(bytes.len());
+            }
         }
     }
 

@@ -8,11 +8,13 @@ mod diagnostic;
 mod html;
 mod lexer;
 mod lookalike;
+pub(crate) mod stream;
 mod token;
 
 use std::fmt;
 use std::ops::Range;
 
+pub(crate) use diagnostic::render_finding_at;
 pub use diagnostic::render_findings;
 pub(crate) use lexer::{may_hold_token, token_starts};
 pub use token::{Product, Scope, Token, Unknown};

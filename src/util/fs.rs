@@ -146,6 +146,24 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Regular, ReadError> {
         path: path.to_path_buf(),
         source,
     };
+    let (file, meta) = open_regular(path, cap)?;
+    let bytes = read_capped(file, cap)
+        .map_err(io)?
+        .ok_or_else(|| ReadError::TooLarge {
+            path: path.to_path_buf(),
+            cap,
+        })?;
+    Ok(Regular { bytes, meta })
+}
+
+/// Opens the regular file `path` (a symlink is followed) to be read, refusing anything else and
+/// anything larger than `cap` bytes now. A reader that reads on past `cap` (the file grew)
+/// refuses it then, with [`ReadError::TooLarge`].
+pub fn open_regular(path: &Path, cap: u64) -> Result<(File, Metadata), ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = open_nonblocking(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
@@ -160,13 +178,7 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Regular, ReadError> {
             cap,
         });
     }
-    let bytes = read_capped(file, cap)
-        .map_err(io)?
-        .ok_or_else(|| ReadError::TooLarge {
-            path: path.to_path_buf(),
-            cap,
-        })?;
-    Ok(Regular { bytes, meta })
+    Ok((file, meta))
 }
 
 /// Reads `reader` to its end, or `None` once it gives more than `cap` bytes (it is read no
