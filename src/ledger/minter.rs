@@ -11,8 +11,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
-    Claim, Filter, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER,
-    State, Vendor,
+    Claim, Derived, Filter, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket,
+    STALE_AFTER, State, Vendor,
 };
 use crate::mint::{
     Backoff, EmailLocks, Jitter, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions,
@@ -682,6 +682,50 @@ impl<M: Sessions> LedgerMinter<M> {
         Ok(outcomes)
     }
 
+    /// The derived sessions of `plan`'s keys not in `have`, one per key (serving the last
+    /// of the key's events), each fit for an invite; none for a minter that derives nothing.
+    fn derived_of(&self, plan: &Plan, have: &HashSet<&MintKey>) -> Vec<Derived> {
+        let mut by_key: HashMap<&MintKey, Derived> = HashMap::new();
+        for mint in &plan.mints {
+            if have.contains(&mint.key) {
+                continue;
+            }
+            if let Some(d) = by_key.get_mut(&mint.key) {
+                d.serves_until = d.serves_until.max(mint.serves_until);
+                continue;
+            }
+            let Some(d) = self.derive(mint) else {
+                if by_key.is_empty() {
+                    // Derives nothing (or refuses its first link): the per-key path decides.
+                    return Vec::new();
+                }
+                continue;
+            };
+            by_key.insert(&mint.key, d);
+        }
+        let mut derived: Vec<Derived> = by_key.into_values().collect();
+        // One order for every writer (PostgreSQL takes the keys' locks in it).
+        derived.sort_by(|a, b| a.key.cmp(&b.key));
+        derived
+    }
+
+    /// The derived session of `mint` as the ledger records it, if the inner minter derives
+    /// one with no vendor id and URLs fit for an invite (else the per-key path, which checks
+    /// and refuses as it always has).
+    fn derive(&self, mint: &PlannedMint) -> Option<Derived> {
+        let minted = self.inner.derived(mint)?;
+        let key = self.key(mint);
+        if minted.session_id.is_some() || check_urls(&key, &minted).is_err() {
+            return None;
+        }
+        Some(Derived {
+            key,
+            minted,
+            serves_until: mint.serves_until,
+            candidate_email: mint.candidate_email.to_ascii_lowercase(),
+        })
+    }
+
     /// [`Minter::mint`], uncounted when it fails (the caller counts failures once).
     async fn mint_once(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
         let key = self.key(mint);
@@ -700,6 +744,21 @@ impl<M: Sessions> LedgerMinter<M> {
             && matches!(record.state, State::Minted | State::Finished)
         {
             return self.reuse(&key, record.clone(), mint).await;
+        }
+        // A derived session with no record: written `minted` at once, no intent.
+        if record.is_none()
+            && let Some(derived) = self.derive(mint)
+        {
+            let written = self
+                .ledger
+                .record_derived(std::slice::from_ref(&derived))
+                .await
+                .map_err(|e| ledger_failed(&key, e))?;
+            if !written.is_empty() {
+                self.count("minted");
+                return Ok(self.inner.presented(derived.minted));
+            }
+            // Someone else's record came first: the path below reads it.
         }
         let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
         let by_email = self.lost == LostSessions::ByCandidate;
@@ -1086,10 +1145,20 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
                 }
             }
         }
-        let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
+        let Ok(mut records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
             return;
         };
         let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+        // Derived sessions (the sandbox's) of keys with no minted record are recorded now, in
+        // a few statements: there is nothing to be durable before, since making them has no
+        // effect anywhere. A failure here is not fatal: each mint then goes its own way.
+        let have: HashSet<&MintKey> = records.iter().map(|r| &r.key.mint).collect();
+        let derived = self.derived_of(plan, &have);
+        if !derived.is_empty()
+            && let Ok(written) = self.ledger.record_derived(&derived).await
+        {
+            records.extend(written);
+        }
         let now = Instant::now();
         let mut maps = self.ahead.maps();
         for record in records {
