@@ -113,13 +113,44 @@ struct Ahead(Mutex<AheadMaps>);
 /// age on every `prepare`: a warm re-run reads ahead tens of thousands of keys, and a cache
 /// with its own housekeeping (moka) doubled its time; entries of a plan whose mints never
 /// started (an early failure) still go after [`PLANNED_FOR`] and [`READ_AHEAD_FOR`].
+///
+/// Keyed by mint key alone: one minter's keys share its tenant and vendor (a new tenant gets
+/// new maps, [`LedgerMinter::with_tenant`]), and a warm mint then finds its record without
+/// building a [`LedgerKey`].
 #[derive(Debug, Default)]
 struct AheadMaps {
-    /// Keys of a plan whose mint has not started yet.
-    planned: HashMap<LedgerKey, Instant>,
+    /// Keys of a plan whose mint has not started yet (and had no minted record).
+    planned: HashMap<MintKey, Instant>,
     /// Minted records read ahead, taken by the first mint of each key; only worth their read
     /// for a while.
-    records: HashMap<LedgerKey, (Instant, MintRecord)>,
+    records: HashSet<ReadAhead>,
+}
+
+/// A record read ahead, with when: found by its mint key (hash and equality are the key's).
+#[derive(Debug)]
+struct ReadAhead {
+    at: Instant,
+    record: MintRecord,
+}
+
+impl PartialEq for ReadAhead {
+    fn eq(&self, other: &ReadAhead) -> bool {
+        self.record.key.mint == other.record.key.mint
+    }
+}
+
+impl Eq for ReadAhead {}
+
+impl std::hash::Hash for ReadAhead {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.record.key.mint.hash(state);
+    }
+}
+
+impl std::borrow::Borrow<MintKey> for ReadAhead {
+    fn borrow(&self) -> &MintKey {
+        &self.record.key.mint
+    }
 }
 
 impl Ahead {
@@ -128,15 +159,17 @@ impl Ahead {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_planned(&self, key: &LedgerKey) -> bool {
+    fn is_planned(&self, key: &MintKey) -> bool {
         self.maps().planned.contains_key(key)
     }
 
     /// The key's mint starts: no longer planned; its record read ahead, if any.
-    fn start(&self, key: &LedgerKey) -> Option<MintRecord> {
+    fn start(&self, key: &MintKey) -> Option<MintRecord> {
         let mut maps = self.maps();
-        maps.planned.remove(key);
-        maps.records.remove(key).map(|(_, r)| r)
+        if !maps.planned.is_empty() {
+            maps.planned.remove(key);
+        }
+        maps.records.take(key).map(|r| r.record)
     }
 
     /// Drops what is older than it is worth keeping.
@@ -144,7 +177,7 @@ impl Ahead {
         maps.planned
             .retain(|_, at| now.duration_since(*at) < PLANNED_FOR);
         maps.records
-            .retain(|_, (at, _)| now.duration_since(*at) < READ_AHEAD_FOR);
+            .retain(|r| now.duration_since(r.at) < READ_AHEAD_FOR);
     }
 }
 
@@ -180,6 +213,8 @@ impl<M: Sessions> LedgerMinter<M> {
     /// Records sessions under `tenant`.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> LedgerMinter<M> {
         self.tenant = tenant.into();
+        // What was read ahead is another tenant's.
+        self.ahead = Arc::default();
         self
     }
 
@@ -365,12 +400,8 @@ impl<M: Sessions> LedgerMinter<M> {
 
     /// A `minted` record for `mint`: extended if its link would expire before the (possibly
     /// rescheduled) last event ends; the new end recorded.
-    async fn reuse(
-        &self,
-        key: &LedgerKey,
-        record: MintRecord,
-        mint: &PlannedMint,
-    ) -> Result<Minted, MintError> {
+    async fn reuse(&self, record: MintRecord, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let key = &record.key;
         let mut minted = record
             .minted()
             .ok_or_else(|| failed(key, "the ledger's minted record has no URL".to_owned()))?;
@@ -519,7 +550,7 @@ impl<M: Sessions> LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(key, e))?;
             // Its expiry is not in the look-up: extending sets one the ledger knows.
-            return self.reuse(key, record, mint).await.map(Reconciled::Adopted);
+            return self.reuse(record, mint).await.map(Reconciled::Adopted);
         }
         Err(failed(
             key,
@@ -728,11 +759,17 @@ impl<M: Sessions> LedgerMinter<M> {
 
     /// [`Minter::mint`], uncounted when it fails (the caller counts failures once).
     async fn mint_once(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        // The warm path: read ahead by `prepare` (no key to build, no lock), or one read.
+        let record = match self.ahead.start(&mint.key) {
+            Some(record) if matches!(record.state, State::Minted | State::Finished) => {
+                return self.reuse(record, mint).await;
+            }
+            ahead => ahead,
+        };
         let key = self.key(mint);
+        // Entered only past the warm path: a key with a minted record holds no intent to settle.
         let _minting = InProcess::enter(&self.in_process, &key);
-        // The warm path: read ahead by `prepare`, or one read; no lock.
-        let ahead = self.ahead.start(&key);
-        let record = match ahead {
+        let record = match record {
             Some(record) => Some(record),
             None => self
                 .ledger
@@ -740,11 +777,12 @@ impl<M: Sessions> LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(&key, e))?,
         };
-        if let Some(record) = &record
-            && matches!(record.state, State::Minted | State::Finished)
-        {
-            return self.reuse(&key, record.clone(), mint).await;
-        }
+        let record = match record {
+            Some(record) if matches!(record.state, State::Minted | State::Finished) => {
+                return self.reuse(record, mint).await;
+            }
+            record => record,
+        };
         // A derived session with no record: written `minted` at once, no intent.
         if record.is_none()
             && let Some(derived) = self.derive(mint)
@@ -817,7 +855,7 @@ impl<M: Sessions> LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(&key, e))?;
             let ticket = match claim {
-                Claim::Minted(record) => return self.reuse(&key, record, mint).await,
+                Claim::Minted(record) => return self.reuse(record, mint).await,
                 Claim::Mint(ticket) => ticket,
                 Claim::Deleted(_) if self.remint_deleted => self
                     .ledger
@@ -1030,7 +1068,7 @@ impl<M> LedgerMinter<M> {
     }
 
     fn is_planned(&self, key: &LedgerKey) -> bool {
-        self.ahead.is_planned(key)
+        key.tenant == self.tenant && key.vendor == self.vendor && self.ahead.is_planned(&key.mint)
     }
 
     fn is_in_process(&self, key: &LedgerKey) -> bool {
@@ -1135,25 +1173,31 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
             .map(|m| m.key.interview_id.as_str())
             .collect();
         let ids: Vec<&str> = ids.into_iter().collect();
-        {
-            let mut maps = self.ahead.maps();
-            let now = Instant::now();
-            Ahead::sweep(&mut maps, now);
-            if self.lost == LostSessions::ByCandidate {
-                for m in &plan.mints {
-                    maps.planned.insert(self.key(m), now);
-                }
-            }
-        }
-        let Ok(mut records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
-            return;
-        };
+        Ahead::sweep(&mut self.ahead.maps(), Instant::now());
+        // A failed read is not fatal: each mint then reads for itself.
+        let mut records: Vec<MintRecord> = self
+            .ledger
+            .minted_of(&self.tenant, self.vendor, &ids)
+            .await
+            .unwrap_or_default();
         let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
         // Derived sessions (the sandbox's) of keys with no minted record are recorded now, in
         // a few statements: there is nothing to be durable before, since making them has no
         // effect anywhere. A failure here is not fatal: each mint then goes its own way.
-        let have: HashSet<&MintKey> = records.iter().map(|r| &r.key.mint).collect();
-        let derived = self.derived_of(plan, &have);
+        let (derived, unread) = {
+            let have: HashSet<&MintKey> = records.iter().map(|r| &r.key.mint).collect();
+            // Keys with a minted record will hold no intent this run: not planned.
+            let unread: Vec<MintKey> = if self.lost == LostSessions::ByCandidate {
+                plan.mints
+                    .iter()
+                    .filter(|m| !have.contains(&m.key))
+                    .map(|m| m.key.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (self.derived_of(plan, &have), unread)
+        };
         if !derived.is_empty()
             && let Ok(written) = self.ledger.record_derived(&derived).await
         {
@@ -1161,9 +1205,12 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
         }
         let now = Instant::now();
         let mut maps = self.ahead.maps();
+        for key in unread {
+            maps.planned.insert(key, now);
+        }
         for record in records {
             if planned.contains(&record.key.mint) {
-                maps.records.insert(record.key.clone(), (now, record));
+                maps.records.replace(ReadAhead { at: now, record });
             }
         }
     }
@@ -1194,13 +1241,13 @@ mod tests {
         {
             let mut maps = ahead.maps();
             let old = now.checked_sub(PLANNED_FOR.max(READ_AHEAD_FOR)).unwrap();
-            maps.planned.insert(key("old"), old);
-            maps.planned.insert(key("new"), now);
+            maps.planned.insert(key("old").mint, old);
+            maps.planned.insert(key("new").mint, now);
             Ahead::sweep(&mut maps, now + Duration::from_secs(1));
             assert_eq!(maps.planned.len(), 1);
         }
-        assert!(ahead.is_planned(&key("new")) && !ahead.is_planned(&key("old")));
-        assert_eq!(ahead.start(&key("new")), None);
-        assert!(!ahead.is_planned(&key("new")));
+        assert!(ahead.is_planned(&key("new").mint) && !ahead.is_planned(&key("old").mint));
+        assert_eq!(ahead.start(&key("new").mint), None);
+        assert!(!ahead.is_planned(&key("new").mint));
     }
 }

@@ -116,6 +116,9 @@ pub const STALE_AFTER: TimeDelta = TimeDelta::minutes(10);
 /// How long opening a PostgreSQL ledger waits for a connection.
 const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many rows a SQLite connection's thread may send ahead of their reader.
+const ROW_CHANNEL: usize = 1024;
+
 /// How long a SQLite connection waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -506,7 +509,8 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-// The columns of a record, in the order `record_from_row` reads them by name.
+// The columns of a record, in the order `record_from_row` reads them (by position: keep
+// `COLUMNS` the same).
 macro_rules! columns {
     () => {
         "tenant, vendor, product, scope, interview_id, event_id, template_id, state, session_id, \
@@ -514,6 +518,29 @@ macro_rules! columns {
          lease_until, candidate_email"
     };
 }
+
+/// The names of `columns!()`, by position (for messages).
+const COLUMNS: [&str; 19] = [
+    "tenant",
+    "vendor",
+    "product",
+    "scope",
+    "interview_id",
+    "event_id",
+    "template_id",
+    "state",
+    "session_id",
+    "url",
+    "short_url",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "serves_until",
+    "attempts",
+    "last_error",
+    "lease_until",
+    "candidate_email",
+];
 
 // The key's columns as the first seven parameters.
 macro_rules! key_is {
@@ -556,33 +583,37 @@ macro_rules! on_pool {
 fn record_from_row<'r, R>(row: &'r R) -> Result<MintRecord, LedgerError>
 where
     R: Row,
-    &'static str: ColumnIndex<R>,
+    usize: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let corrupt = |e: sqlx::Error| LedgerError::Corrupt {
-        reason: e.to_string(),
+    // By position in `columns!()` (every query reading records selects exactly those): a warm
+    // re-run decodes tens of thousands of rows, and a look-up by name hashes the name each time.
+    let corrupt = |i: usize| {
+        move |e: sqlx::Error| LedgerError::Corrupt {
+            reason: format!("column `{}`: {e}", COLUMNS[i]),
+        }
     };
-    let text = |name: &'static str| row.try_get::<String, _>(name).map_err(corrupt);
-    let opt_text = |name: &'static str| row.try_get::<Option<String>, _>(name).map_err(corrupt);
-    let time = |name: &'static str| row.try_get::<DateTime<Utc>, _>(name).map_err(corrupt);
-    let opt_time = |name: &'static str| {
-        row.try_get::<Option<DateTime<Utc>>, _>(name)
-            .map_err(corrupt)
+    let text = |i: usize| row.try_get::<String, _>(i).map_err(corrupt(i));
+    let opt_text = |i: usize| row.try_get::<Option<String>, _>(i).map_err(corrupt(i));
+    let time = |i: usize| row.try_get::<DateTime<Utc>, _>(i).map_err(corrupt(i));
+    let opt_time = |i: usize| {
+        row.try_get::<Option<DateTime<Utc>>, _>(i)
+            .map_err(corrupt(i))
     };
     let bad = |what: &str, value: &str| LedgerError::Corrupt {
         reason: format!("{what} `{value}`"),
     };
     let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
 
-    let vendor = text("vendor")?;
-    let product = text("product")?;
-    let scope = text("scope")?;
-    let state = text("state")?;
+    let vendor = text(1)?;
+    let product = text(2)?;
+    let scope = text(3)?;
+    let state = text(7)?;
     Ok(MintRecord {
         key: LedgerKey {
-            tenant: text("tenant")?,
+            tenant: text(0)?,
             vendor: Vendor::parse(&vendor).ok_or_else(|| bad("vendor", &vendor))?,
             mint: MintKey {
                 scope: match scope.as_str() {
@@ -590,28 +621,28 @@ where
                     "event" => Scope::Event,
                     _ => return Err(bad("scope", &scope)),
                 },
-                interview_id: text("interview_id")?,
-                event_id: none_if_empty(text("event_id")?),
+                interview_id: text(4)?,
+                event_id: none_if_empty(text(5)?),
                 product: match product.as_str() {
                     "live" => Product::Live,
                     "template" => Product::Template,
                     _ => return Err(bad("product", &product)),
                 },
-                template_id: none_if_empty(text("template_id")?),
+                template_id: none_if_empty(text(6)?),
             },
         },
         state: State::parse(&state).ok_or_else(|| bad("state", &state))?,
-        session_id: opt_text("session_id")?,
-        url: opt_text("url")?,
-        short_url: opt_text("short_url")?,
-        created_at: time("created_at")?,
-        updated_at: time("updated_at")?,
-        expires_at: opt_time("expires_at")?,
-        serves_until: opt_time("serves_until")?,
-        attempts: row.try_get::<i64, _>("attempts").map_err(corrupt)?,
-        last_error: opt_text("last_error")?,
-        lease_until: opt_time("lease_until")?,
-        candidate_email: text("candidate_email")?,
+        session_id: opt_text(8)?,
+        url: opt_text(9)?,
+        short_url: opt_text(10)?,
+        created_at: time(11)?,
+        updated_at: time(12)?,
+        expires_at: opt_time(13)?,
+        serves_until: opt_time(14)?,
+        attempts: row.try_get::<i64, _>(15).map_err(corrupt(15))?,
+        last_error: opt_text(16)?,
+        lease_until: opt_time(17)?,
+        candidate_email: text(18)?,
     })
 }
 
@@ -691,6 +722,113 @@ macro_rules! claim_in {
         $tx.commit().await.map_err(db("commit a mint claim"))?;
         Ok(claim)
     }};
+}
+
+/// The records a `minted_of` filter selects, read from SQLite as one JSON array: rows cross
+/// from sqlx's connection thread one at a time, each waking the reader, and a warm re-run
+/// reads tens of thousands. `None` when the query or anything in its answer is not as the
+/// ledger writes it: the caller then reads the rows one by one, and a bad one is reported as
+/// ever.
+async fn minted_as_json(
+    pool: &SqlitePool,
+    filter: &str,
+    tenant: &str,
+    vendor: Vendor,
+    ids: &[&str],
+) -> Option<Vec<MintRecord>> {
+    let sql = format!(
+        concat!("SELECT json_group_array(json_array(", columns!(), ")){}"),
+        filter
+    );
+    let json: String = ids
+        .iter()
+        .fold(
+            sqlx::query_scalar(&sql).bind(tenant).bind(vendor.as_str()),
+            |q, id| q.bind(*id),
+        )
+        .fetch_one(pool)
+        .await
+        .ok()?;
+    serde_json::from_str::<Vec<JsonRecord>>(&json)
+        .ok()?
+        .into_iter()
+        .map(JsonRecord::record)
+        .collect()
+}
+
+/// A record as SQLite's `json_array` of `columns!()` spells it.
+#[derive(serde::Deserialize)]
+#[allow(clippy::type_complexity)]
+struct JsonRecord(
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+impl JsonRecord {
+    /// The record, or `None` for a value [`record_from_row`] would read otherwise (a time not
+    /// in RFC 3339, which sqlx also accepts in other forms) or refuse.
+    fn record(self) -> Option<MintRecord> {
+        let time = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let opt_time = |s: Option<String>| match s {
+            None => Some(None),
+            Some(s) => time(&s).map(Some),
+        };
+        let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
+        Some(MintRecord {
+            key: LedgerKey {
+                tenant: self.0,
+                vendor: Vendor::parse(&self.1)?,
+                mint: MintKey {
+                    product: match self.2.as_str() {
+                        "live" => Product::Live,
+                        "template" => Product::Template,
+                        _ => return None,
+                    },
+                    scope: match self.3.as_str() {
+                        "interview" => Scope::Interview,
+                        "event" => Scope::Event,
+                        _ => return None,
+                    },
+                    interview_id: self.4,
+                    event_id: none_if_empty(self.5),
+                    template_id: none_if_empty(self.6),
+                },
+            },
+            state: State::parse(&self.7)?,
+            session_id: self.8,
+            url: self.9,
+            short_url: self.10,
+            created_at: time(&self.11)?,
+            updated_at: time(&self.12)?,
+            expires_at: opt_time(self.13)?,
+            serves_until: opt_time(self.14)?,
+            attempts: self.15,
+            last_error: self.16,
+            lease_until: opt_time(self.17)?,
+            candidate_email: self.18,
+        })
+    }
 }
 
 impl Ledger {
@@ -790,6 +928,9 @@ impl Ledger {
             // synced, not only written.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
+            // Rows cross from sqlx's connection thread in a channel: a warm re-run reads tens
+            // of thousands, and with the default 50 the two threads woke each other every few.
+            .row_buffer_size(ROW_CHANNEL)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -1322,16 +1463,21 @@ impl Ledger {
         const CHUNK: usize = 500;
         let mut records = Vec::new();
         for ids in interviews.chunks(CHUNK) {
-            let placeholders: Vec<String> = (3..3 + ids.len()).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                concat!(
-                    "SELECT ",
-                    columns!(),
-                    " FROM mint_records WHERE tenant = $1 AND vendor = $2 \
-                     AND state = 'minted' AND interview_id IN ({})"
-                ),
+            let mut n = self.placeholders(1);
+            let (tenant_is, vendor_is) = (n(), n());
+            let placeholders: Vec<String> = ids.iter().map(|_| n()).collect();
+            let filter = format!(
+                " FROM mint_records WHERE tenant = {tenant_is} AND vendor = {vendor_is} \
+                 AND state = 'minted' AND interview_id IN ({})",
                 placeholders.join(", ")
             );
+            if let Backend::Sqlite(pool) = &self.backend
+                && let Some(rows) = minted_as_json(pool, &filter, tenant, vendor, ids).await
+            {
+                records.extend(rows);
+                continue;
+            }
+            let sql = format!(concat!("SELECT ", columns!(), "{}"), filter);
             let rows = on_pool!(self, pool => ids
                 .iter()
                 .fold(sqlx::query(&sql).bind(tenant).bind(vendor.as_str()), |q, id| q.bind(*id))
@@ -1357,31 +1503,33 @@ impl Ledger {
         derived: &[Derived],
     ) -> Result<Vec<MintRecord>, LedgerError> {
         count("record_derived");
-        const PER_ROW: usize = 13;
-        // 13 parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535 a statement.
+        // 15 parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535 a statement.
+        const PER_ROW: usize = 15;
         const CHUNK: usize = 500;
         let now = Utc::now();
         let mut written = Vec::with_capacity(derived.len());
         for rows in derived.chunks(CHUNK) {
-            let mut values = String::with_capacity(rows.len() * 80);
+            let mut values = String::with_capacity(rows.len() * PER_ROW * 8);
+            let mut n = self.placeholders(1);
             for i in 0..rows.len() {
-                // The key ($p..$p+6), then session id, URL, short URL, expiry, end served and
-                // email; $1 is the time of both stamps.
-                let p = 2 + i * PER_ROW;
-                let n: Vec<String> = (p..p + PER_ROW).map(|n| format!("${n}")).collect();
                 if i > 0 {
                     values.push_str(", ");
                 }
-                values.push_str(&format!(
-                    "({}, 'minted', {}, {}, {}, $1, $1, {}, {}, 1, {})",
-                    n[..7].join(", "),
-                    n[7],
-                    n[8],
-                    n[9],
-                    n[10],
-                    n[11],
-                    n[12]
-                ));
+                // The key, then 'minted', session id, URL, short URL, both stamps, expiry, end
+                // served, attempts and email: bound in this order below.
+                values.push('(');
+                for _ in 0..7 {
+                    values.push_str(&n());
+                    values.push_str(", ");
+                }
+                values.push_str("'minted'");
+                for _ in 0..7 {
+                    values.push_str(", ");
+                    values.push_str(&n());
+                }
+                values.push_str(", 1, ");
+                values.push_str(&n());
+                values.push(')');
             }
             let sql = format!(
                 concat!(
@@ -1395,12 +1543,14 @@ impl Ledger {
                 values
             );
             let records = on_pool!(self, pool => {
-                let mut query = sqlx::query(&sql).bind(now);
+                let mut query = sqlx::query(&sql);
                 for d in rows {
                     query = bind_key!(query, &d.key)
                         .bind(d.minted.session_id.as_deref())
                         .bind(d.minted.url.as_str())
                         .bind(d.minted.short_url.as_deref())
+                        .bind(now)
+                        .bind(now)
                         .bind(d.minted.expires_at)
                         .bind(d.serves_until)
                         .bind(d.candidate_email.as_str());
@@ -1416,6 +1566,23 @@ impl Ledger {
             written.extend(records);
         }
         Ok(written)
+    }
+
+    /// The placeholders of a statement with many parameters, in the order they are bound,
+    /// from the `from`th: `$n` for PostgreSQL, `?` for SQLite, which looks a numbered
+    /// parameter up by walking a list of all of them (binding thousands of `$n` took
+    /// quadratic time: 2.7 s for 13,334 derived records).
+    fn placeholders(&self, from: usize) -> impl FnMut() -> String {
+        let numbered = matches!(self.backend, Backend::Postgres(_));
+        let mut next = from;
+        move || {
+            next += 1;
+            if numbered {
+                format!("${}", next - 1)
+            } else {
+                "?".to_owned()
+            }
+        }
     }
 
     /// The record holding the vendor's session `session_id`, in any tenant.
@@ -1952,6 +2119,101 @@ mod tests {
             assert!(!err.contains("hunter2"), "{err}");
             assert!(!err.contains('\u{1b}'), "{err}");
         }
+    }
+
+    /// The JSON read of minted records gives what the row read gives, field for field, and
+    /// leaves a row it cannot read exactly to the row read.
+    #[tokio::test]
+    async fn minted_records_read_as_json_are_those_read_as_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.sqlite3"))
+            .await
+            .unwrap();
+        let key = |interview: &str, event: Option<&str>, template: Option<&str>| {
+            LedgerKey::new(
+                Vendor::CodeSignal,
+                MintKey {
+                    scope: if event.is_some() {
+                        Scope::Event
+                    } else {
+                        Scope::Interview
+                    },
+                    interview_id: interview.to_owned(),
+                    event_id: event.map(str::to_owned),
+                    product: if template.is_some() {
+                        Product::Template
+                    } else {
+                        Product::Live
+                    },
+                    template_id: template.map(str::to_owned),
+                },
+            )
+        };
+        let keys = [
+            key("int-1", None, None),
+            key("int-1", Some("evt-\"1\"\n\u{2028}"), None),
+            key("int-2 ü", None, Some("tpl-9")),
+        ];
+        let expires = Utc::now() + TimeDelta::days(3);
+        for (i, k) in keys.iter().enumerate() {
+            let intent = Intent {
+                serves_until: (i != 1).then_some(expires),
+                lease: Some(TimeDelta::seconds(30)),
+                candidate_email: "a@example.org",
+            };
+            let Claim::Mint(ticket) = ledger.claim_with(k, &intent).await.unwrap() else {
+                panic!("a fresh key is minted")
+            };
+            let minted = Minted {
+                url: format!("https://example.com/{i}?a=\"b\""),
+                short_url: (i == 0).then(|| "https://ex.am/ple".to_owned()),
+                expires_at: (i != 2).then_some(expires),
+                session_id: Some(format!("s-{i}")),
+            };
+            ledger.record_minted_as(&ticket, &minted).await.unwrap();
+        }
+        let Backend::Sqlite(pool) = &ledger.backend else {
+            unreachable!()
+        };
+        let filter = " FROM mint_records WHERE tenant = ? AND vendor = ? AND state = 'minted' \
+                      AND interview_id IN (?, ?)";
+        let ids = ["int-1", "int-2 ü"];
+        let mut as_json = minted_as_json(pool, filter, DEFAULT_TENANT, Vendor::CodeSignal, &ids)
+            .await
+            .expect("read as JSON");
+        let mut as_rows = ledger
+            .select(&Filter {
+                tenant: DEFAULT_TENANT,
+                state: Some(State::Minted),
+                ..Filter::default()
+            })
+            .await
+            .unwrap();
+        as_json.sort_by(|a, b| a.key.cmp(&b.key));
+        as_rows.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(as_json.len(), 3);
+        assert_eq!(as_json, as_rows);
+
+        // A time in another form sqlx reads: not the JSON read's to guess, the rows' to read.
+        sqlx::query("UPDATE mint_records SET updated_at = '2026-11-30 16:02:13' WHERE interview_id = 'int-1'")
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            minted_as_json(pool, filter, DEFAULT_TENANT, Vendor::CodeSignal, &ids).await,
+            None
+        );
+        let read = ledger
+            .minted_of(DEFAULT_TENANT, Vendor::CodeSignal, &ids)
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 3);
+        assert!(
+            read.iter()
+                .filter(|r| r.key.mint.interview_id == "int-1")
+                .all(|r| r.updated_at.to_rfc3339() == "2026-11-30T16:02:13+00:00")
+        );
+        ledger.close().await;
     }
 
     #[test]
