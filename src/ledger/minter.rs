@@ -715,7 +715,15 @@ impl<M: Sessions> LedgerMinter<M> {
 
     /// The derived sessions of `plan`'s keys not in `have`, one per key (serving the last
     /// of the key's events), each fit for an invite; none for a minter that derives nothing.
-    fn derived_of(&self, plan: &Plan, have: &HashSet<&MintKey>) -> Vec<Derived> {
+    fn derived_of(&self, plan: &Plan, have: &HashSet<ReadAhead>) -> Vec<Derived> {
+        // Asked of one key first: a minter that derives nothing is not walked through.
+        if plan
+            .mints
+            .first()
+            .is_none_or(|m| self.inner.derived(m).is_none())
+        {
+            return Vec::new();
+        }
         let mut by_key: HashMap<&MintKey, Derived> = HashMap::new();
         for mint in &plan.mints {
             if have.contains(&mint.key) {
@@ -1175,42 +1183,46 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
         let ids: Vec<&str> = ids.into_iter().collect();
         Ahead::sweep(&mut self.ahead.maps(), Instant::now());
         // A failed read is not fatal: each mint then reads for itself.
-        let mut records: Vec<MintRecord> = self
+        let records: Vec<MintRecord> = self
             .ledger
             .minted_of(&self.tenant, self.vendor, &ids)
             .await
             .unwrap_or_default();
-        let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+        // Each key of tens of thousands is hashed a few times here: sets sized up front.
+        let mut planned: HashSet<&MintKey> = HashSet::with_capacity(plan.mints.len());
+        planned.extend(plan.mints.iter().map(|m| &m.key));
+        let now = Instant::now();
+        let derived = {
+            let mut maps = self.ahead.maps();
+            maps.records.reserve(records.len());
+            for record in records {
+                if planned.contains(&record.key.mint) {
+                    maps.records.replace(ReadAhead { at: now, record });
+                }
+            }
+            self.derived_of(plan, &maps.records)
+        };
         // Derived sessions (the sandbox's) of keys with no minted record are recorded now, in
         // a few statements: there is nothing to be durable before, since making them has no
         // effect anywhere. A failure here is not fatal: each mint then goes its own way.
-        let (derived, unread) = {
-            let have: HashSet<&MintKey> = records.iter().map(|r| &r.key.mint).collect();
-            // Keys with a minted record will hold no intent this run: not planned.
-            let unread: Vec<MintKey> = if self.lost == LostSessions::ByCandidate {
-                plan.mints
-                    .iter()
-                    .filter(|m| !have.contains(&m.key))
-                    .map(|m| m.key.clone())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            (self.derived_of(plan, &have), unread)
+        let written = if derived.is_empty() {
+            Vec::new()
+        } else {
+            self.ledger
+                .record_derived(&derived)
+                .await
+                .unwrap_or_default()
         };
-        if !derived.is_empty()
-            && let Ok(written) = self.ledger.record_derived(&derived).await
-        {
-            records.extend(written);
-        }
-        let now = Instant::now();
         let mut maps = self.ahead.maps();
-        for key in unread {
-            maps.planned.insert(key, now);
+        for record in written {
+            maps.records.replace(ReadAhead { at: now, record });
         }
-        for record in records {
-            if planned.contains(&record.key.mint) {
-                maps.records.replace(ReadAhead { at: now, record });
+        if self.lost == LostSessions::ByCandidate {
+            // Keys with a minted record will hold no intent this run: not planned.
+            for m in &plan.mints {
+                if !maps.records.contains(&m.key) {
+                    maps.planned.insert(m.key.clone(), now);
+                }
             }
         }
     }

@@ -84,6 +84,7 @@
 
 mod minter;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -646,82 +647,83 @@ where
     })
 }
 
-// The body of a claim inside its transaction `$tx`; `$lock` is appended to the SELECT.
+// The body of a claim inside its transaction `$tx` (which the caller commits): a future of
+// its answer. `$lock` is appended to the SELECT.
 macro_rules! claim_in {
-    ($tx:ident, $lock:expr, $key:expr, $intent:expr, $now:expr) => {{
-        let intent: &Intent = $intent;
-        let lease_until = intent.lease.map(|l| $now + l);
-        let inserted = bind_key!(
-            sqlx::query(
-                "INSERT INTO mint_records (tenant, vendor, product, scope, interview_id, \
+    ($tx:ident, $lock:expr, $key:expr, $intent:expr, $now:expr) => {
+        async {
+            let intent: &Intent = $intent;
+            let lease_until = intent.lease.map(|l| $now + l);
+            let inserted = bind_key!(
+                sqlx::query(
+                    "INSERT INTO mint_records (tenant, vendor, product, scope, interview_id, \
                  event_id, template_id, state, created_at, updated_at, serves_until, attempts, \
                  lease_until, candidate_email) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, 1, $10, $11) \
                  ON CONFLICT (tenant, vendor, product, scope, interview_id, event_id, \
                  template_id) DO NOTHING"
-            ),
-            $key
-        )
-        .bind($now)
-        .bind(intent.serves_until)
-        .bind(lease_until)
-        .bind(intent.candidate_email)
-        .execute(&mut *$tx)
-        .await
-        .map_err(db("record a mint intent"))?
-        .rows_affected();
-        if inserted == 1 {
-            $tx.commit().await.map_err(db("commit a mint intent"))?;
-            return Ok(Claim::Mint(MintTicket {
-                key: $key.clone(),
-                attempt: 1,
-            }));
-        }
-        let select = format!(
-            concat!(
-                "SELECT ",
-                columns!(),
-                " FROM mint_records WHERE ",
-                key_is!(),
-                "{}"
-            ),
-            $lock
-        );
-        let row = bind_key!(sqlx::query(&select), $key)
-            .fetch_one(&mut *$tx)
+                ),
+                $key
+            )
+            .bind($now)
+            .bind(intent.serves_until)
+            .bind(lease_until)
+            .bind(intent.candidate_email)
+            .execute(&mut *$tx)
             .await
-            .map_err(db("read a mint record"))?;
-        let record = record_from_row(&row)?;
-        let claim = match record.state {
-            State::Minted | State::Finished => Claim::Minted(record),
-            State::Pending => Claim::Pending(record),
-            State::Deleted => Claim::Deleted(record),
-            State::Failed => {
-                bind_key!(
-                    sqlx::query(concat!(
-                        "UPDATE mint_records SET state = 'pending', attempts = attempts + 1, \
+            .map_err(db("record a mint intent"))?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok::<Claim, LedgerError>(Claim::Mint(MintTicket {
+                    key: $key.clone(),
+                    attempt: 1,
+                }));
+            }
+            let select = format!(
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM mint_records WHERE ",
+                    key_is!(),
+                    "{}"
+                ),
+                $lock
+            );
+            let row = bind_key!(sqlx::query(&select), $key)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(db("read a mint record"))?;
+            let record = record_from_row(&row)?;
+            let claim = match record.state {
+                State::Minted | State::Finished => Claim::Minted(record),
+                State::Pending => Claim::Pending(record),
+                State::Deleted => Claim::Deleted(record),
+                State::Failed => {
+                    bind_key!(
+                        sqlx::query(concat!(
+                            "UPDATE mint_records SET state = 'pending', attempts = attempts + 1, \
                          updated_at = $8, serves_until = COALESCE($9, serves_until), \
                          lease_until = $10, candidate_email = $11 WHERE ",
-                        key_is!()
-                    )),
-                    $key
-                )
-                .bind($now)
-                .bind(intent.serves_until)
-                .bind(lease_until)
-                .bind(intent.candidate_email)
-                .execute(&mut *$tx)
-                .await
-                .map_err(db("record a mint intent"))?;
-                Claim::Mint(MintTicket {
-                    key: $key.clone(),
-                    attempt: record.attempts + 1,
-                })
-            }
-        };
-        $tx.commit().await.map_err(db("commit a mint claim"))?;
-        Ok(claim)
-    }};
+                            key_is!()
+                        )),
+                        $key
+                    )
+                    .bind($now)
+                    .bind(intent.serves_until)
+                    .bind(lease_until)
+                    .bind(intent.candidate_email)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(db("record a mint intent"))?;
+                    Claim::Mint(MintTicket {
+                        key: $key.clone(),
+                        attempt: record.attempts + 1,
+                    })
+                }
+            };
+            Ok(claim)
+        }
+    };
 }
 
 /// The records a `minted_of` filter selects, read from SQLite as one JSON array: rows cross
@@ -756,32 +758,32 @@ async fn minted_as_json(
         .collect()
 }
 
-/// A record as SQLite's `json_array` of `columns!()` spells it.
+/// A record as SQLite's `json_array` of `columns!()` spells it; the words and times borrowed
+/// from the JSON text (they hold no escapes), read without a copy.
 #[derive(serde::Deserialize)]
-#[allow(clippy::type_complexity)]
-struct JsonRecord(
+struct JsonRecord<'a>(
+    String,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
     String,
     String,
     String,
-    String,
-    String,
-    String,
-    String,
-    String,
+    #[serde(borrow)] Cow<'a, str>,
     Option<String>,
     Option<String>,
     Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
     i64,
     Option<String>,
-    Option<String>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
     String,
 );
 
-impl JsonRecord {
+impl JsonRecord<'_> {
     /// The record, or `None` for a value [`record_from_row`] would read otherwise (a time not
     /// in RFC 3339, which sqlx also accepts in other forms) or refuse.
     fn record(self) -> Option<MintRecord> {
@@ -790,7 +792,7 @@ impl JsonRecord {
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
         };
-        let opt_time = |s: Option<String>| match s {
+        let opt_time = |s: Option<Cow<'_, str>>| match s {
             None => Some(None),
             Some(s) => time(&s).map(Some),
         };
@@ -800,12 +802,12 @@ impl JsonRecord {
                 tenant: self.0,
                 vendor: Vendor::parse(&self.1)?,
                 mint: MintKey {
-                    product: match self.2.as_str() {
+                    product: match &*self.2 {
                         "live" => Product::Live,
                         "template" => Product::Template,
                         _ => return None,
                     },
-                    scope: match self.3.as_str() {
+                    scope: match &*self.3 {
                         "interview" => Scope::Interview,
                         "event" => Scope::Event,
                         _ => return None,
@@ -1067,11 +1069,15 @@ impl Ledger {
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(db("lock the ledger"))?;
-                claim_in!(tx, "", key, intent, now)
+                let claim = claim_in!(tx, "", key, intent, now).await?;
+                tx.commit().await.map_err(db("commit a mint claim"))?;
+                Ok(claim)
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(db("begin a transaction"))?;
-                claim_in!(tx, " FOR UPDATE", key, intent, now)
+                let claim = claim_in!(tx, " FOR UPDATE", key, intent, now).await?;
+                tx.commit().await.map_err(db("commit a mint claim"))?;
+                Ok(claim)
             }
         }
     }
@@ -1460,36 +1466,58 @@ impl Ledger {
         interviews: &[&str],
     ) -> Result<Vec<MintRecord>, LedgerError> {
         count("minted_of");
+        use futures::StreamExt as _;
         const CHUNK: usize = 500;
+        // Two chunks at a time: the database makes one while the other is decoded here. A
+        // plain loop rather than a stream of a closure's futures, which would not be `Send`
+        // for every borrow (as in `mint_all`).
+        let mut chunks = interviews.chunks(CHUNK);
+        let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut records = Vec::new();
-        for ids in interviews.chunks(CHUNK) {
-            let mut n = self.placeholders(1);
-            let (tenant_is, vendor_is) = (n(), n());
-            let placeholders: Vec<String> = ids.iter().map(|_| n()).collect();
-            let filter = format!(
-                " FROM mint_records WHERE tenant = {tenant_is} AND vendor = {vendor_is} \
-                 AND state = 'minted' AND interview_id IN ({})",
-                placeholders.join(", ")
-            );
-            if let Backend::Sqlite(pool) = &self.backend
-                && let Some(rows) = minted_as_json(pool, &filter, tenant, vendor, ids).await
-            {
-                records.extend(rows);
-                continue;
+        loop {
+            while in_flight.len() < 2 {
+                match chunks.next() {
+                    Some(ids) => in_flight.push(self.minted_chunk(tenant, vendor, ids)),
+                    None => break,
+                }
             }
-            let sql = format!(concat!("SELECT ", columns!(), "{}"), filter);
-            let rows = on_pool!(self, pool => ids
-                .iter()
-                .fold(sqlx::query(&sql).bind(tenant).bind(vendor.as_str()), |q, id| q.bind(*id))
-                .fetch_all(pool)
-                .await
-                .map_err(db("read minted records"))?
-                .iter()
-                .map(record_from_row)
-                .collect::<Result<Vec<_>, _>>()?);
-            records.extend(rows);
+            match in_flight.next().await {
+                Some(chunk) => records.extend(chunk?),
+                None => return Ok(records),
+            }
         }
-        Ok(records)
+    }
+
+    /// [`minted_of`](Ledger::minted_of) for one chunk of interviews.
+    async fn minted_chunk(
+        &self,
+        tenant: &str,
+        vendor: Vendor,
+        ids: &[&str],
+    ) -> Result<Vec<MintRecord>, LedgerError> {
+        let mut n = self.placeholders(1);
+        let (tenant_is, vendor_is) = (n(), n());
+        let placeholders: Vec<String> = ids.iter().map(|_| n()).collect();
+        let filter = format!(
+            " FROM mint_records WHERE tenant = {tenant_is} AND vendor = {vendor_is} \
+             AND state = 'minted' AND interview_id IN ({})",
+            placeholders.join(", ")
+        );
+        if let Backend::Sqlite(pool) = &self.backend
+            && let Some(rows) = minted_as_json(pool, &filter, tenant, vendor, ids).await
+        {
+            return Ok(rows);
+        }
+        let sql = format!(concat!("SELECT ", columns!(), "{}"), filter);
+        Ok(on_pool!(self, pool => ids
+            .iter()
+            .fold(sqlx::query(&sql).bind(tenant).bind(vendor.as_str()), |q, id| q.bind(*id))
+            .fetch_all(pool)
+            .await
+            .map_err(db("read minted records"))?
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?))
     }
 
     /// Records sessions a minter derived offline ([`Sessions::derived`](crate::Sessions::derived):
