@@ -500,6 +500,8 @@ enum Backend {
 pub struct Ledger {
     backend: Backend,
     location: String,
+    /// Write-ahead steps waiting to be committed together (see `group.rs`).
+    groups: Arc<group::Groups>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -917,6 +919,7 @@ impl Ledger {
         Ok(Some(Ledger {
             backend: Backend::Sqlite(pool),
             location,
+            groups: Arc::default(),
         }))
     }
 
@@ -998,6 +1001,7 @@ impl Ledger {
         Ok(Some(Ledger {
             backend: Backend::Postgres(pool),
             location,
+            groups: Arc::default(),
         }))
     }
 
@@ -1060,6 +1064,26 @@ impl Ledger {
                 State::Failed => {}
             }
         }
+        // Committed with the other claims and results that arrive meanwhile (`group.rs`);
+        // answered only once durable.
+        let op = group::Op::Claim {
+            key: key.clone(),
+            serves_until: intent.serves_until,
+            lease: intent.lease,
+            candidate_email: intent.candidate_email.to_owned(),
+        };
+        match self.grouped(op).await {
+            group::Done::Claim(claim) => claim,
+            group::Done::Minted(_) => unreachable!("a claim is answered as a claim"),
+        }
+    }
+
+    /// The write of [`claim_with`](Ledger::claim_with) in a transaction of its own.
+    async fn claim_alone(
+        &self,
+        key: &LedgerKey,
+        intent: &Intent<'_>,
+    ) -> Result<Claim, LedgerError> {
         let now = Utc::now();
         match &self.backend {
             Backend::Sqlite(pool) => {
@@ -1100,18 +1124,20 @@ impl Ledger {
         minted: &Minted,
     ) -> Result<MintRecord, LedgerError> {
         count("record_minted");
-        self.record_minted_if(&ticket.key, Some(ticket.attempt), minted)
-            .await
+        // Committed with the other results and claims that arrive meanwhile (`group.rs`).
+        let op = group::Op::Minted {
+            ticket: ticket.clone(),
+            minted: minted.clone(),
+        };
+        match self.grouped(op).await {
+            group::Done::Minted(record) => record,
+            group::Done::Claim(_) => unreachable!("a result is answered as a result"),
+        }
     }
 
-    async fn record_minted_if(
-        &self,
-        key: &LedgerKey,
-        attempt: Option<i64>,
-        minted: &Minted,
-    ) -> Result<MintRecord, LedgerError> {
-        let now = Utc::now();
-        let sql = format!(
+    /// The UPDATE that records a minted session (of attempt `attempt` only, when given).
+    fn record_minted_sql(attempt: Option<i64>) -> String {
+        format!(
             concat!(
                 "UPDATE mint_records SET state = 'minted', url = $8, session_id = $9, \
                  expires_at = $10, updated_at = $11, short_url = $12, last_error = NULL, \
@@ -1121,7 +1147,17 @@ impl Ledger {
                 columns!()
             ),
             attempt.map_or(String::new(), |a| format!(" AND attempts = {a}"))
-        );
+        )
+    }
+
+    async fn record_minted_if(
+        &self,
+        key: &LedgerKey,
+        attempt: Option<i64>,
+        minted: &Minted,
+    ) -> Result<MintRecord, LedgerError> {
+        let now = Utc::now();
+        let sql = Ledger::record_minted_sql(attempt);
         let row = on_pool!(self, pool => bind_key!(
             sqlx::query(&sql),
             key
@@ -1138,16 +1174,7 @@ impl Ledger {
         .transpose()?);
         match row {
             Some(record) => Ok(record),
-            None => match self.get(key).await? {
-                Some(r) if r.state == State::Minted && r.url.as_deref() == Some(&minted.url) => {
-                    Ok(r)
-                }
-                other => Err(LedgerError::State {
-                    op: "record a minted session for",
-                    key: Box::new(key.clone()),
-                    state: other.map(|r| r.state),
-                }),
-            },
+            None => Ledger::already_minted(key, self.get(key).await?, minted),
         }
     }
 
@@ -2041,7 +2068,8 @@ fn is_not_a_database(e: &sqlx::Error) -> bool {
     }
 }
 
-// After the macros it uses.
+// After the macros they use.
+mod group;
 mod turns;
 
 /// `attempt` until SQLite stops saying the database is busy, for [`BUSY_TIMEOUT`] at most.
@@ -2242,6 +2270,86 @@ mod tests {
                 .all(|r| r.updated_at.to_rfc3339() == "2026-11-30T16:02:13+00:00")
         );
         ledger.close().await;
+    }
+
+    /// Claims and results written in groups: each answered as alone, each durable when
+    /// answered, and a refusal in a group fails only its own step.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_claims_and_results_are_answered_as_alone_and_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite3");
+        let ledger = Ledger::open_sqlite(&path).await.unwrap();
+        let key = |i: usize| {
+            LedgerKey::new(
+                Vendor::CodeSignal,
+                MintKey {
+                    scope: Scope::Interview,
+                    interview_id: format!("int-{i}"),
+                    event_id: None,
+                    product: Product::Live,
+                    template_id: None,
+                },
+            )
+        };
+        // Every key claimed twice at once: one claim mints, the other finds its intent.
+        let claims = futures::future::join_all((0..64).flat_map(|i| {
+            let ledger = &ledger;
+            [i, i].map(move |i| async move { ledger.claim(&key(i)).await.unwrap() })
+        }))
+        .await;
+        let tickets: Vec<MintTicket> = claims
+            .iter()
+            .filter_map(|c| match c {
+                Claim::Mint(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tickets.len(), 64, "one claim of each key mints");
+        assert!(
+            claims
+                .iter()
+                .all(|c| matches!(c, Claim::Mint(_) | Claim::Pending(_)))
+        );
+        // Durable once answered: another connection's read sees every intent.
+        let other = Ledger::open_sqlite(&path).await.unwrap();
+        for i in 0..64 {
+            assert_eq!(
+                other.get(&key(i)).await.unwrap().unwrap().state,
+                State::Pending
+            );
+        }
+        // Results at once, one of them under a ticket that is no longer the intent's.
+        let stale = MintTicket {
+            key: key(0),
+            attempt: 7,
+        };
+        let minted = |i: usize| Minted {
+            url: format!("https://example.com/{i}"),
+            short_url: None,
+            expires_at: None,
+            session_id: Some(format!("s-{i}")),
+        };
+        let results = futures::future::join_all(std::iter::once(&stale).chain(&tickets).map(|t| {
+            let i: usize = t.key.mint.interview_id[4..].parse().unwrap();
+            let ledger = &ledger;
+            async move { (t.attempt, ledger.record_minted_as(t, &minted(i)).await) }
+        }))
+        .await;
+        for (attempt, result) in &results {
+            match attempt {
+                7 => assert!(
+                    matches!(result, Err(LedgerError::State { .. })),
+                    "{result:?}"
+                ),
+                _ => assert_eq!(result.as_ref().unwrap().state, State::Minted),
+            }
+        }
+        for i in 0..64 {
+            let record = other.get(&key(i)).await.unwrap().unwrap();
+            assert_eq!(record.url.as_deref(), Some(minted(i).url.as_str()));
+        }
+        ledger.close().await;
+        other.close().await;
     }
 
     #[test]
