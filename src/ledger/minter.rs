@@ -11,8 +11,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
-    Claim, Filter, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket, STALE_AFTER,
-    State, Vendor,
+    Claim, Derived, Filter, Intent, Ledger, LedgerError, LedgerKey, MintRecord, MintTicket,
+    STALE_AFTER, State, Vendor,
 };
 use crate::mint::{
     Backoff, EmailLocks, Jitter, LostSessions, MintError, Minted, Minter, SafeUrl, Sessions,
@@ -113,13 +113,44 @@ struct Ahead(Mutex<AheadMaps>);
 /// age on every `prepare`: a warm re-run reads ahead tens of thousands of keys, and a cache
 /// with its own housekeeping (moka) doubled its time; entries of a plan whose mints never
 /// started (an early failure) still go after [`PLANNED_FOR`] and [`READ_AHEAD_FOR`].
+///
+/// Keyed by mint key alone: one minter's keys share its tenant and vendor (a new tenant gets
+/// new maps, [`LedgerMinter::with_tenant`]), and a warm mint then finds its record without
+/// building a [`LedgerKey`].
 #[derive(Debug, Default)]
 struct AheadMaps {
-    /// Keys of a plan whose mint has not started yet.
-    planned: HashMap<LedgerKey, Instant>,
-    /// Minted records read ahead, taken by the first mint of each key; only worth their read
-    /// for a while.
-    records: HashMap<LedgerKey, (Instant, MintRecord)>,
+    /// Keys of a plan whose mint has not started yet (and had no minted record).
+    planned: HashMap<MintKey, Instant>,
+    /// Minted records read ahead (those of the plans' interviews), taken by the first mint of
+    /// each key; only worth their read for a while.
+    records: HashSet<ReadAhead>,
+}
+
+/// A record read ahead, with when: found by its mint key (hash and equality are the key's).
+#[derive(Debug)]
+struct ReadAhead {
+    at: Instant,
+    record: MintRecord,
+}
+
+impl PartialEq for ReadAhead {
+    fn eq(&self, other: &ReadAhead) -> bool {
+        self.record.key.mint == other.record.key.mint
+    }
+}
+
+impl Eq for ReadAhead {}
+
+impl std::hash::Hash for ReadAhead {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.record.key.mint.hash(state);
+    }
+}
+
+impl std::borrow::Borrow<MintKey> for ReadAhead {
+    fn borrow(&self) -> &MintKey {
+        &self.record.key.mint
+    }
 }
 
 impl Ahead {
@@ -128,15 +159,17 @@ impl Ahead {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_planned(&self, key: &LedgerKey) -> bool {
+    fn is_planned(&self, key: &MintKey) -> bool {
         self.maps().planned.contains_key(key)
     }
 
     /// The key's mint starts: no longer planned; its record read ahead, if any.
-    fn start(&self, key: &LedgerKey) -> Option<MintRecord> {
+    fn start(&self, key: &MintKey) -> Option<MintRecord> {
         let mut maps = self.maps();
-        maps.planned.remove(key);
-        maps.records.remove(key).map(|(_, r)| r)
+        if !maps.planned.is_empty() {
+            maps.planned.remove(key);
+        }
+        maps.records.take(key).map(|r| r.record)
     }
 
     /// Drops what is older than it is worth keeping.
@@ -144,7 +177,7 @@ impl Ahead {
         maps.planned
             .retain(|_, at| now.duration_since(*at) < PLANNED_FOR);
         maps.records
-            .retain(|_, (at, _)| now.duration_since(*at) < READ_AHEAD_FOR);
+            .retain(|r| now.duration_since(r.at) < READ_AHEAD_FOR);
     }
 }
 
@@ -180,6 +213,8 @@ impl<M: Sessions> LedgerMinter<M> {
     /// Records sessions under `tenant`.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> LedgerMinter<M> {
         self.tenant = tenant.into();
+        // What was read ahead is another tenant's.
+        self.ahead = Arc::default();
         self
     }
 
@@ -365,12 +400,8 @@ impl<M: Sessions> LedgerMinter<M> {
 
     /// A `minted` record for `mint`: extended if its link would expire before the (possibly
     /// rescheduled) last event ends; the new end recorded.
-    async fn reuse(
-        &self,
-        key: &LedgerKey,
-        record: MintRecord,
-        mint: &PlannedMint,
-    ) -> Result<Minted, MintError> {
+    async fn reuse(&self, record: MintRecord, mint: &PlannedMint) -> Result<Minted, MintError> {
+        let key = &record.key;
         let mut minted = record
             .minted()
             .ok_or_else(|| failed(key, "the ledger's minted record has no URL".to_owned()))?;
@@ -519,7 +550,7 @@ impl<M: Sessions> LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(key, e))?;
             // Its expiry is not in the look-up: extending sets one the ledger knows.
-            return self.reuse(key, record, mint).await.map(Reconciled::Adopted);
+            return self.reuse(record, mint).await.map(Reconciled::Adopted);
         }
         Err(failed(
             key,
@@ -682,13 +713,71 @@ impl<M: Sessions> LedgerMinter<M> {
         Ok(outcomes)
     }
 
+    /// The derived sessions of `plan`'s keys not in `have`, one per key (serving the last
+    /// of the key's events), each fit for an invite; none for a minter that derives nothing.
+    fn derived_of(&self, plan: &Plan, have: &HashSet<ReadAhead>) -> Vec<Derived> {
+        // Asked of one key first: a minter that derives nothing is not walked through.
+        if plan
+            .mints
+            .first()
+            .is_none_or(|m| self.inner.derived(m).is_none())
+        {
+            return Vec::new();
+        }
+        let mut by_key: HashMap<&MintKey, Derived> = HashMap::new();
+        for mint in &plan.mints {
+            if have.contains(&mint.key) {
+                continue;
+            }
+            if let Some(d) = by_key.get_mut(&mint.key) {
+                d.serves_until = d.serves_until.max(mint.serves_until);
+                continue;
+            }
+            let Some(d) = self.derive(mint) else {
+                if by_key.is_empty() {
+                    // Derives nothing (or refuses its first link): the per-key path decides.
+                    return Vec::new();
+                }
+                continue;
+            };
+            by_key.insert(&mint.key, d);
+        }
+        let mut derived: Vec<Derived> = by_key.into_values().collect();
+        // One order for every writer (PostgreSQL takes the keys' locks in it).
+        derived.sort_by(|a, b| a.key.cmp(&b.key));
+        derived
+    }
+
+    /// The derived session of `mint` as the ledger records it, if the inner minter derives
+    /// one with no vendor id and URLs fit for an invite (else the per-key path, which checks
+    /// and refuses as it always has).
+    fn derive(&self, mint: &PlannedMint) -> Option<Derived> {
+        let minted = self.inner.derived(mint)?;
+        let key = self.key(mint);
+        if minted.session_id.is_some() || check_urls(&key, &minted).is_err() {
+            return None;
+        }
+        Some(Derived {
+            key,
+            minted,
+            serves_until: mint.serves_until,
+            candidate_email: mint.candidate_email.to_ascii_lowercase(),
+        })
+    }
+
     /// [`Minter::mint`], uncounted when it fails (the caller counts failures once).
     async fn mint_once(&self, mint: &PlannedMint) -> Result<Minted, MintError> {
+        // The warm path: read ahead by `prepare` (no key to build, no lock), or one read.
+        let record = match self.ahead.start(&mint.key) {
+            Some(record) if matches!(record.state, State::Minted | State::Finished) => {
+                return self.reuse(record, mint).await;
+            }
+            ahead => ahead,
+        };
         let key = self.key(mint);
+        // Entered only past the warm path: a key with a minted record holds no intent to settle.
         let _minting = InProcess::enter(&self.in_process, &key);
-        // The warm path: read ahead by `prepare`, or one read; no lock.
-        let ahead = self.ahead.start(&key);
-        let record = match ahead {
+        let record = match record {
             Some(record) => Some(record),
             None => self
                 .ledger
@@ -696,10 +785,26 @@ impl<M: Sessions> LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(&key, e))?,
         };
-        if let Some(record) = &record
-            && matches!(record.state, State::Minted | State::Finished)
+        let record = match record {
+            Some(record) if matches!(record.state, State::Minted | State::Finished) => {
+                return self.reuse(record, mint).await;
+            }
+            record => record,
+        };
+        // A derived session with no record: written `minted` at once, no intent.
+        if record.is_none()
+            && let Some(derived) = self.derive(mint)
         {
-            return self.reuse(&key, record.clone(), mint).await;
+            let written = self
+                .ledger
+                .record_derived(std::slice::from_ref(&derived))
+                .await
+                .map_err(|e| ledger_failed(&key, e))?;
+            if !written.is_empty() {
+                self.count("minted");
+                return Ok(self.inner.presented(derived.minted));
+            }
+            // Someone else's record came first: the path below reads it.
         }
         let own_pending = record.as_ref().is_some_and(|r| r.state == State::Pending);
         let by_email = self.lost == LostSessions::ByCandidate;
@@ -758,7 +863,7 @@ impl<M: Sessions> LedgerMinter<M> {
                 .await
                 .map_err(|e| ledger_failed(&key, e))?;
             let ticket = match claim {
-                Claim::Minted(record) => return self.reuse(&key, record, mint).await,
+                Claim::Minted(record) => return self.reuse(record, mint).await,
                 Claim::Mint(ticket) => ticket,
                 Claim::Deleted(_) if self.remint_deleted => self
                     .ledger
@@ -971,7 +1076,7 @@ impl<M> LedgerMinter<M> {
     }
 
     fn is_planned(&self, key: &LedgerKey) -> bool {
-        self.ahead.is_planned(key)
+        key.tenant == self.tenant && key.vendor == self.vendor && self.ahead.is_planned(&key.mint)
     }
 
     fn is_in_process(&self, key: &LedgerKey) -> bool {
@@ -1078,23 +1183,55 @@ impl<M: Sessions> Minter for LedgerMinter<M> {
         let ids: Vec<&str> = ids.into_iter().collect();
         {
             let mut maps = self.ahead.maps();
-            let now = Instant::now();
-            Ahead::sweep(&mut maps, now);
-            if self.lost == LostSessions::ByCandidate {
-                for m in &plan.mints {
-                    maps.planned.insert(self.key(m), now);
-                }
+            Ahead::sweep(&mut maps, Instant::now());
+            // The plan's interviews are read again below: an earlier read of theirs must not
+            // outlive it (a key cancelled since is not in the new read).
+            if !maps.records.is_empty() {
+                maps.records.retain(|r| {
+                    ids.binary_search(&r.record.key.mint.interview_id.as_str())
+                        .is_err()
+                });
             }
         }
-        let Ok(records) = self.ledger.minted_of(&self.tenant, self.vendor, &ids).await else {
-            return;
-        };
-        let planned: HashSet<&MintKey> = plan.mints.iter().map(|m| &m.key).collect();
+        // A failed read is not fatal: each mint then reads for itself.
+        let records: Vec<MintRecord> = self
+            .ledger
+            .minted_of(&self.tenant, self.vendor, &ids)
+            .await
+            .unwrap_or_default();
+        // Every minted record of the plan's interviews is kept, the plan's keys (taken by their
+        // first mint) and the few others of those interviews (swept by age): filtering them by
+        // the plan's keys cost a tenth of a warm re-run, hashing tens of thousands of keys.
         let now = Instant::now();
+        let derived = {
+            let mut maps = self.ahead.maps();
+            maps.records.reserve(records.len());
+            for record in records {
+                maps.records.replace(ReadAhead { at: now, record });
+            }
+            self.derived_of(plan, &maps.records)
+        };
+        // Derived sessions (the sandbox's) of keys with no minted record are recorded now, in
+        // a few statements: there is nothing to be durable before, since making them has no
+        // effect anywhere. A failure here is not fatal: each mint then goes its own way.
+        let written = if derived.is_empty() {
+            Vec::new()
+        } else {
+            self.ledger
+                .record_derived(&derived)
+                .await
+                .unwrap_or_default()
+        };
         let mut maps = self.ahead.maps();
-        for record in records {
-            if planned.contains(&record.key.mint) {
-                maps.records.insert(record.key.clone(), (now, record));
+        for record in written {
+            maps.records.replace(ReadAhead { at: now, record });
+        }
+        if self.lost == LostSessions::ByCandidate {
+            // Keys with a minted record will hold no intent this run: not planned.
+            for m in &plan.mints {
+                if !maps.records.contains(&m.key) {
+                    maps.planned.insert(m.key.clone(), now);
+                }
             }
         }
     }
@@ -1125,13 +1262,13 @@ mod tests {
         {
             let mut maps = ahead.maps();
             let old = now.checked_sub(PLANNED_FOR.max(READ_AHEAD_FOR)).unwrap();
-            maps.planned.insert(key("old"), old);
-            maps.planned.insert(key("new"), now);
+            maps.planned.insert(key("old").mint, old);
+            maps.planned.insert(key("new").mint, now);
             Ahead::sweep(&mut maps, now + Duration::from_secs(1));
             assert_eq!(maps.planned.len(), 1);
         }
-        assert!(ahead.is_planned(&key("new")) && !ahead.is_planned(&key("old")));
-        assert_eq!(ahead.start(&key("new")), None);
-        assert!(!ahead.is_planned(&key("new")));
+        assert!(ahead.is_planned(&key("new").mint) && !ahead.is_planned(&key("old").mint));
+        assert_eq!(ahead.start(&key("new").mint), None);
+        assert!(!ahead.is_planned(&key("new").mint));
     }
 }

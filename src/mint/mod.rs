@@ -147,6 +147,15 @@ pub trait Sessions: Minter {
         LostSessions::ByCandidate
     }
 
+    /// The session of `mint` if this minter derives it offline (the sandbox): made with no
+    /// effect anywhere, the same on every call, so the ledger records it `minted` directly, in
+    /// groups, with no intent before it. `None` (the default): a create at a vendor, which only
+    /// an intent made durable first may send.
+    fn derived(&self, mint: &PlannedMint) -> Option<Minted> {
+        let _ = mint;
+        None
+    }
+
     /// Sessions at the vendor that a create for `mint` whose outcome is unknown could have made
     /// (for CodeSignal: the candidate's pending sessions). The ledger removes those it knows;
     /// exactly one left is the lost one, none means nothing was made.

@@ -119,6 +119,15 @@ impl Sessions for SandboxMinter {
         Ok(vec![self.mint(mint).await?])
     }
 
+    fn derived(&self, mint: &PlannedMint) -> Option<Minted> {
+        Some(Minted {
+            url: self.url(mint),
+            short_url: None,
+            expires_at: None,
+            session_id: None,
+        })
+    }
+
     async fn extend(
         &self,
         _key: &MintKey,
