@@ -57,7 +57,9 @@ pub(crate) enum Command {
     /// A FILE ending in `.json` is read as a scheduling request, and all its templates are
     /// checked as `resolve` would see them. A FILE ending in `.ics` is read as `batch` reads it
     /// (the `.ics` files given together as one batch): check fails it exactly when batch would,
-    /// at the same line and column. `-` reads a template from standard input.
+    /// at the same line and column. `-` reads a template from standard input. Plain text (and
+    /// standard input that is not iCalendar) is read 1 MiB at a time, so memory does not grow
+    /// with the file; HTML, `.json` and `.ics` are read whole. Both obey --max-file-size.
     Check {
         /// Template files (text, HTML), existing invites (`.ics`) or requests (`.json`); `-`
         /// for stdin.
