@@ -187,6 +187,9 @@ async fn scenario(name: &str, locations: &[String], run: &str) {
     }
     let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
     let engine = replicas[0].engine.clone();
+    // invitoken's reqwest has no crypto provider of its own (see Cargo.toml): ring, as the
+    // library installs it for its CodeSignal client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()

@@ -171,7 +171,7 @@ async fn database_gone_under_load_answers_503_mints_nothing_unrecorded_and_recov
         &["--request-timeout", REQUEST_TIMEOUT_SECS],
         &[("DD_CS_KEY", fake.api_key())],
     );
-    let client = reqwest::Client::builder()
+    let client = support::http()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();

@@ -24,7 +24,7 @@ async fn start() -> FakeCodeSignal {
 }
 
 fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder().timeout(timeout).build().unwrap()
+    support::http().timeout(timeout).build().unwrap()
 }
 
 struct Answer {

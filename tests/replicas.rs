@@ -80,7 +80,7 @@ async fn two_serve_processes_on_postgres_make_one_session_per_key_even_after_a_s
         ServeProcess::start(&config, &ledger, REPLICA_ARGS, &[("RP_CS_KEY", &key)]),
         ServeProcess::start(&config, &ledger, REPLICA_ARGS, &[("RP_CS_KEY", &key)]),
     ];
-    let client = reqwest::Client::builder()
+    let client = support::http()
         .timeout(Duration::from_secs(120))
         .build()
         .unwrap();

@@ -135,7 +135,7 @@ async fn start(config: ServiceConfig, options: ServeOptions) -> Server {
     }));
     Server {
         addr,
-        client: reqwest::Client::new(),
+        client: support::http().build().unwrap(),
         stop: Some(stop),
         task,
     }
@@ -1147,7 +1147,7 @@ async fn the_serve_command_drains_on_sigterm_and_exits_0() {
         .unwrap();
     let pid = child.id() as i32;
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = support::http().build().unwrap();
     let mut up = false;
     for _ in 0..200 {
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
@@ -1270,7 +1270,7 @@ async fn two_replicas_on_one_postgres_ledger_make_one_session_per_key() {
         }));
         replicas.push(Arc::new(Server {
             addr,
-            client: reqwest::Client::new(),
+            client: support::http().build().unwrap(),
             stop: Some(stop),
             task,
         }));

@@ -100,7 +100,7 @@ async fn mints_codesignal_calls_and_ledger_operations_are_counted() {
     let task = tokio::spawn(service.serve(listener, async move {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = support::http().build().unwrap();
     // One body for both resolves: a later start would be a reschedule, which the cache passes on.
     let body = panel("int-metrics-cs");
     let resolve = || async {

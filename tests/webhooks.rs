@@ -120,7 +120,7 @@ async fn start(fake: &FakeCodeSignal) -> Server {
     }));
     Server {
         addr,
-        client: reqwest::Client::new(),
+        client: support::http().build().unwrap(),
         stop: Some(stop),
         task,
     }

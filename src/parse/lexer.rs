@@ -657,6 +657,18 @@ fn unknown_shape<S: Sink>(sink: &mut S, src: &[u8], span: Range<usize>) {
 mod tests {
     use super::*;
 
+    /// A deterministic xorshift64 generator for the randomized tests.
+    #[cfg(target_arch = "x86_64")]
+    fn xorshift() -> impl FnMut() -> u64 {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     fn shape_of(s: &str) -> Option<&str> {
         shape_at(s.as_bytes(), 0).map(|(n, _)| &s[..n])
     }
@@ -717,13 +729,7 @@ mod tests {
             eprintln!("skipped: no AVX2 on this CPU");
             return;
         }
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift();
         for _ in 0..5_000 {
             let len = (next() % 300) as usize;
             // Mostly plain letters, so the first stop lands anywhere, at every vector offset.
@@ -748,13 +754,7 @@ mod tests {
             eprintln!("skipped: no AVX2 on this CPU");
             return;
         }
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift();
         let [a, b] = lookalike::DOLLAR_LEADS;
         for _ in 0..5_000 {
             let bytes: Vec<u8> = (0..64 + next() % 64)
