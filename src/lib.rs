@@ -20,9 +20,12 @@
 //! # Layers
 //!
 //! Each module uses only the modules below it: imports point down (a doc link, or a unit test,
-//! may point up). The CLI (`src/main.rs`, `src/cli/`) sits on top and uses the engine.
+//! may point up). The CLI (`src/cli/`, which `src/main.rs` only calls) and the service
+//! (`src/service/`) sit on top and use the engine.
 //!
 //! ```text
+//!  cli                the `invitoken` command (its `serve` starts the service)
+//!  service            the HTTP service: routes, tokens, webhooks, the refresher, metrics
 //!  engine             every operation, per tenant: check, plan, resolve, batch, links, cancel, refresh
 //!  batch    resolve   many .ics files, one URL per key | one request: plan, mint, render
 //!  ics                an .ics per invite (invite); lossless rewriting of .ics files (rewrite, line)
