@@ -1022,3 +1022,58 @@ fn row_values(row: &sqlx::sqlite::SqliteRow) -> Vec<(String, Option<String>)> {
         })
         .collect()
 }
+
+/// Openers racing on one new PostgreSQL database (replicas starting at once): each finds the
+/// ledger or makes it; none looks while another is halfway through migrating and takes the
+/// database for someone else's. Ten new databases, eight openers each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs INVITOKEN_POSTGRES_URL"]
+async fn openers_racing_on_a_new_postgres_database_all_find_the_ledger() {
+    use sqlx::Connection as _;
+    let Db::Postgres(server) = Db::postgres() else {
+        unreachable!()
+    };
+    for round in 0..10 {
+        let name = format!("invitoken_open_race_{}_{round}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&server).unwrap();
+        url.set_path(&format!("/{name}"));
+        // Eight ledgers opened at once, each on a thread and runtime of its own, as eight
+        // processes would.
+        let url = url.to_string();
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, start) = (url.clone(), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    start.wait();
+                    rt.block_on(invitoken::Ledger::open(&url))
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for open in opens {
+            if let Err(e) = open.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let _ = admin.close().await;
+    }
+}

@@ -982,23 +982,41 @@ impl Ledger {
         // Other tables may share the database (PostgreSQL databases often serve several
         // applications); the ledger's tables are in `LEDGER_TABLES`.
         let migrator = migrations::POSTGRES.migrator();
-        let found = inspect_postgres(&pool, &migrator)
+        // Look and migrate under one advisory lock (a session lock: a process that dies drops
+        // it): the look is two statements (the catalog, then `_sqlx_migrations`), and a process
+        // that looked while another was migrating could see the migration recorded and its
+        // table missing. Under the lock, every opener sees the database before or after.
+        let mut conn = pool.acquire().await.map_err(|e| open(e.into()))?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(OPEN_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| open(e.into()))?;
+        let found = inspect_postgres(&mut conn, &migrator)
             .await
             .map_err(|e| open(e.into()))?;
         match found {
             Found::Ledger => {}
-            Found::Empty if !create => {
+            Found::Empty if create => {}
+            refused => {
+                // Closing the pool closes this connection too, and with it the lock.
+                drop(conn);
                 pool.close().await;
-                return Ok(None);
-            }
-            Found::Empty => {}
-            Found::Other(reason) => {
-                pool.close().await;
-                return Err(LedgerError::NotALedger { location, reason });
+                return match refused {
+                    Found::Other(reason) => Err(LedgerError::NotALedger { location, reason }),
+                    _ => Ok(None),
+                };
             }
         }
-        // Several workers starting at once: sqlx's PostgreSQL migrator takes an advisory lock.
-        migrator.run(&pool).await.map_err(|e| open(e.into()))?;
+        // sqlx's migrator takes an advisory lock of its own, on another key.
+        let migrated = migrator.run_direct(&mut *conn).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(OPEN_LOCK)
+            .execute(&mut *conn)
+            .await;
+        migrated.map_err(|e| open(e.into()))?;
+        unlocked.map_err(|e| open(e.into()))?;
+        drop(conn);
         Ok(Some(Ledger {
             backend: Backend::Postgres(pool),
             location,
@@ -1984,21 +2002,25 @@ async fn inspect_sqlite(path: &Path) -> Result<Found, sqlx::Error> {
     ))
 }
 
+/// The advisory lock key under which a PostgreSQL ledger is looked at and migrated on open
+/// ("invitoke" in ASCII).
+const OPEN_LOCK: i64 = 0x696e_7669_746f_6b65;
+
 /// Says whether a PostgreSQL database (its current schema) is empty of ledger tables, a ledger,
 /// or holds a `mint_records` or migration record of someone else's. Reads only.
 async fn inspect_postgres(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     migrator: &sqlx::migrate::Migrator,
 ) -> Result<Found, sqlx::Error> {
     let (records, migrations): (bool, bool) = sqlx::query_as(
         "SELECT to_regclass('mint_records') IS NOT NULL, \
          to_regclass('_sqlx_migrations') IS NOT NULL",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     let applied: Vec<(i64, Vec<u8>)> = if migrations {
         sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations")
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
     } else {
         Vec::new()
